@@ -1,0 +1,58 @@
+"""The data contracts between stages (DESIGN.md): a decoded page, its OCR, its model features,
+the output row and the dead-letter row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), normalised to 0-1000
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """One decoded page of an input file."""
+
+    source: str  # the input file's path or URL
+    page: int  # 0-based page index within the file
+    content_hash: str  # sha256 hex of the whole file's bytes
+    image: Image.Image  # mode "L" or "RGB", EXIF rotation applied
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    """Words of one page with their boxes normalised to 0-1000."""
+
+    words: list[str]
+    boxes: list[Box]
+    seconds: float  # wall-clock time spent in the OCR engine
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """A page after OCR (DESIGN.md's page record)."""
+
+    source: str
+    page: int
+    content_hash: str
+    width: int
+    height: int
+    words: list[str]
+    boxes: list[Box]
+    ocr_ms: float
+    image: Image.Image | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PageFeatures:
+    """Model inputs for one page, unpadded (batching pads)."""
+
+    input_ids: np.ndarray  # (T,) int64, WordPiece ids with [CLS] ... [SEP]
+    bbox: np.ndarray  # (T, 4) int64, 0-1000, one box per token
+    pixel_values: np.ndarray  # (3, 224, 224) float32, normalised
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.input_ids.shape[0])
