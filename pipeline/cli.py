@@ -6,32 +6,40 @@ import argparse
 import importlib
 import sys
 
-# subcommand -> (module, help). Each module exposes `add_arguments(parser)` and `main(args)`;
-# imports are deferred so `docexit synth` does not pay for torch and Beam.
+# subcommand -> (module, help). Each module exposes `add_arguments(parser)` and `main(args)`.
+# Only the chosen subcommand's module is imported, so `docexit synth` does not load torch or Beam.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("docexit.pipeline.run", "classify scanned pages with the Beam pipeline"),
     "synth": ("docexit.corpus.synth_cli", "generate synthetic scanned pages"),
+    "corpus": ("docexit.corpus.corpus_cli", "build an OCR'd train/validation/test corpus"),
+    "train": ("docexit.models.train_cli", "train, calibrate and choose the exit policy of a model"),
+    "evaluate": ("docexit.models.evaluate_cli", "evaluate a model: per-exit accuracy, calibration"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="docexit", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
-        module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__))
-    return parser
+def usage() -> str:
+    lines = ["usage: docexit COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+    lines += ["", "`docexit COMMAND --help` describes each command's options."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # `docexit run` forwards unknown arguments to Beam, so it parses its own argv.
-    if argv and argv[0] == "run":
-        from docexit.pipeline.run import main as run_main
-
-        return run_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    return int(module.main(args) or 0)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(usage())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in SUBCOMMANDS:
+        print(f"docexit: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, help_text = SUBCOMMANDS[command]
+    module = importlib.import_module(module_name)
+    if command == "run":  # Beam parses its own pipeline options from the rest of argv
+        return int(module.main(rest) or 0)
+    parser = argparse.ArgumentParser(prog=f"docexit {command}", description=module.__doc__)
+    module.add_arguments(parser)
+    return int(module.main(parser.parse_args(rest)) or 0)
 
 
 if __name__ == "__main__":

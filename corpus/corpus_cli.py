@@ -1,0 +1,72 @@
+"""Build a train/validation/test corpus (OCR + page images as Parquet) from labelled folders, or
+from freshly generated synthetic pages, and report the bag-of-words baseline."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from docexit.corpus.baseline import bag_of_words_baseline
+from docexit.corpus.builder import BuildSettings, build_corpus
+from docexit.corpus.sources import read_labelled_folders
+from docexit.transforms.ocr import OcrConfig
+
+DEFAULT_SYNTH_PER_CLASS = 320  # 5,120 files: a study-worthy corpus that builds in < 1 h on 2 cores
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="corpus folder to write")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        default=[],
+        help="labelled folder (labels.csv, class sub-folders, or with --labels-file); repeatable",
+    )
+    parser.add_argument("--labels-file", type=Path, help="RVL-CDIP label file (`path label_id`)")
+    parser.add_argument(
+        "--synth-per-class",
+        type=int,
+        default=None,
+        help=f"generate this many synthetic files per class first (default {DEFAULT_SYNTH_PER_CLASS} "
+        "when no --input is given)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
+    parser.add_argument("--workers", type=int, default=BuildSettings().workers)
+    parser.add_argument(
+        "--ocr-backend", default="auto", choices=["auto", "tesserocr", "pytesseract"]
+    )
+    parser.add_argument("--lang", default="eng", help="Tesseract language")
+    parser.add_argument("--psm", type=int, default=3, help="Tesseract page segmentation mode")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the bag-of-words baseline")
+
+
+def main(args: argparse.Namespace) -> int:
+    inputs = list(args.input)
+    per_class = args.synth_per_class
+    if per_class is None and not inputs:
+        per_class = DEFAULT_SYNTH_PER_CLASS
+    if per_class:
+        from docexit.corpus.synth import write_corpus
+
+        pages_dir = args.out / "pages"
+        print(f"generating {per_class} synthetic files per class into {pages_dir}")
+        write_corpus(pages_dir, per_class=per_class, seed=args.seed, workers=args.workers)
+        inputs.append(pages_dir)
+    files = read_labelled_folders(inputs, args.labels_file)
+    settings = BuildSettings(
+        ocr=OcrConfig(lang=args.lang, psm=args.psm, backend=args.ocr_backend),
+        workers=args.workers,
+    )
+    report = build_corpus(files, args.out, settings)
+    print(report.summary())
+    if report.bad_pages:
+        print(f"bad pages listed in {args.out / 'bad_pages.csv'}")
+    if not args.no_baseline:
+        result = bag_of_words_baseline(args.out)
+        print(
+            f"bag-of-words baseline (TF-IDF + logistic regression on OCR text): "
+            f"test accuracy {result.accuracy:.3f} ({result.test_pages} test pages, "
+            f"{result.train_pages} train pages)"
+        )
+    return 0

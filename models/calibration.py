@@ -1,0 +1,157 @@
+"""Temperature scaling and calibration error for early-exit logits.
+
+Each exit gets one temperature ``T_e`` fitted on validation logits by minimising the negative
+log-likelihood of ``softmax(logits / T_e)`` (Guo et al. 2017). Calibrated logits are
+``logits / T_e``; everything downstream (policies, thresholds) consumes calibrated logits.
+
+Conventions: ``logits (E, N, C)`` for E exits ordered by depth (last = final classifier),
+``labels (N,)`` long. Everything here is pure: no model, no global state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+MIN_TEMPERATURE = 0.05
+MAX_TEMPERATURE = 20.0
+
+
+def fit_temperature(
+    logits: Tensor,
+    labels: Tensor,
+    *,
+    max_iter: int = 100,
+    init: float = 1.0,
+) -> float:
+    """Fit one temperature ``T`` minimising ``NLL(softmax(logits / T), labels)``.
+
+    Optimises ``log T`` (so T stays positive) with L-BFGS and a strong-Wolfe line search, in
+    float64. The result is clamped to ``[MIN_TEMPERATURE, MAX_TEMPERATURE]`` = [0.05, 20].
+
+    Args:
+        logits: ``(N, C)`` uncalibrated logits of one exit.
+        labels: ``(N,)`` integer class labels.
+        max_iter: L-BFGS iterations.
+        init: starting temperature.
+
+    Returns:
+        The fitted temperature (1.0 when there is no data).
+    """
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (N, C), got shape {tuple(logits.shape)}")
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"labels must be (N,) = {logits.shape[0]}, got {tuple(labels.shape)}")
+    if logits.shape[0] == 0:
+        return 1.0
+    x = logits.detach().to(torch.float64).cpu()  # (N, C)
+    y = labels.detach().long().cpu()  # (N,)
+    log_t = torch.tensor([math.log(init)], dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    t = float(log_t.detach().exp())
+    if not math.isfinite(t):
+        return 1.0
+    return float(min(max(t, MIN_TEMPERATURE), MAX_TEMPERATURE))
+
+
+def fit_temperatures(logits: Tensor, labels: Tensor, **kwargs: float) -> list[float]:
+    """Fit one temperature per exit. ``logits (E, N, C)``, ``labels (N,)`` -> E floats."""
+    if logits.ndim != 3:
+        raise ValueError(f"logits must be (E, N, C), got shape {tuple(logits.shape)}")
+    return [fit_temperature(logits[e], labels, **kwargs) for e in range(logits.shape[0])]
+
+
+def apply_temperatures(logits: Tensor, temperatures: Sequence[float]) -> Tensor:
+    """Calibrated logits ``logits / T_e``: ``(E, N, C)`` and E temperatures -> ``(E, N, C)``."""
+    if logits.ndim != 3 or logits.shape[0] != len(temperatures):
+        raise ValueError(
+            f"need logits (E, N, C) with E == len(temperatures) = {len(temperatures)}, "
+            f"got {tuple(logits.shape)}"
+        )
+    t = torch.as_tensor(list(temperatures), dtype=logits.dtype, device=logits.device)
+    if bool((t <= 0).any()):
+        raise ValueError(f"temperatures must be positive, got {list(temperatures)}")
+    return logits / t[:, None, None]  # (E, N, C)
+
+
+def nll(logits: Tensor, labels: Tensor) -> float:
+    """Mean negative log-likelihood of ``(N, C)`` logits."""
+    return float(F.cross_entropy(logits.double(), labels.long()))
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Equal-width confidence bins over ``[0, 1]`` for reliability diagrams.
+
+    Attributes:
+        edges: ``(n_bins + 1,)`` bin edges; bin b is ``(edges[b], edges[b + 1]]``
+            (the first bin also holds confidence 0).
+        confidence: ``(n_bins,)`` mean confidence per bin (NaN for empty bins).
+        accuracy: ``(n_bins,)`` accuracy per bin (NaN for empty bins).
+        counts: ``(n_bins,)`` number of samples per bin.
+    """
+
+    edges: Tensor
+    confidence: Tensor
+    accuracy: Tensor
+    counts: Tensor
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error: ``sum_b |B_b| / N * |acc_b - conf_b|``."""
+        n = int(self.counts.sum())
+        if n == 0:
+            return 0.0
+        filled = self.counts > 0
+        gap = (self.accuracy[filled] - self.confidence[filled]).abs()
+        return float((self.counts[filled].double() * gap).sum() / n)
+
+
+def reliability_bins_from_confidence(
+    confidence: Tensor, correct: Tensor, n_bins: int = 15
+) -> ReliabilityBins:
+    """Bin ``confidence (N,)`` in ``[0, 1]`` against boolean ``correct (N,)``."""
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    conf = confidence.detach().double().cpu().clamp(0.0, 1.0)  # (N,)
+    hit = correct.detach().double().cpu()  # (N,)
+    # Right-closed bins: b = ceil(conf * n_bins) - 1, with conf == 0 going to bin 0.
+    idx = (torch.ceil(conf * n_bins).long() - 1).clamp(0, n_bins - 1)  # (N,)
+    counts = torch.bincount(idx, minlength=n_bins)  # (n_bins,)
+    conf_sum = torch.bincount(idx, weights=conf, minlength=n_bins)
+    hit_sum = torch.bincount(idx, weights=hit, minlength=n_bins)
+    denom = counts.double()
+    nan = torch.full((n_bins,), float("nan"), dtype=torch.float64)
+    mean_conf = torch.where(counts > 0, conf_sum / denom.clamp(min=1), nan)
+    mean_acc = torch.where(counts > 0, hit_sum / denom.clamp(min=1), nan)
+    edges = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64)
+    return ReliabilityBins(edges=edges, confidence=mean_conf, accuracy=mean_acc, counts=counts)
+
+
+def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> ReliabilityBins:
+    """Reliability bins of max-probability confidence. ``probs (N, C)``, ``labels (N,)``."""
+    if probs.ndim != 2:
+        raise ValueError(f"probs must be (N, C), got shape {tuple(probs.shape)}")
+    conf, pred = probs.max(dim=-1)  # (N,), (N,)
+    return reliability_bins_from_confidence(conf, pred == labels.to(pred.device), n_bins)
+
+
+def expected_calibration_error(probs: Tensor, labels: Tensor, n_bins: int = 15) -> float:
+    """ECE with max-probability confidence and ``n_bins`` equal-width bins.
+
+    ``probs (N, C)`` are probabilities (e.g. ``softmax(logits / T)``), ``labels (N,)``.
+    """
+    return reliability_bins(probs, labels, n_bins).ece

@@ -1,0 +1,54 @@
+"""Corpus splits as model inputs: tokenised once, page images decoded on access."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from docexit.corpus.builder import load_split
+from docexit.models.batch import ModelBatch, collate
+from docexit.transforms.featurize import Featurizer, image_to_pixels
+from docexit.transforms.records import PageFeatures
+
+
+class PageDataset(torch.utils.data.Dataset):
+    """One corpus split; items are `(PageFeatures, label_id)`."""
+
+    def __init__(self, corpus_dir: Path, split: str, featurizer: Featurizer, limit: int | None = None):
+        table = load_split(corpus_dir, split)
+        if limit is not None:
+            table = table.slice(0, limit)
+        columns = table.select(["words", "boxes", "label_id", "image_png", "source", "page"])
+        data = columns.to_pydict()
+        self.labels = torch.tensor(data["label_id"], dtype=torch.long)  # (N,)
+        self.sources = [f"{s}#{p}" for s, p in zip(data["source"], data["page"], strict=True)]
+        self._images = data["image_png"]
+        self.image_size = featurizer.image_size
+        self._tokens = [
+            featurizer.tokenize(words, [tuple(box) for box in boxes])
+            for words, boxes in zip(data["words"], data["boxes"], strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[PageFeatures, int]:
+        input_ids, bbox = self._tokens[index]
+        image = Image.open(io.BytesIO(self._images[index]))
+        pixels = image_to_pixels(image, self.image_size)  # (3, S, S)
+        features = PageFeatures(input_ids=input_ids, bbox=bbox, pixel_values=pixels)
+        return features, int(self.labels[index])
+
+    def token_counts(self) -> np.ndarray:
+        """(N,) tokens per page, for length bucketing."""
+        return np.array([len(ids) for ids, _ in self._tokens])
+
+
+def collate_labelled(items: list[tuple[PageFeatures, int]]) -> tuple[ModelBatch, torch.Tensor]:
+    """DataLoader collate: a padded batch and its (B,) labels."""
+    features, labels = zip(*items, strict=True)
+    return collate(list(features)), torch.tensor(labels, dtype=torch.long)

@@ -1,0 +1,55 @@
+"""Evaluate a model (the bundled one by default) on a built corpus's test split, or on a labelled
+folder of real pages (OCR runs first, cached): accuracy per exit, early-exit accuracy and depth,
+calibration before and after temperature scaling. Writes REPORT/report.json and PNG plots."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+from docexit.pipeline.defaults import bundled_model_dir, cache_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="a corpus folder (from `docexit corpus`) or a labelled folder of pages",
+    )
+    parser.add_argument("--report", type=Path, required=True, help="folder for report.json and plots")
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: bundled)")
+    parser.add_argument("--split", default="test", help="corpus split to evaluate")
+    parser.add_argument("--labels-file", type=Path, help="RVL-CDIP label file for --data")
+
+
+def main(args: argparse.Namespace) -> int:
+    from docexit.corpus.builder import BuildSettings, build_corpus
+    from docexit.corpus.sources import read_labelled_folder
+    from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.evaluation import evaluate_split
+    from docexit.transforms.featurize import Featurizer
+
+    model = load_checkpoint(args.model or bundled_model_dir())
+    corpus_dir, split = args.data, args.split
+    if not (args.data / f"{split}.parquet").is_file():
+        files = read_labelled_folder(args.data, args.labels_file)
+        key = hashlib.sha256(str(args.data.resolve()).encode()).hexdigest()[:12]
+        corpus_dir, split = cache_dir() / "evaluate" / key, "test"
+        report = build_corpus(files, corpus_dir, BuildSettings(fractions=(0.0, 0.0, 1.0)))
+        print(report.summary())
+    featurizer = Featurizer(max_length=model.config.max_text_tokens)
+    report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
+    print(
+        f"n={report['n']}: full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
+        f"{report['accuracy_early_exit']:.4f}, mean exit layer {report['mean_exit_layer']:.2f} of "
+        f"{report['num_layers']} (policy {report['policy']})"
+    )
+    for row in report["exits"]:
+        print(
+            f"  exit {row['name']:>12}: accuracy {row['accuracy']:.3f}, ECE {row['ece_before']:.3f}"
+            f" -> {row['ece_after']:.3f}, exiting {row['fraction_exiting']:.1%}"
+        )
+    print(f"report: {args.report / 'report.json'}")
+    return 0

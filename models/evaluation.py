@@ -1,0 +1,151 @@
+"""Calibrate exits, choose the exit policy on validation data, and evaluate a model on a split.
+
+`report.json` (DESIGN.md, `docexit evaluate`): n, accuracy_full, accuracy_early_exit,
+mean_exit_layer, num_layers, policy, and per exit {layer, head, accuracy, ece_before, ece_after,
+fraction_exiting}; plus a reliability diagram and an exit histogram as PNG.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from docexit.models.calibration import apply_temperatures, fit_temperatures
+from docexit.models.dataset import PageDataset
+from docexit.models.metrics import accuracy_per_exit, ece_per_exit, exit_fractions, exit_histogram
+from docexit.models.model import EarlyExitModel
+from docexit.models.plots import plot_exit_histogram, plot_reliability
+from docexit.models.policies import policy_from_dict, simulate
+from docexit.models.thresholds import SelectedPolicy, evaluate_policy, select_policy
+from docexit.models.training import collect_logits, resolve_device
+
+
+@dataclass(frozen=True)
+class CalibrationAndPolicy:
+    temperatures: list[float]
+    selected: SelectedPolicy
+
+    def summary(self) -> str:
+        s = self.selected
+        return (
+            f"temperatures {[round(t, 3) for t in self.temperatures]}; policy {s.policy.to_dict()} "
+            f"(validation accuracy {s.val_accuracy:.4f} vs full depth {s.full_accuracy:.4f}, "
+            f"simulated saving {s.saving:.1%}{', fallback: no early exit' if s.fallback else ''})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.selected
+        return {
+            "temperatures": self.temperatures,
+            "policy": s.policy.to_dict(),
+            "val_accuracy": s.val_accuracy,
+            "full_accuracy": s.full_accuracy,
+            "saving": s.saving,
+            "fallback": s.fallback,
+        }
+
+
+def exit_names(model: EarlyExitModel) -> list[str]:
+    """Readable names of the exits, e.g. `vision@0`, `cls@4`, `final@6`."""
+    names = []
+    for index, spec in enumerate(model.config.exits):
+        last = index == len(model.config.exits) - 1
+        names.append(f"{'final' if last else spec['source']}@{spec['layer']}")
+    return names
+
+
+def calibrate_and_choose_policy(
+    model: EarlyExitModel,
+    val_set: PageDataset,
+    kind: str = "max_prob",
+    tolerance: float = 0.0,
+    batch_size: int = 32,
+) -> CalibrationAndPolicy:
+    """Fit one temperature per exit on validation logits, then the policy of `kind` with the
+    highest simulated saving whose validation accuracy is not below full depth minus
+    `tolerance`. Both are stored in `model.config`."""
+    device = resolve_device()
+    logits, gates, labels = collect_logits(model, val_set, batch_size, device)  # (E, N, C)
+    temperatures = fit_temperatures(logits, labels)
+    selected = select_policy(
+        kind,
+        apply_temperatures(logits, temperatures),
+        labels,
+        gates,
+        model.exit_layers,
+        model.num_layers,
+        tolerance=tolerance,
+    )
+    model.config.temperatures = [float(t) for t in temperatures]
+    model.config.policy = selected.policy.to_dict()
+    return CalibrationAndPolicy(list(model.config.temperatures), selected)
+
+
+def evaluate_logits(
+    model: EarlyExitModel,
+    logits: torch.Tensor,
+    gates: torch.Tensor | None,
+    labels: torch.Tensor,
+    report_dir: Path,
+) -> dict[str, Any]:
+    """The report of stored logits (E, N, C) under the model's temperatures and policy."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    temperatures = model.config.temperatures
+    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
+    policy = policy_from_dict(model.config.policy)
+    result = simulate(policy, calibrated, gates)
+    summary = evaluate_policy(
+        policy, calibrated, labels, gates, model.exit_layers, model.num_layers
+    )
+    num_exits = logits.shape[0]
+    names = exit_names(model)
+    accuracies = accuracy_per_exit(logits, labels)
+    ece_before = ece_per_exit(logits, labels)
+    ece_after = ece_per_exit(calibrated, labels)
+    fractions = exit_fractions(result.exit_index, num_exits)
+    exit_layer_of_page = torch.tensor(model.exit_layers)[result.exit_index]  # (N,)
+    report = {
+        "n": int(labels.numel()),
+        "accuracy_full": accuracies[-1],
+        "accuracy_early_exit": float((result.predictions == labels).float().mean()),
+        "mean_exit_layer": float(exit_layer_of_page.float().mean()),
+        "num_layers": model.num_layers,
+        "simulated_saving": summary["saving"],
+        "policy": model.config.policy,
+        "temperatures": list(temperatures),
+        "exits": [
+            {
+                "name": names[e],
+                "layer": model.exit_layers[e],
+                "source": model.config.exits[e]["source"],
+                "head": model.config.exits[e]["head"],
+                "accuracy": accuracies[e],
+                "ece_before": ece_before[e],
+                "ece_after": ece_after[e],
+                "fraction_exiting": fractions[e],
+            }
+            for e in range(num_exits)
+        ],
+    }
+    plot_reliability(logits, labels, temperatures, report_dir / "reliability.png", exit_names=names)
+    plot_exit_histogram(
+        exit_histogram(result.exit_index, num_exits),
+        report_dir / "exit_histogram.png",
+        exit_names=names,
+    )
+    (report_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def evaluate_split(
+    model: EarlyExitModel, corpus_dir: Path, split: str, report_dir: Path, featurizer
+) -> dict[str, Any]:
+    """Evaluate on one split of a built corpus; writes `report_dir/report.json` and plots."""
+    dataset = PageDataset(corpus_dir, split, featurizer)
+    logits, gates, labels = collect_logits(model, dataset, 32, resolve_device())
+    return evaluate_logits(model, logits, gates, labels, report_dir)

@@ -1,0 +1,59 @@
+"""Build a fresh early-exit model from the command line's choices: backbone init, exit placement,
+modality exits, head type, input sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import LayoutLMv3Config
+
+from docexit.models.backbone import backbone_config, minilm_backbone_config
+from docexit.models.config import EarlyExitConfig
+from docexit.models.exits import exit_plan
+from docexit.models.model import EarlyExitModel
+
+DEFAULT_IMAGE_SIZE = 224  # LayoutLMv3's page image side
+DEFAULT_MAX_TEXT_TOKENS = 512
+
+
+def parse_placement(placement: str) -> str | list[int]:
+    """`quarter` stays a preset name; `1,3,5` becomes a list of layers."""
+    if placement.replace(",", "").replace(" ", "").isdigit():
+        return [int(part) for part in placement.split(",") if part.strip()]
+    return placement
+
+
+def build_model(
+    init: str = "minilm",
+    placement: str | list[int] = "quarter",
+    modality: str = "independent",
+    head: str = "ramp",
+    max_length: int = DEFAULT_MAX_TEXT_TOKENS,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    label_names: list[str] | None = None,
+    backbone_overrides: dict | None = None,
+) -> EarlyExitModel:
+    """A new model. `init`: "minilm" (all-MiniLM-L6-v2 warm start), "random" (LayoutLMv3 shape
+    from `backbone_overrides`), or a folder with a LayoutLMv3 checkpoint."""
+    if isinstance(placement, str):
+        placement = parse_placement(placement)
+    overrides = {"input_size": image_size, **(backbone_overrides or {})}
+    if init == "minilm":
+        num_layers = minilm_backbone_config().num_hidden_layers
+    elif init == "random":
+        num_layers = backbone_config(**overrides).num_hidden_layers
+    elif Path(init).is_dir():
+        num_layers = LayoutLMv3Config.from_pretrained(init).num_hidden_layers
+    else:
+        raise ValueError(f"--init must be `minilm`, `random` or a LayoutLMv3 folder, got {init!r}")
+    common = {
+        "label_names": label_names,
+        "max_text_tokens": max_length,
+        "exits": exit_plan(num_layers, placement=placement, modality=modality, head=head),
+    }
+    if init == "minilm":
+        return EarlyExitModel.from_minilm(backbone_overrides=overrides, **common)
+    if init == "random":
+        config = EarlyExitConfig(backbone=backbone_config(**overrides).to_dict(), **common)
+        return EarlyExitModel(config)
+    return EarlyExitModel.from_layoutlmv3(init, **common)

@@ -1,0 +1,83 @@
+"""Evaluation metrics on stored early-exit logits: accuracy and calibration per exit, exit
+histograms. Logits are ``(E, N, C)`` (exits ordered by depth), labels ``(N,)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from docexit.models.calibration import apply_temperatures, expected_calibration_error, nll
+
+
+def _check(logits: Tensor, labels: Tensor) -> None:
+    if logits.ndim != 3:
+        raise ValueError(f"logits must be (E, N, C), got shape {tuple(logits.shape)}")
+    if labels.shape != (logits.shape[1],):
+        raise ValueError(f"labels must be ({logits.shape[1]},), got {tuple(labels.shape)}")
+
+
+def accuracy_per_exit(logits: Tensor, labels: Tensor) -> list[float]:
+    """Top-1 accuracy of every exit on all pages. ``(E, N, C)`` -> E floats."""
+    _check(logits, labels)
+    correct = logits.argmax(dim=-1) == labels.to(logits.device)[None]  # (E, N)
+    return correct.float().mean(dim=1).tolist()
+
+
+def ece_per_exit(
+    logits: Tensor,
+    labels: Tensor,
+    temperatures: Sequence[float] | None = None,
+    n_bins: int = 15,
+) -> list[float]:
+    """ECE (max softmax, equal-width bins) of every exit, after ``logits / T_e`` if given."""
+    _check(logits, labels)
+    if temperatures is not None:
+        logits = apply_temperatures(logits, temperatures)
+    probs = torch.softmax(logits.float(), dim=-1)  # (E, N, C)
+    labels = labels.to(logits.device)
+    return [expected_calibration_error(p, labels, n_bins) for p in probs]
+
+
+def calibration_report(
+    logits: Tensor,
+    labels: Tensor,
+    temperatures: Sequence[float],
+    n_bins: int = 15,
+) -> list[dict[str, Any]]:
+    """Per exit: accuracy, temperature, ECE and NLL before and after temperature scaling."""
+    _check(logits, labels)
+    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
+    before = ece_per_exit(logits, labels, None, n_bins)
+    after = ece_per_exit(calibrated, labels, None, n_bins)
+    accs = accuracy_per_exit(logits, labels)
+    labels = labels.to(logits.device)
+    return [
+        {
+            "exit": e,
+            "accuracy": accs[e],
+            "temperature": float(temperatures[e]),
+            "ece_before": before[e],
+            "ece_after": after[e],
+            "nll_before": nll(logits[e], labels),
+            "nll_after": nll(calibrated[e], labels),
+        }
+        for e in range(logits.shape[0])
+    ]
+
+
+def exit_histogram(exit_index: Tensor, num_exits: int) -> list[int]:
+    """Number of pages that left at each exit. ``exit_index (N,)`` -> ``num_exits`` counts."""
+    idx = exit_index.detach().long().cpu()
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= num_exits):
+        raise ValueError(f"exit indices must be in [0, {num_exits})")
+    return torch.bincount(idx, minlength=num_exits).tolist()
+
+
+def exit_fractions(exit_index: Tensor, num_exits: int) -> list[float]:
+    """Fraction of pages that left at each exit (sums to 1 when N > 0)."""
+    counts = exit_histogram(exit_index, num_exits)
+    n = max(sum(counts), 1)
+    return [c / n for c in counts]

@@ -1,0 +1,144 @@
+"""Plots for calibration and early-exit evaluation (matplotlib, Agg canvas, no pyplot state).
+
+Every function writes one PNG and returns its path. Figures are built with
+``matplotlib.figure.Figure`` directly, so plotting is thread-safe and never opens a window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from docexit.models.calibration import apply_temperatures, reliability_bins
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(out, format="png", dpi=100, bbox_inches="tight")
+    return out
+
+
+def _exit_names(num_exits: int, exit_names: Sequence[str] | None) -> list[str]:
+    if exit_names is None:
+        return [f"exit {e}" for e in range(num_exits)]
+    if len(exit_names) != num_exits:
+        raise ValueError(f"{len(exit_names)} names for {num_exits} exits")
+    return list(exit_names)
+
+
+def plot_reliability(
+    logits: Tensor,
+    labels: Tensor,
+    temperatures: Sequence[float],
+    path: str | Path,
+    *,
+    exit_names: Sequence[str] | None = None,
+    n_bins: int = 15,
+) -> Path:
+    """Reliability diagrams before/after temperature scaling, one panel per exit.
+
+    ``logits (E, N, C)`` uncalibrated, ``labels (N,)``, ``temperatures`` E floats. Each panel
+    shows bin accuracy against bin confidence (the diagonal is perfect calibration) for the raw
+    and the calibrated logits, with their ECE in the legend.
+    """
+    num_exits = logits.shape[0]
+    names = _exit_names(num_exits, exit_names)
+    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
+    cols = min(num_exits, 4)
+    rows = math.ceil(num_exits / cols)
+    fig = Figure(figsize=(3.6 * cols, 3.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    width = 1.0 / n_bins
+    for e in range(num_exits):
+        ax = axes[e // cols][e % cols]
+        ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
+        for lg, label, color, offset in (
+            (logits[e], "before", "tab:red", 0.0),
+            (calibrated[e], f"after (T={temperatures[e]:.2f})", "tab:blue", 0.5),
+        ):
+            bins = reliability_bins(torch.softmax(lg.float(), dim=-1), labels, n_bins)
+            filled = bins.counts > 0
+            centers = bins.edges[:-1] + width * (0.25 + offset / 2)
+            ax.bar(
+                centers[filled].numpy(),
+                bins.accuracy[filled].numpy(),
+                width=width / 2,
+                color=color,
+                alpha=0.7,
+                label=f"{label}, ECE={bins.ece:.3f}",
+            )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(names[e], fontsize=9)
+        ax.set_xlabel("confidence", fontsize=8)
+        ax.set_ylabel("accuracy", fontsize=8)
+        ax.legend(fontsize=6, loc="upper left")
+    for e in range(num_exits, rows * cols):
+        axes[e // cols][e % cols].set_visible(False)
+    fig.suptitle("Reliability before/after temperature scaling")
+    return _save(fig, path)
+
+
+def plot_exit_histogram(
+    counts: Sequence[int] | Tensor,
+    path: str | Path,
+    *,
+    exit_names: Sequence[str] | None = None,
+    title: str = "Exit histogram",
+) -> Path:
+    """Bar chart of how many pages left at each exit (``counts``: one int per exit)."""
+    values = [int(c) for c in (counts.tolist() if isinstance(counts, Tensor) else counts)]
+    names = _exit_names(len(values), exit_names)
+    total = max(sum(values), 1)
+    fig = Figure(figsize=(max(4.0, 0.8 * len(values)), 3.2), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.bar(range(len(values)), values, color="tab:green")
+    for bar, v in zip(bars, values, strict=True):
+        ax.annotate(
+            f"{100 * v / total:.0f}%",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    ax.set_xticks(range(len(values)), names, rotation=30, fontsize=8)
+    ax.set_ylabel("pages")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_pareto(
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    path: str | Path,
+    *,
+    xlabel: str = "compute saving (1 - expected cost)",
+    baseline_accuracy: float | None = None,
+    title: str = "Accuracy vs compute",
+) -> Path:
+    """Accuracy against saving (or speedup) for several policies: ``{name: [(x, acc), ...]}``.
+
+    ``baseline_accuracy`` (the full-depth model) is drawn as a horizontal line.
+    """
+    fig = Figure(figsize=(5.5, 4.0), layout="constrained")
+    ax = fig.subplots()
+    for name, points in curves.items():
+        pts = sorted((float(x), float(y)) for x, y in points)
+        if not pts:
+            continue
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=name)
+    if baseline_accuracy is not None:
+        ax.axhline(baseline_accuracy, color="gray", linestyle="--", label="full depth")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,325 @@
+"""Threshold selection under an accuracy constraint, policy evaluation and Pareto sweeps.
+
+Cost model (the paper's simulated measure): reaching an exit placed after encoder layer ``k``
+costs ``k / num_layers`` of a full forward; modality exits before the encoder (layer 0) cost a
+small ``min_cost``. Measured per-layer costs (e.g. seconds per encoder layer from a benchmark)
+can replace the uniform share. ``saving = 1 - expected_cost`` and ``speedup = 1 / expected_cost``.
+
+All functions take *calibrated* logits ``(E, N, C)`` (apply
+:func:`docexit.models.calibration.apply_temperatures` first) and replay them through
+:func:`docexit.models.policies.simulate`, the engine's own decision path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from docexit.models.policies import (
+    NEVER_EXIT,
+    EntropyThreshold,
+    ExitPolicy,
+    Gates,
+    MarginThreshold,
+    MaxProbThreshold,
+    Patience,
+    PerExitThresholds,
+    _check_logits,
+    policy_from_dict,
+    simulate,
+)
+
+KINDS = ("max_prob", "entropy", "margin", "patience", "per_exit_heuristic", "per_exit_search")
+
+#: Default candidate grids per kind (patience: 1 .. E; per_exit_heuristic: shifts lambda,
+#: thresholds ``lambda + (1 - lambda) * t_i``; per_exit_search: accuracy tolerances).
+MAX_PROB_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98)
+MAX_PROB_GRID += (0.99, 0.995, 0.999, 0.9999)
+ENTROPY_GRID = (0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
+MARGIN_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999)
+HEURISTIC_SHIFTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+SEARCH_TOLERANCES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
+
+_EPS = 1e-9
+
+
+def exit_costs(
+    exit_layers: Sequence[int],
+    num_layers: int,
+    *,
+    layer_costs: Sequence[float] | None = None,
+    embed_cost: float = 0.0,
+    min_cost: float = 0.01,
+) -> list[float]:
+    """Cost of reaching each exit as a fraction of the full forward.
+
+    Args:
+        exit_layers: encoder layer of each exit (0 = modality exit before the encoder,
+            k = after encoder layer k), ordered by depth.
+        num_layers: encoder layers in a full forward.
+        layer_costs: optional measured cost of each encoder layer (``num_layers`` values, e.g.
+            seconds); default: every layer costs the same.
+        embed_cost: measured cost of the embeddings (only used with ``layer_costs``).
+        min_cost: floor, so layer-0 exits are not free.
+
+    Returns:
+        E floats: ``layer / num_layers`` (uniform) or
+        ``(embed_cost + sum(layer_costs[:layer])) / (embed_cost + sum(layer_costs))``,
+        each at least ``min_cost``.
+    """
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    for layer in exit_layers:
+        if not 0 <= layer <= num_layers:
+            raise ValueError(f"exit layer {layer} outside [0, {num_layers}]")
+    if list(exit_layers) != sorted(exit_layers):
+        raise ValueError(f"exit_layers must be ordered by depth, got {list(exit_layers)}")
+    if layer_costs is None:
+        return [max(layer / num_layers, min_cost) for layer in exit_layers]
+    if len(layer_costs) != num_layers or any(c < 0 for c in layer_costs) or embed_cost < 0:
+        raise ValueError(f"layer_costs must be {num_layers} non-negative values")
+    total = embed_cost + sum(layer_costs)
+    if total <= 0:
+        raise ValueError("total measured cost must be positive")
+    return [max((embed_cost + sum(layer_costs[:k])) / total, min_cost) for k in exit_layers]
+
+
+def evaluate_policy(
+    policy: ExitPolicy,
+    logits: Tensor,
+    labels: Tensor,
+    gates: Gates,
+    exit_layers: Sequence[int],
+    num_layers: int,
+    *,
+    layer_costs: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Replay ``logits (E, N, C)`` through ``policy`` and measure accuracy and cost.
+
+    Returns a JSON-serialisable dict: ``policy`` (its dict), ``n``, ``accuracy``,
+    ``full_accuracy`` (final exit alone), ``expected_cost``, ``saving``, ``speedup``,
+    ``mean_exit_layer`` (mean encoder layer of the exit taken), ``exit_counts`` and
+    ``exit_fractions`` (per exit), ``exit_accuracy`` (accuracy of the pages that left at each
+    exit, None where none did).
+    """
+    _check_logits(logits, labels)
+    if len(exit_layers) != logits.shape[0]:
+        raise ValueError(f"{len(exit_layers)} exit layers for {logits.shape[0]} exits")
+    costs = torch.tensor(exit_costs(exit_layers, num_layers, layer_costs=layer_costs))  # (E,)
+    layers = torch.tensor(list(exit_layers), dtype=torch.float64)  # (E,)
+    labels = labels.to(logits.device).long()
+    n, num_exits = logits.shape[1], logits.shape[0]
+    result = simulate(policy, logits, gates)
+    idx = result.exit_index.cpu()  # (N,)
+    correct = (result.predictions == labels).cpu()  # (N,)
+    counts = torch.bincount(idx, minlength=num_exits)  # (E,)
+    expected = float(costs[idx].mean()) if n else 0.0
+    exit_acc = [
+        float(correct[idx == e].float().mean()) if counts[e] > 0 else None for e in range(num_exits)
+    ]
+    return {
+        "policy": policy.to_dict(),
+        "n": n,
+        "accuracy": float(correct.float().mean()) if n else 0.0,
+        "full_accuracy": float((logits[-1].argmax(-1) == labels).float().mean()) if n else 0.0,
+        "expected_cost": expected,
+        "saving": 1.0 - expected,
+        "speedup": 1.0 / expected if expected > 0 else float("inf"),
+        "mean_exit_layer": float(layers[idx].mean()) if n else 0.0,
+        "exit_counts": counts.tolist(),
+        "exit_fractions": (counts.double() / max(n, 1)).tolist(),
+        "exit_accuracy": exit_acc,
+    }
+
+
+def never_exit_early(kind: str, num_exits: int) -> ExitPolicy:
+    """A policy of ``kind`` that sends every page to the final classifier (saving 0)."""
+    if kind == "max_prob":
+        return MaxProbThreshold(NEVER_EXIT, num_exits)
+    if kind == "entropy":
+        return EntropyThreshold(-1.0, num_exits)
+    if kind == "margin":
+        return MarginThreshold(NEVER_EXIT, num_exits)
+    if kind == "patience":
+        return Patience(num_exits, num_exits)
+    if kind in ("per_exit_heuristic", "per_exit_search"):
+        return PerExitThresholds((NEVER_EXIT,) * num_exits)
+    raise ValueError(f"unknown kind {kind!r}; known: {KINDS}")
+
+
+def candidate_policies(
+    kind: str,
+    logits: Tensor,
+    labels: Tensor,
+    gates: Gates = None,
+    *,
+    candidates: Sequence[float] | None = None,
+    costs: Sequence[float] | None = None,
+    search_candidates: int = 20,
+) -> list[tuple[float, ExitPolicy]]:
+    """``(parameter, policy)`` pairs of one kind, built from a grid (defaults above).
+
+    For ``per_exit_heuristic`` the parameter is the shift lambda (0 = the paper's heuristic);
+    for ``per_exit_search`` it is the accuracy tolerance given to the search on ``logits``.
+    """
+    num_exits = logits.shape[0]
+    grid = None if candidates is None else [float(c) for c in candidates]
+    if kind == "max_prob":
+        return [(t, MaxProbThreshold(float(t), num_exits)) for t in grid or MAX_PROB_GRID]
+    if kind == "entropy":
+        return [(t, EntropyThreshold(float(t), num_exits)) for t in grid or ENTROPY_GRID]
+    if kind == "margin":
+        return [(t, MarginThreshold(float(t), num_exits)) for t in grid or MARGIN_GRID]
+    if kind == "patience":
+        ks = grid or range(1, num_exits + 1)
+        return [(k, Patience(int(k), num_exits)) for k in ks]
+    if kind == "per_exit_heuristic":
+        base = PerExitThresholds.from_heuristic(logits, labels).thresholds
+        return [
+            (lam, PerExitThresholds(tuple(lam + (1.0 - lam) * t for t in base)))
+            for lam in grid or HEURISTIC_SHIFTS
+        ]
+    if kind == "per_exit_search":
+        return [
+            (
+                tol,
+                PerExitThresholds.search(
+                    logits,
+                    labels,
+                    gates,
+                    costs=costs,
+                    tolerance=float(tol),
+                    num_candidates=search_candidates,
+                ),
+            )
+            for tol in grid or SEARCH_TOLERANCES
+        ]
+    raise ValueError(f"unknown kind {kind!r}; known: {KINDS}")
+
+
+def sweep(
+    kind: str,
+    logits: Tensor,
+    labels: Tensor,
+    gates: Gates,
+    exit_layers: Sequence[int],
+    num_layers: int,
+    *,
+    candidates: Sequence[float] | None = None,
+    layer_costs: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every candidate of ``kind``: one :func:`evaluate_policy` dict per candidate,
+    with ``kind`` and ``param`` added, sorted by saving (for Pareto curves)."""
+    _check_logits(logits, labels)
+    costs = exit_costs(exit_layers, num_layers, layer_costs=layer_costs)
+    rows = []
+    for param, policy in candidate_policies(
+        kind, logits, labels, gates, candidates=candidates, costs=costs
+    ):
+        row = evaluate_policy(
+            policy, logits, labels, gates, exit_layers, num_layers, layer_costs=layer_costs
+        )
+        rows.append({"kind": kind, "param": float(param), **row})
+    return sorted(rows, key=lambda r: (r["saving"], r["accuracy"]))
+
+
+def pareto_front(rows: Sequence[dict[str, Any]], x: str = "saving") -> list[tuple[float, float]]:
+    """Non-dominated ``(x, accuracy)`` points of sweep rows (higher is better on both)."""
+    points = sorted({(float(r[x]), float(r["accuracy"])) for r in rows}, key=lambda p: -p[0])
+    front: list[tuple[float, float]] = []
+    best = float("-inf")
+    for px, acc in points:
+        if acc > best:
+            front.append((px, acc))
+            best = acc
+    return sorted(front)
+
+
+@dataclass(frozen=True)
+class SelectedPolicy:
+    """Result of :func:`select_policy`.
+
+    Attributes:
+        policy: the chosen policy.
+        val_accuracy: its accuracy on the validation logits.
+        full_accuracy: the final exit's validation accuracy.
+        expected_cost: mean cost of the exits taken (fraction of the full forward).
+        saving: ``1 - expected_cost``.
+        kind: the policy kind searched.
+        param: the grid parameter of the chosen candidate (None for the fallback).
+        fallback: True when no candidate met the constraint and the never-exit-early policy of
+            this kind was returned.
+    """
+
+    policy: ExitPolicy
+    val_accuracy: float
+    full_accuracy: float
+    expected_cost: float
+    saving: float
+    kind: str = ""
+    param: float | None = None
+    fallback: bool = False
+
+
+def select_policy(
+    kind: str,
+    val_logits: Tensor,
+    val_labels: Tensor,
+    gates: Gates,
+    exit_layers: Sequence[int],
+    num_layers: int,
+    tolerance: float = 0.0,
+    candidates: Sequence[float] | None = None,
+    *,
+    layer_costs: Sequence[float] | None = None,
+) -> SelectedPolicy:
+    """Pick the candidate of ``kind`` with the highest saving whose validation accuracy is
+    ``>= final-exit accuracy - tolerance`` (ties: higher accuracy).
+
+    ``val_logits (E, N, C)`` must be calibrated. ``kind`` is one of :data:`KINDS`; for
+    ``per_exit_search`` the search itself runs under ``tolerance`` (``candidates`` then lists
+    tolerances to try, default just ``tolerance``). The never-exit-early policy of the kind
+    always meets the constraint, so a policy is always returned (``fallback=True`` then).
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    _check_logits(val_logits, val_labels)
+    if kind == "per_exit_search" and candidates is None:
+        candidates = (tolerance,)
+    rows = sweep(
+        kind,
+        val_logits,
+        val_labels,
+        gates,
+        exit_layers,
+        num_layers,
+        candidates=candidates,
+        layer_costs=layer_costs,
+    )
+    full = rows[0]["full_accuracy"] if rows else 0.0
+    ok = [r for r in rows if r["accuracy"] >= full - tolerance - _EPS]
+    if ok:
+        best = max(ok, key=lambda r: (r["saving"], r["accuracy"]))
+        fallback = False
+        param: float | None = best["param"]
+        policy = policy_from_dict(best["policy"])
+    else:
+        policy = never_exit_early(kind, val_logits.shape[0])
+        best = evaluate_policy(
+            policy, val_logits, val_labels, gates, exit_layers, num_layers, layer_costs=layer_costs
+        )
+        fallback, param = True, None
+    return SelectedPolicy(
+        policy=policy,
+        val_accuracy=best["accuracy"],
+        full_accuracy=best["full_accuracy"],
+        expected_cost=best["expected_cost"],
+        saving=best["saving"],
+        kind=kind,
+        param=param,
+        fallback=fallback,
+    )

@@ -1,0 +1,113 @@
+"""Train an early-exit model on a corpus built by `docexit corpus`, calibrate its exits on the
+validation split, choose its exit policy under the accuracy constraint, and save it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from docexit.models.strategies import STRATEGIES, StrategyConfig
+from docexit.models.training import TrainConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", type=Path, required=True, help="folder written by `docexit corpus`")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    parser.add_argument(
+        "--init",
+        default="minilm",
+        help="backbone: `minilm` (all-MiniLM-L6-v2 warm start), `random`, or a folder holding a "
+        "LayoutLMv3 checkpoint",
+    )
+    parser.add_argument("--placement", default="quarter", help="single|quarter|alternate|all or 1,3,5")
+    parser.add_argument("--modality", default="independent", choices=["none", "independent", "concat"])
+    parser.add_argument("--head", default="ramp", choices=["ramp", "gate"])
+    parser.add_argument("--strategy", default="joint", choices=STRATEGIES)
+    parser.add_argument("--gamma", type=float, default=0.7)
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--max-length", type=int, default=512, help="tokens per page")
+    parser.add_argument("--lr-pretrained", type=float, default=TrainConfig.lr_pretrained)
+    parser.add_argument("--lr-new", type=float, default=TrainConfig.lr_new)
+    parser.add_argument("--patience", type=int, default=TrainConfig.patience)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--policy", default="max_prob", help="exit policy family chosen on validation")
+    parser.add_argument("--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth")
+    parser.add_argument("--fp16", action="store_true", help="store weights as float16 (bundled model)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/work/last")
+    parser.add_argument("--max-train-pages", type=int, default=None)
+    parser.add_argument("--max-eval-pages", type=int, default=None)
+
+
+def main(args: argparse.Namespace) -> int:
+    from docexit.models.evaluation import calibrate_and_choose_policy, evaluate_split
+    from docexit.models.factory import build_model
+    from docexit.models.training import Trainer, load_datasets, training_summary
+    from docexit.transforms.featurize import Featurizer
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr_pretrained=args.lr_pretrained,
+        lr_new=args.lr_new,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+        strategy=StrategyConfig(name=args.strategy, gamma=args.gamma),
+        max_train_pages=args.max_train_pages,
+        max_eval_pages=args.max_eval_pages,
+    )
+    torch.manual_seed(args.seed)
+    featurizer = Featurizer(max_length=args.max_length)
+    train_set, val_set = load_datasets(args.corpus, featurizer, config)
+    model = build_model(
+        init=args.init,
+        placement=args.placement,
+        modality=args.modality,
+        head=args.head,
+        max_length=args.max_length,
+    )
+    work_dir = args.out / "work"
+    trainer = Trainer(model, train_set, val_set, work_dir, config)
+    if args.resume:
+        trainer.resume()
+    model = trainer.fit()
+    print(training_summary(trainer.history))
+    selection = calibrate_and_choose_policy(
+        model, val_set, kind=args.policy, tolerance=args.tolerance, batch_size=args.batch_size * 2
+    )
+    print(selection.summary())
+    from docexit.models.checkpoint import save_checkpoint
+
+    save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
+    (args.out / "training.json").write_text(
+        json.dumps(
+            {
+                "command": "docexit train " + " ".join(_argv_of(args)),
+                "history": [vars(h) for h in trainer.history],
+                "selection": selection.to_dict(),
+            },
+            indent=2,
+        )
+    )
+    report = evaluate_split(model, args.corpus, "test", args.out / "test-report", featurizer)
+    print(
+        f"test: full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
+        f"{report['accuracy_early_exit']:.4f}, mean exit layer {report['mean_exit_layer']:.2f} "
+        f"of {report['num_layers']}"
+    )
+    return 0
+
+
+def _argv_of(args: argparse.Namespace) -> list[str]:
+    parts = []
+    for key, value in vars(args).items():
+        if key in {"command"} or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts.extend([flag] if value is True else [flag, str(value)])
+    return parts

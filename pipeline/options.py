@@ -1,0 +1,121 @@
+"""`DocexitOptions`: the job's own options, parsed alongside every Beam pipeline option."""
+
+from __future__ import annotations
+
+import argparse
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from docexit.transforms.decode import DEFAULT_DPI, DEFAULT_MAX_PAGES, DEFAULT_MAX_PIXELS
+from docexit.transforms.inference import POLICY_CHOICES
+
+DEFAULT_OUTPUT = "out/run/pages"
+
+
+class DocexitOptions(PipelineOptions):
+    """Options of `docexit run` (see `docexit run --help`)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        io = parser.add_argument_group("input and output")
+        io.add_argument(
+            "--input",
+            action="append",
+            default=None,
+            metavar="PATTERN",
+            help="file or glob, local or gs://; repeatable. Default: the bundled sample pages",
+        )
+        io.add_argument(
+            "--output",
+            default=DEFAULT_OUTPUT,
+            metavar="PREFIX",
+            help="output prefix: PREFIX-00000-of-0000N.parquet and "
+            "PREFIX-dead-letters-00000-of-00001.parquet (default: %(default)s)",
+        )
+        io.add_argument(
+            "--num-shards", type=int, default=1, help="Parquet files of page rows (default: 1)"
+        )
+        decode = parser.add_argument_group("decoding")
+        decode.add_argument(
+            "--dpi",
+            type=int,
+            default=DEFAULT_DPI,
+            help="PDF render resolution (default: %(default)s)",
+        )
+        decode.add_argument(
+            "--max-pixels",
+            type=int,
+            default=DEFAULT_MAX_PIXELS,
+            help="largest page accepted, in pixels (default: %(default)s)",
+        )
+        decode.add_argument(
+            "--max-pages",
+            type=int,
+            default=DEFAULT_MAX_PAGES,
+            help="largest page count accepted per file (default: %(default)s)",
+        )
+        ocr = parser.add_argument_group("OCR")
+        ocr.add_argument(
+            "--ocr-backend",
+            default="auto",
+            choices=("auto", "tesserocr", "pytesseract"),
+            help="Tesseract binding (default: %(default)s)",
+        )
+        ocr.add_argument("--ocr-lang", default="eng", help="Tesseract languages (default: eng)")
+        ocr.add_argument("--ocr-psm", type=int, default=3, help="Tesseract page segmentation mode")
+        ocr.add_argument(
+            "--ocr-max-side",
+            type=int,
+            default=None,
+            help="downscale pages whose long side exceeds this before OCR (default: no)",
+        )
+        model = parser.add_argument_group("model and exit policy")
+        model.add_argument(
+            "--model",
+            default=None,
+            metavar="DIR",
+            help="checkpoint folder (default: bundled model)",
+        )
+        model.add_argument(
+            "--policy",
+            default=None,
+            help=f"exit policy: one of {', '.join(POLICY_CHOICES)}, or a JSON policy dict "
+            "(default: the checkpoint's)",
+        )
+        model.add_argument(
+            "--threshold",
+            default=None,
+            help="the policy's threshold (per_exit: one per exit, comma-separated; patience: int)",
+        )
+        model.add_argument(
+            "--batch-size", type=int, default=32, help="largest inference batch (default: 32)"
+        )
+        model.add_argument(
+            "--min-batch-size",
+            type=int,
+            default=1,
+            help="smallest batch BatchElements starts from (not a floor; default: 1)",
+        )
+        model.add_argument(
+            "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N (default: auto)"
+        )
+        model.add_argument(
+            "--torch-threads", type=int, default=None, help="torch intra-op threads per worker"
+        )
+        model.add_argument(
+            "--model-copies",
+            type=int,
+            default=None,
+            help="share N model copies across the worker processes of a machine (default: one "
+            "model per process)",
+        )
+        model.add_argument(
+            "--max-tokens", type=int, default=512, help="tokens per page, incl. [CLS]/[SEP]"
+        )
+        run = parser.add_argument_group("run")
+        run.add_argument(
+            "--progress-every", type=int, default=25, help="log OCR progress every N pages"
+        )
+        run.add_argument(
+            "--no-summary", action="store_true", default=False, help="do not print the summary"
+        )

@@ -1,0 +1,146 @@
+"""Temperature scaling, ECE, per-exit metrics and plots on synthetic logits."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from docexit.models.calibration import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    apply_temperatures,
+    expected_calibration_error,
+    fit_temperature,
+    fit_temperatures,
+    reliability_bins,
+    reliability_bins_from_confidence,
+)
+from docexit.models.metrics import (
+    accuracy_per_exit,
+    calibration_report,
+    ece_per_exit,
+    exit_fractions,
+    exit_histogram,
+)
+from docexit.models.plots import plot_exit_histogram, plot_pareto, plot_reliability
+
+TRUE_T = (2.0, 1.5, 0.7, 1.2)  # known miscalibration of each exit
+MEANS = (1.0, 1.5, 2.0, 3.0)  # class-mean distance per exit: deeper = more accurate
+
+
+def synthetic(
+    n: int = 4000, c: int = 10, seed: int = 0, temperatures=TRUE_T
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An "easy" early-exit model with a known calibrated posterior.
+
+    Exit features ``u = mu_e * onehot(y) + N(0, I)``; the Bayes posterior is exactly
+    ``softmax(mu_e * u)``, so ``mu_e * u`` are perfectly calibrated logits. Stored logits are
+    those times ``T_e``, so temperature scaling should recover ``T_e``.
+
+    Returns (stored logits (E, N, C), calibrated logits (E, N, C), labels (N,)).
+    """
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, c, (n,), generator=g)
+    onehot = torch.nn.functional.one_hot(labels, c).double()  # (N, C)
+    calibrated = torch.stack(
+        [mu * (mu * onehot + torch.randn(n, c, generator=g, dtype=torch.float64)) for mu in MEANS]
+    )  # (E, N, C)
+    t = torch.tensor(temperatures, dtype=torch.float64)[:, None, None]
+    return (calibrated * t).float(), calibrated.float(), labels
+
+
+def test_fit_temperature_recovers_true_temperature_and_reduces_ece() -> None:
+    logits, _, labels = synthetic()
+    temps = fit_temperatures(logits, labels)
+    assert len(temps) == len(TRUE_T)
+    for fitted, true in zip(temps, TRUE_T, strict=True):
+        assert fitted == pytest.approx(true, rel=0.1)
+    before = ece_per_exit(logits, labels)
+    after = ece_per_exit(logits, labels, temps)
+    for b, a, true in zip(before, after, TRUE_T, strict=True):
+        assert a < 0.03
+        if abs(true - 1.0) > 0.3:  # clearly miscalibrated exits improve a lot
+            assert a < b / 2
+
+
+def test_fit_temperature_clamps_and_handles_edge_cases() -> None:
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 4, (200,), generator=g)
+    # Logits that are pure noise: the NLL-optimal temperature is huge -> clamped to 20.
+    noise = 50.0 * torch.randn(200, 4, generator=g)
+    assert fit_temperature(noise, labels) == pytest.approx(MAX_TEMPERATURE)
+    # Always right with a tiny margin: the optimum is T -> 0 -> clamped to 0.05.
+    tiny = 1e-3 * torch.nn.functional.one_hot(labels, 4).float()
+    assert fit_temperature(tiny, labels) == pytest.approx(MIN_TEMPERATURE)
+    assert fit_temperature(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)) == 1.0
+    with pytest.raises(ValueError):
+        fit_temperature(torch.zeros(3, 4, 2), labels[:3])
+
+
+def test_ece_of_calibrated_sampler_is_small() -> None:
+    _, calibrated, labels = synthetic(n=6000, seed=3)
+    for e in range(calibrated.shape[0]):
+        probs = torch.softmax(calibrated[e], dim=-1)
+        assert expected_calibration_error(probs, labels) < 0.025
+
+
+def test_ece_known_values() -> None:
+    # Confidence 0.9 everywhere, 60% right -> ECE = |0.6 - 0.9| = 0.3.
+    conf = torch.full((10,), 0.9)
+    correct = torch.tensor([True] * 6 + [False] * 4)
+    bins = reliability_bins_from_confidence(conf, correct, n_bins=15)
+    assert bins.ece == pytest.approx(0.3)
+    assert int(bins.counts.sum()) == 10
+    assert int((bins.counts > 0).sum()) == 1
+    # Always right with confidence 1 -> 0; bins are right-closed, so 1.0 is in the last bin.
+    probs = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    rb = reliability_bins(probs, torch.tensor([0, 1]), n_bins=10)
+    assert rb.counts[-1] == 2 and rb.ece == pytest.approx(0.0)
+    assert math.isnan(float(rb.accuracy[0]))
+
+
+def test_apply_temperatures_and_validation() -> None:
+    logits, calibrated, _ = synthetic(n=50)
+    torch.testing.assert_close(apply_temperatures(logits, TRUE_T), calibrated)
+    with pytest.raises(ValueError):
+        apply_temperatures(logits, TRUE_T[:2])
+    with pytest.raises(ValueError):
+        apply_temperatures(logits, (1.0, 0.0, 1.0, 1.0))
+
+
+def test_metrics_per_exit() -> None:
+    logits, _, labels = synthetic(n=2000, seed=4)
+    accs = accuracy_per_exit(logits, labels)
+    assert accs == sorted(accs), "deeper exits of the synthetic model are more accurate"
+    report = calibration_report(logits, labels, fit_temperatures(logits, labels))
+    assert [r["exit"] for r in report] == [0, 1, 2, 3]
+    for r in report:
+        assert r["nll_after"] <= r["nll_before"] + 1e-6
+    idx = torch.tensor([0, 0, 3, 1, 3, 3])
+    assert exit_histogram(idx, 4) == [2, 1, 0, 3]
+    assert sum(exit_fractions(idx, 4)) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        exit_histogram(torch.tensor([4]), 4)
+
+
+def _is_png(path) -> bool:
+    data = path.read_bytes()
+    return len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plots_write_non_empty_pngs(tmp_path) -> None:
+    logits, _, labels = synthetic(n=1500, seed=5)
+    temps = fit_temperatures(logits, labels)
+    rel = plot_reliability(
+        logits, labels, temps, tmp_path / "rel.png", exit_names=["L1", "L4", "L8", "L12"]
+    )
+    hist = plot_exit_histogram([10, 5, 0, 20], tmp_path / "sub" / "hist.png")
+    pareto = plot_pareto(
+        {"max_prob": [(0.1, 0.9), (0.3, 0.85)], "patience": [(0.2, 0.88)]},
+        tmp_path / "pareto.png",
+        baseline_accuracy=0.9,
+    )
+    for p in (rel, hist, pareto):
+        assert _is_png(p)

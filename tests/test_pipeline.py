@@ -1,0 +1,218 @@
+"""The Beam pipeline: real OCR on synthetic pages, the tiny trained model, Parquet read back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
+
+from docexit.pipeline.build import ClassifyDocuments, resolve_spec
+from docexit.pipeline.run import UsageError, help_text, main, run
+from docexit.transforms.dead_letters import DEAD_LETTERS
+from docexit.transforms.inference import resolve_policy
+from docexit.transforms.sinks import (
+    DEAD_LETTER_SCHEMA,
+    ROWS_SCHEMA,
+    WriteParquetShards,
+    dead_letter_sort_key,
+    row_sort_key,
+)
+
+# One multi-page TIFF, one PDF, one PNG from the seed-0 synthetic corpus.
+PICKED = ("letter_0000.tif", "scientific_publication_0000.pdf", "memo_0000.png")
+FAST_ARGS = ["--dpi", "100", "--batch-size", "4"]  # synthetic PDFs are 100 DPI scans
+
+
+@pytest.fixture(scope="module")
+def inputs(synth_pages: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A folder with the picked files plus a corrupt PNG; the pages each file should give."""
+    folder = tmp_path_factory.mktemp("inputs")
+    for name in PICKED:
+        shutil.copy(synth_pages / "images" / name, folder / name)
+    good = (synth_pages / "images" / "email_0000.png").read_bytes()
+    (folder / "corrupt.png").write_bytes(good[: len(good) // 3])  # truncated
+    pages = []
+    for line in (synth_pages / "ground_truth.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        name = Path(row["file"]).name
+        if name in PICKED:
+            pages.append((str(folder / name), row["page"]))
+    return {"folder": folder, "pages": sorted(pages), "corrupt": str(folder / "corrupt.png")}
+
+
+def docexit_options(inputs: dict[str, Any], model_dir: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "--input",
+        str(inputs["folder"] / "*"),
+        "--output",
+        str(output / "pages"),
+        "--model",
+        str(model_dir),
+        *FAST_ARGS,
+        *extra,
+    ]
+
+
+def rows_match(expected_pages: list[tuple[str, int]], label_names: list[str]) -> Callable:
+    """assert_that matcher: exactly the expected pages, each with a sane prediction."""
+
+    def check(rows: list[dict[str, Any]]) -> None:
+        keys = sorted((row["source"], row["page"]) for row in rows)
+        if keys != expected_pages:
+            raise BeamAssertException(f"pages {keys} != expected {expected_pages}")
+        for row in rows:
+            if row["label"] != label_names[row["label_id"]] or row["exit_layer"] not in (1, 2):
+                raise BeamAssertException(f"bad row {row}")
+            if not 0.0 < row["confidence"] <= 1.0 or row["num_layers"] != 2:
+                raise BeamAssertException(f"bad row {row}")
+
+    return check
+
+
+@pytest.mark.slow
+def test_classify_documents_with_test_pipeline(inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path) -> None:
+    options = PipelineOptions(docexit_options(inputs, tiny_model_dir, tmp_path))
+    spec = resolve_spec(options)
+    pipeline = TestPipeline(options=options)
+    classified = pipeline | "ClassifyDocuments" >> ClassifyDocuments(spec)
+    assert_that(
+        classified.rows,
+        rows_match(inputs["pages"], spec.meta["label_names"]),
+        label="RowsAreTheExpectedPages",
+    )
+    dead = classified.dead_letters | beam.Map(lambda d: (d.source, d.page, d.stage, d.error_type))
+    assert_that(
+        dead,
+        equal_to([(inputs["corrupt"], None, "decode", "DecodeError")]),
+        label="CorruptFileIsADeadLetter",
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    counters = {
+        c.key.metric.name: c.committed
+        for c in result.metrics().query(MetricsFilter().with_namespace("docexit"))["counters"]
+    }
+    assert counters["files_in"] == len(PICKED) + 1
+    assert counters["pages_in"] == len(inputs["pages"]) == counters["pages_out"]
+    assert counters["dead_letters_decode"] == 1
+
+
+@pytest.mark.slow
+def test_run_writes_parquet(inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path) -> None:
+    argv = docexit_options(inputs, tiny_model_dir, tmp_path, "--num-shards", "2")
+    summary = run(argv, test_pipeline=TestPipeline(argv=argv))
+
+    assert [Path(f).name for f in summary.row_files] == [
+        "pages-00000-of-00002.parquet",
+        "pages-00001-of-00002.parquet",
+    ]
+    assert [Path(f).name for f in summary.dead_letter_files] == [
+        "pages-dead-letters-00000-of-00001.parquet"
+    ]
+    tables = [pq.read_table(f) for f in summary.row_files]
+    for table in tables:
+        assert table.schema.remove_metadata() == ROWS_SCHEMA
+        keys = list(zip(table.column("source").to_pylist(), table.column("page").to_pylist(), strict=True))
+        assert keys == sorted(keys)  # sorted within each shard
+    metadata = tables[0].schema.metadata
+    assert metadata[b"docexit.model_id"].startswith(tiny_model_dir.name.encode())
+    assert json.loads(metadata[b"docexit.policy"]) == {"name": "max_prob", "num_exits": 2, "threshold": 0.5}
+    assert json.loads(metadata[b"docexit.exit_layers"]) == [1, 2]
+
+    rows = [row for table in tables for row in table.to_pylist()]
+    assert sorted((r["source"], r["page"]) for r in rows) == inputs["pages"]
+    assert all(r["exit_policy"] == "max_prob" and r["exit_threshold"] == 0.5 for r in rows)
+    assert all(r["token_count"] <= 64 and r["ocr_ms"] > 0 for r in rows)
+    dead = pq.read_table(summary.dead_letter_files[0])
+    assert dead.schema.remove_metadata() == DEAD_LETTER_SCHEMA
+    assert dead.column("source").to_pylist() == [inputs["corrupt"]]
+
+    assert summary.pages == len(inputs["pages"])
+    assert summary.dead_letters == {"decode": 1}
+    assert sum(summary.exit_layers.values()) == summary.pages
+    assert "pages/s" in summary.format()
+
+
+def test_writer_writes_empty_shards_and_sorts(tmp_path: Path) -> None:
+    rows = [
+        {"source": "b", "page": None, "stage": "decode", "error_type": "E", "error_message": "m"},
+        {"source": "a", "page": 2, "stage": "ocr", "error_type": "E", "error_message": "m"},
+        {"source": "a", "page": 0, "stage": "ocr", "error_type": "E", "error_message": "m"},
+    ]
+    with TestPipeline() as pipeline:
+        letters = pipeline | "Letters" >> beam.Create(rows)
+        empty = pipeline | "Nothing" >> beam.Create([]).with_output_types(dict)
+        _ = letters | "WriteLetters" >> WriteParquetShards(
+            str(tmp_path / "x"),
+            DEAD_LETTER_SCHEMA,
+            key=lambda r: r["source"],
+            sort_key=dead_letter_sort_key,
+        )
+        _ = empty | "WriteNothing" >> WriteParquetShards(
+            str(tmp_path / "empty"), ROWS_SCHEMA, num_shards=3, key=str, sort_key=row_sort_key
+        )
+    written = pq.read_table(tmp_path / "x-00000-of-00001.parquet").to_pylist()
+    assert [(r["source"], r["page"]) for r in written] == [("a", 0), ("a", 2), ("b", None)]
+    for i in range(3):
+        table = pq.read_table(tmp_path / f"empty-0000{i}-of-00003.parquet")
+        assert table.num_rows == 0 and table.schema == ROWS_SCHEMA
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_empty_match_is_a_clear_error(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    pattern = str(tmp_path / "nothing-*.png")
+    with pytest.raises(UsageError, match="no input file matches"):
+        run(["--input", pattern, "--model", str(tiny_model_dir)])
+    assert main(["--input", pattern, "--model", str(tiny_model_dir)]) == 2
+    assert pattern in capsys.readouterr().err
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no model checkpoint"):
+        run(["--input", str(tmp_path), "--model", str(tmp_path / "missing")])
+
+
+def test_help_names_the_options() -> None:
+    text = help_text()
+    for flag in ("--input", "--output", "--model", "--policy", "--threshold", "--batch-size", "--ocr-backend"):
+        assert flag in text
+
+
+@pytest.mark.parametrize(
+    ("name", "threshold", "expected"),
+    [
+        (None, None, {"name": "entropy", "threshold": 0.2, "num_exits": 3}),
+        (None, "0.8", {"name": "entropy", "threshold": 0.8, "num_exits": 3}),
+        ("max_prob", "0.9", {"name": "max_prob", "threshold": 0.9, "num_exits": 3}),
+        ("per_exit", "0.9,0.8,0", {"name": "per_exit", "thresholds": [0.9, 0.8, 0.0]}),
+        ("patience", "2", {"name": "patience", "patience": 2, "num_exits": 3}),
+        ('{"name": "margin", "threshold": 0.3, "num_exits": 3}', None, {"name": "margin", "threshold": 0.3, "num_exits": 3}),
+    ],
+)
+def test_resolve_policy(name: str | None, threshold: str | None, expected: dict[str, Any]) -> None:
+    model_policy = {"name": "entropy", "threshold": 0.2, "num_exits": 3}
+    assert resolve_policy(model_policy, 3, name, threshold) == expected
+
+
+def test_resolve_policy_errors() -> None:
+    with pytest.raises(ValueError, match="needs --threshold"):
+        resolve_policy({"name": "entropy", "threshold": 0.2, "num_exits": 3}, 3, "max_prob", None)
+    with pytest.raises(ValueError, match="3 comma-separated"):
+        resolve_policy(None, 3, "per_exit", "0.5")
+    with pytest.raises(ValueError, match="unknown --policy"):
+        resolve_policy(None, 3, "bogus", "0.5")
+
+
+def test_dead_letter_tag_is_stable() -> None:
+    assert DEAD_LETTERS == "dead_letters"

@@ -1,0 +1,164 @@
+"""Tests of the synthetic corpus generator (`docexit synth`)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import random
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from docexit.corpus import synth_cli
+from docexit.corpus.synth import LABELS, file_format, generate_page, make_file, write_corpus
+from docexit.corpus.synth_layouts import TEMPLATES
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def read_labels(folder: Path) -> list[dict[str, str]]:
+    with (folder / "labels.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def read_truth(folder: Path) -> list[dict]:
+    with (folder / "ground_truth.jsonl").open() as f:
+        return [json.loads(line) for line in f]
+
+
+def page_sizes(path: Path) -> list[tuple[int, int]]:
+    """Pixel size of every page of an image file (PDF pages at the generator's 100 dpi)."""
+    if path.suffix == ".pdf":
+        import pypdfium2
+
+        pdf = pypdfium2.PdfDocument(str(path))
+        try:
+            return [tuple(round(v * 100 / 72) for v in pdf[i].get_size()) for i in range(len(pdf))]
+        finally:
+            pdf.close()
+    sizes = []
+    with Image.open(path) as image:
+        for frame in range(getattr(image, "n_frames", 1)):
+            image.seek(frame)
+            assert image.mode == "L"
+            sizes.append(image.size)
+    return sizes
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-per-class corpus with seed 7, written once for the module."""
+    out = tmp_path_factory.mktemp("synth") / "a"
+    write_corpus(out, per_class=2, seed=7)
+    return out
+
+
+def test_labels_in_rvl_cdip_order_and_templates_per_class() -> None:
+    assert LABELS[0] == "advertisement" and LABELS[-1] == "specification" and len(LABELS) == 16
+    assert list(LABELS) == sorted(LABELS)
+    assert set(TEMPLATES) == set(LABELS)
+    assert all(len(templates) >= 3 for templates in TEMPLATES.values())
+
+
+def test_writes_32_files_in_16_classes(corpus: Path) -> None:
+    rows = read_labels(corpus)
+    assert (corpus / "labels.csv").read_text().splitlines()[0] == "file,label"
+    assert len(rows) == 32
+    assert Counter(r["label"] for r in rows) == dict.fromkeys(LABELS, 2)
+    assert all((corpus / r["file"]).is_file() and r["file"].startswith("images/") for r in rows)
+    assert len(list((corpus / "images").iterdir())) == 32
+
+
+def test_same_seed_byte_identical_different_seed_differs(corpus: Path, tmp_path: Path) -> None:
+    again, other = tmp_path / "again", tmp_path / "other"
+    write_corpus(again, per_class=2, seed=7)
+    assert digests(again) == digests(corpus)
+    write_corpus(other, per_class=1, seed=8)
+    first, second = digests(corpus), digests(other)
+    images = [name for name in second if name.startswith("images/")]
+    assert len(images) == 16 and all(first[name] != second[name] for name in images)
+
+
+def test_images_greyscale_1000px_and_boxes_in_range(corpus: Path) -> None:
+    truth = read_truth(corpus)
+    for row in read_labels(corpus):
+        pages = [t for t in truth if t["file"] == row["file"]]
+        assert [p["page"] for p in pages] == list(range(len(pages)))
+        assert all(p["label"] == row["label"] for p in pages)
+        sizes = page_sizes(corpus / row["file"])
+        assert len(sizes) == len(pages)
+        for size in sizes:
+            assert max(size) == 1000 and 700 <= min(size) <= 800, (row["file"], size)
+    words = 0
+    for page in truth:
+        assert len(page["words"]) == len(page["boxes"])
+        for x0, y0, x1, y1 in page["boxes"]:
+            assert 0 <= x0 <= x1 <= 1000 and 0 <= y0 <= y1 <= 1000
+        words += len(page["words"])
+    assert words > 32 * 40
+
+
+def test_generate_page_api() -> None:
+    page = generate_page("memo", random.Random(3))
+    assert page.label == "memo" and page.image.mode == "L" and max(page.image.size) == 1000
+    assert len(page.words) == len(page.boxes) > 10
+    again = generate_page("memo", random.Random(3))
+    assert again.words == page.words and again.image.tobytes() == page.image.tobytes()
+    assert generate_page("memo", random.Random(3), degraded=False).words
+    assert generate_page("memo", random.Random(3), degraded=True).image.size == page.image.size
+    with pytest.raises(ValueError, match="unknown label"):
+        generate_page("receipt", random.Random(0))
+
+
+def test_multipage_tiff_and_pdf(tmp_path: Path) -> None:
+    formats = {(label, i): file_format(label, i) for label in LABELS for i in range(20)}
+    assert Counter(formats.values())["multitif"] == Counter(formats.values())["pdf"] == 16  # 5%
+    multi = [key for key, fmt in formats.items() if fmt == "multitif"][:2]
+    pdfs = [key for key, fmt in formats.items() if fmt == "pdf"][:3]
+    for label, index in multi + pdfs:
+        name, data, rows = make_file(5, label, index)
+        path = tmp_path / Path(name).name
+        path.write_bytes(data)
+        assert [r["page"] for r in rows] == list(range(len(rows)))
+        assert len(page_sizes(path)) == len(rows)
+        if (label, index) in multi:
+            assert name.endswith(".tif") and len(rows) in (2, 3)
+        else:
+            assert name.endswith(".pdf") and data.startswith(b"%PDF") and 1 <= len(rows) <= 3
+        assert make_file(5, label, index)[1] == data
+
+
+def test_cli_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    synth_cli.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path), "--per-class", "1", "--seed", "3"])
+    assert synth_cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "16 files" in out and "pages/s" in out
+    assert len(read_labels(tmp_path)) == 16
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
+def test_tesseract_reads_clean_pages() -> None:
+    pytesseract = pytest.importorskip("pytesseract")
+    for label, seed in (("letter", 11), ("memo", 12)):
+        page = generate_page(label, random.Random(seed), degraded=False)
+        data = pytesseract.image_to_data(
+            page.image, config="--psm 3", output_type=pytesseract.Output.DICT
+        )
+        read = Counter(w.strip() for w in data["text"] if w.strip())
+        expected = Counter(page.words)
+        recall = sum((expected & read).values()) / sum(expected.values())
+        assert recall > 0.6, (label, recall)

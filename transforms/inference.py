@@ -1,0 +1,333 @@
+"""Classify pages with Beam's `RunInference` and the project's own `EarlyExitModelHandler`.
+
+`EarlyExitModelHandler.load_model` returns an `EarlyExitRunner` (model + device + exit policy),
+loaded once per worker process by RunInference's `shared.Shared` (or once per machine with
+`large_model`/`model_copies`, through `multi_process_shared`: the runner's `classify` takes and
+returns plain picklable values, so it works through that proxy too). `run_inference` hands its
+whole batch to the model's early-exit `classify`, so pages exit inside the batch.
+
+A failing batch is retried page by page; a page that still fails comes back as a
+`PagePrediction` with `error_type` set, which `ClassifyPages` sends to the dead letters. A batch
+that fails outside the model (RunInference's own exception handling) is sent there page by page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import (
+    KeyedModelHandler,
+    ModelHandler,
+    PredictionResult,
+    RunInference,
+)
+
+from docexit.transforms.dead_letters import DEAD_LETTERS, METRICS_NAMESPACE, dead_letter
+from docexit.transforms.elements import FeaturizedPage, PagePrediction
+from docexit.transforms.records import PageFeatures
+
+LOG = logging.getLogger(__name__)
+
+# Policies whose single knob is `--threshold`.
+THRESHOLD_POLICIES = ("max_prob", "entropy", "margin")
+POLICY_CHOICES = (*THRESHOLD_POLICIES, "per_exit", "patience")
+
+
+def read_model_config(model_dir: str | Path) -> dict[str, Any]:
+    """The checkpoint's `config.json` as a dict (no torch, no weights)."""
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no model checkpoint at {model_dir} (missing {path.name})")
+    return json.loads(path.read_text())
+
+
+def model_id(model_dir: str | Path) -> str:
+    """A stable id for a checkpoint: folder name + short sha256 of its config and weights."""
+    import hashlib
+
+    folder = Path(model_dir)
+    digest = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        path = folder / name
+        if path.is_file():
+            with path.open("rb") as stream:
+                for chunk in iter(lambda s=stream: s.read(1 << 20), b""):
+                    digest.update(chunk)
+    return f"{folder.resolve().name}@{digest.hexdigest()[:12]}"
+
+
+def resolve_policy(
+    model_policy: Mapping[str, Any] | None,
+    num_exits: int,
+    name: str | None = None,
+    threshold: str | float | None = None,
+) -> dict[str, Any]:
+    """The exit policy dict to run: the checkpoint's, unless `--policy`/`--threshold` override it.
+
+    `name` may also be a JSON policy dict (as written by `ExitPolicy.to_dict()`). `threshold` is
+    a float for max_prob/entropy/margin, an int for patience, or comma-separated floats (one per
+    exit) for per_exit. With only `threshold`, the checkpoint's policy kind is kept when it has a
+    single threshold, else max_prob is used.
+    """
+    if name and name.lstrip().startswith("{"):
+        if threshold is not None:
+            raise ValueError("--threshold cannot be combined with a JSON --policy")
+        return dict(json.loads(name))
+    if name is None and threshold is None:
+        if not model_policy:
+            raise ValueError("the model has no exit policy; pass --policy and --threshold")
+        return dict(model_policy)
+    if name is None:
+        current = (model_policy or {}).get("name")
+        name = current if current in THRESHOLD_POLICIES else "max_prob"
+    if name not in POLICY_CHOICES:
+        raise ValueError(f"unknown --policy {name!r}; choose one of {POLICY_CHOICES} or JSON")
+    if threshold is None:
+        if model_policy and model_policy.get("name") == name:
+            return dict(model_policy)
+        raise ValueError(f"--policy {name} needs --threshold")
+    text = str(threshold)
+    if name == "per_exit":
+        values = [float(v) for v in text.split(",")]
+        if len(values) != num_exits:
+            raise ValueError(f"--threshold needs {num_exits} comma-separated values for per_exit")
+        return {"name": name, "thresholds": values}
+    if name == "patience":
+        return {"name": name, "patience": int(text), "num_exits": num_exits}
+    return {"name": name, "threshold": float(text), "num_exits": num_exits}
+
+
+def policy_threshold(policy: Mapping[str, Any], exit_index: int) -> float | None:
+    """The threshold a page faced at `exit_index` (None for threshold-free policies)."""
+    if "thresholds" in policy:
+        return float(policy["thresholds"][exit_index])
+    if "threshold" in policy:
+        return float(policy["threshold"])
+    if "inner" in policy:
+        return policy_threshold(policy["inner"], exit_index)
+    return None
+
+
+def choose_device(device: str = "auto") -> str:
+    """'cuda' when asked or ('auto' and a GPU is visible), else 'cpu'."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class EarlyExitRunner:
+    """What `load_model` returns: an `EarlyExitModel` in eval mode, its device and policy."""
+
+    def __init__(self, model: Any, policy_dict: Mapping[str, Any], device: str) -> None:
+        from docexit.models.policies import policy_from_dict
+
+        self.model = model
+        self.device = device
+        self.policy_dict = dict(policy_dict)
+        self.policy = policy_from_dict(self.policy_dict)
+
+    def classify(self, features: Sequence[PageFeatures]) -> list[PagePrediction]:
+        """Early-exit classification of a batch; a failing batch is retried page by page."""
+        start = time.perf_counter()
+        try:
+            predictions = self._classify_batch(features)
+        except Exception:  # noqa: BLE001 - isolate the page(s) that fail
+            LOG.warning(
+                "batch of %d pages failed; retrying page by page", len(features), exc_info=True
+            )
+            return [self._classify_one(page) for page in features]
+        share_ms = (time.perf_counter() - start) * 1000.0 / max(len(features), 1)
+        return [_with_time(p, share_ms) for p in predictions]
+
+    def _classify_one(self, page: PageFeatures) -> PagePrediction:
+        start = time.perf_counter()
+        try:
+            (prediction,) = self._classify_batch([page])
+        except Exception as error:  # noqa: BLE001
+            return PagePrediction(error_type=type(error).__name__, error_message=str(error))
+        return _with_time(prediction, (time.perf_counter() - start) * 1000.0)
+
+    def _classify_batch(self, features: Sequence[PageFeatures]) -> list[PagePrediction]:
+        import torch
+
+        from docexit.models.batch import collate
+        from docexit.models.classify import classify
+
+        batch = collate(list(features)).to(self.device)
+        with torch.inference_mode():
+            result = classify(self.model, batch, self.policy)  # pages exit inside the batch
+        return _to_page_predictions(result, len(features))
+
+
+def _with_time(prediction: PagePrediction, inference_ms: float) -> PagePrediction:
+    return replace(prediction, inference_ms=inference_ms)
+
+
+def _to_page_predictions(predictions: Sequence[Any], batch_size: int) -> list[PagePrediction]:
+    """`classify`'s `Prediction`s (batch order) -> picklable `PagePrediction`s."""
+    if len(predictions) != batch_size:
+        raise RuntimeError(f"classify returned {len(predictions)} results for {batch_size} pages")
+    return [
+        PagePrediction(
+            label_id=int(p.label_id),
+            confidence=float(p.confidence),
+            exit_index=int(p.exit_index),
+            exit_layer=int(p.exit_layer),
+        )
+        for p in predictions
+    ]
+
+
+class EarlyExitModelHandler(ModelHandler[FeaturizedPage, PagePrediction, EarlyExitRunner]):
+    """Beam `ModelHandler` for `EarlyExitModel` checkpoints; examples are `FeaturizedPage`s."""
+
+    def __init__(
+        self,
+        model_dir: str,
+        policy: Mapping[str, Any],
+        *,
+        device: str = "auto",
+        min_batch_size: int = 1,
+        max_batch_size: int = 32,
+        torch_threads: int | None = None,
+        large_model: bool = False,
+        model_copies: int | None = None,
+    ) -> None:
+        # NOTE Beam 2.77: passing max_batch_weight crashes at construction; min_batch_size is a
+        # starting point for BatchElements' adaptive sizing, not a floor.
+        super().__init__(
+            min_batch_size=min_batch_size,
+            max_batch_size=max_batch_size,
+            large_model=large_model,
+            model_copies=model_copies,
+        )
+        self._model_dir = str(model_dir)
+        self._policy = dict(policy)
+        self._device = device
+        self._torch_threads = torch_threads
+
+    def load_model(self) -> EarlyExitRunner:
+        import torch
+
+        from docexit.models.checkpoint import load_checkpoint
+
+        if self._torch_threads:
+            torch.set_num_threads(self._torch_threads)
+        device = choose_device(self._device)
+        start = time.perf_counter()
+        model = load_checkpoint(self._model_dir, device=device)
+        LOG.info("loaded %s on %s in %.1fs", self._model_dir, device, time.perf_counter() - start)
+        return EarlyExitRunner(model, self._policy, device)
+
+    def run_inference(
+        self,
+        batch: Sequence[FeaturizedPage],
+        model: EarlyExitRunner,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[PredictionResult]:
+        predictions = model.classify([page.features for page in batch])
+        return [
+            PredictionResult(example=page, inference=prediction, model_id=self._model_dir)
+            for page, prediction in zip(batch, predictions, strict=True)
+        ]
+
+    def get_num_bytes(self, batch: Sequence[FeaturizedPage]) -> int:
+        # The default pickles the whole batch just to count it.
+        return sum(
+            page.features.input_ids.nbytes
+            + page.features.bbox.nbytes
+            + page.features.pixel_values.nbytes
+            for page in batch
+        )
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+
+class _ToRowFn(beam.DoFn):
+    """(key, PredictionResult) -> output row dict; per-page model failures -> dead letters."""
+
+    def __init__(self, meta: Mapping[str, Any]) -> None:
+        self._meta = dict(meta)
+        self._pages_out = Metrics.counter(METRICS_NAMESPACE, "pages_out")
+        self._exit_layer = Metrics.distribution(METRICS_NAMESPACE, "exit_layer")
+        self._inference_ms = Metrics.distribution(METRICS_NAMESPACE, "inference_ms")
+
+    def process(self, element: tuple[str, PredictionResult]) -> Iterator[Any]:
+        _, result = element
+        page: FeaturizedPage = result.example
+        prediction: PagePrediction = result.inference
+        if prediction.failed:
+            error = RuntimeError(f"{prediction.error_type}: {prediction.error_message}")
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTERS, dead_letter("inference", page.source, page.page, error)
+            )
+            return
+        self._pages_out.inc()
+        self._exit_layer.update(prediction.exit_layer)
+        self._inference_ms.update(round(prediction.inference_ms))
+        labels = self._meta["label_names"]
+        yield {
+            "source": page.source,
+            "page": page.page,
+            "content_hash": page.content_hash,
+            "label": labels[prediction.label_id],
+            "label_id": prediction.label_id,
+            "confidence": prediction.confidence,
+            "exit_layer": prediction.exit_layer,
+            "exit_index": prediction.exit_index,
+            "num_layers": self._meta["num_layers"],
+            "exit_policy": self._meta["policy_name"],
+            "exit_threshold": policy_threshold(self._meta["policy"], prediction.exit_index),
+            "word_count": page.word_count,
+            "token_count": page.features.num_tokens,
+            "ocr_ms": page.ocr_ms,
+            "inference_ms": prediction.inference_ms,
+            "model_id": self._meta["model_id"],
+        }
+
+
+class _FailedBatchError(RuntimeError):
+    """Carries the type name and message of an exception RunInference caught for a batch."""
+
+
+def _failed_batch_to_dead_letters(failure: tuple[Sequence[Any], tuple[Any, ...]]) -> Iterator[Any]:
+    """RunInference's (batch, (exc type, repr, traceback)) -> one dead letter per page."""
+    batch, (error_type, error_repr, _traceback) = failure
+    for _, page in batch:
+        letter = dead_letter("inference", page.source, page.page, _FailedBatchError(error_repr))
+        yield replace(letter, error_type=getattr(error_type, "__name__", str(error_type)))
+
+
+class ClassifyPages(beam.PTransform):
+    """(key, FeaturizedPage) -> (output row dicts, DeadLetters), through `RunInference`."""
+
+    def __init__(self, handler: EarlyExitModelHandler, meta: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._handler = handler
+        self._meta = dict(meta)
+
+    def expand(self, pages: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        results, failed = (
+            pages
+            | "RunInference"
+            >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling()
+        )
+        rows = results | "ToRows" >> beam.ParDo(_ToRowFn(self._meta)).with_outputs(
+            DEAD_LETTERS, main="rows"
+        )
+        failed_batches = failed.failed_inferences | "FailedBatches" >> beam.FlatMap(
+            _failed_batch_to_dead_letters
+        )
+        dead = (rows[DEAD_LETTERS], failed_batches) | "InferenceDeadLetters" >> beam.Flatten()
+        return rows.rows, dead

@@ -1,0 +1,96 @@
+"""Match input patterns (local paths or gs://) and read the matched files' bytes.
+
+`MatchInputs` mirrors `fileio.MatchAll` (same `FileSystems.match` underneath) but sends a pattern
+that matches nothing, or cannot be matched at all, to the dead letters instead of failing the
+run; then it drops duplicate paths (two patterns may match one file), `Reshuffle`s so files
+spread over workers, and wraps them as `fileio.ReadableFile`s with `fileio.ReadMatches`.
+`check_patterns` is the up-front check the launcher runs, so that an empty match is a clear
+error before any worker starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystems import FileSystems
+
+from docexit.transforms.dead_letters import DEAD_LETTERS, DeadLetter, dead_letter
+
+LOG = logging.getLogger(__name__)
+
+
+class NoMatchError(ValueError):
+    """An input pattern matched no file."""
+
+
+def check_patterns(patterns: Sequence[str]) -> dict[str, int]:
+    """Match every pattern once (up to one file each); raise `NoMatchError` naming the empty ones.
+
+    Returns {pattern: 1} for patterns with at least one match (a cheap existence check, not a
+    count: listing a whole bucket here would defeat the point of matching on workers).
+    """
+    if not patterns:
+        raise NoMatchError("no --input pattern given")
+    results = FileSystems.match(list(patterns), limits=[1] * len(patterns))
+    empty = [
+        pattern
+        for pattern, result in zip(patterns, results, strict=True)
+        if not result.metadata_list
+    ]
+    if empty:
+        raise NoMatchError("no input file matches " + ", ".join(repr(p) for p in empty))
+    return dict.fromkeys(patterns, 1)
+
+
+class _MatchPatternFn(beam.DoFn):
+    """pattern -> FileMetadata of each matched file; unmatched patterns -> dead letters."""
+
+    def process(self, pattern: str) -> Iterator[FileMetadata | beam.pvalue.TaggedOutput]:
+        try:
+            (result,) = FileSystems.match([pattern])
+            matched = [m for m in result.metadata_list if not m.path.endswith("/")]
+            if not matched:
+                raise NoMatchError(f"no input file matches {pattern!r}")
+        except Exception as error:  # noqa: BLE001 - every failure becomes a dead letter
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter("match", pattern, None, error))
+            return
+        LOG.info("input %r matched %d files", pattern, len(matched))
+        yield from matched
+
+
+def _first(path_and_metadata: tuple[str, Iterable[FileMetadata]]) -> FileMetadata:
+    """One FileMetadata per path (duplicates come from overlapping patterns)."""
+    _, metadata = path_and_metadata
+    return next(iter(metadata))
+
+
+class MatchInputs(beam.PTransform):
+    """PBegin -> (ReadableFile per distinct matched file, DeadLetter per empty/failed pattern)."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        super().__init__()
+        if not patterns:
+            raise ValueError("MatchInputs needs at least one pattern")
+        self._patterns = list(patterns)
+
+    def expand(
+        self, pbegin: beam.pvalue.PBegin
+    ) -> tuple[beam.PCollection[fileio.ReadableFile], beam.PCollection[DeadLetter]]:
+        matched = (
+            pbegin
+            | "Patterns" >> beam.Create(self._patterns)
+            | "Match" >> beam.ParDo(_MatchPatternFn()).with_outputs(DEAD_LETTERS, main="files")
+        )
+        files = (
+            matched.files
+            | "KeyByPath" >> beam.Map(lambda metadata: (metadata.path, metadata))
+            | "GroupByPath" >> beam.GroupByKey()
+            | "DropDuplicatePaths" >> beam.Map(_first)
+            | "Reshuffle" >> beam.Reshuffle()
+            | "ReadMatches" >> fileio.ReadMatches()
+        )
+        return files, matched[DEAD_LETTERS]
