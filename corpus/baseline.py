@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from docexit.corpus.builder import load_split
+from docexit.corpus.store import load_split
 
 
 @dataclass(frozen=True)

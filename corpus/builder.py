@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -22,32 +21,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
 from tqdm import tqdm
 
 from docexit.corpus.sources import LABELS, LabelledFile
+from docexit.corpus.store import CORPUS_SCHEMA, SPLITS, encode_page_image
 from docexit.transforms.decode import DecodeError, decode_pages
 from docexit.transforms.ocr import OcrConfig, get_engine
-
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
-STORED_IMAGE_SIDE = 224  # pages are stored at the model's input size
-
-CORPUS_SCHEMA = pa.schema(
-    [
-        pa.field("source", pa.string()),
-        pa.field("page", pa.int32()),
-        pa.field("label", pa.string()),
-        pa.field("label_id", pa.int32()),
-        pa.field("split", pa.string()),
-        pa.field("content_hash", pa.string()),
-        pa.field("width", pa.int32()),
-        pa.field("height", pa.int32()),
-        pa.field("words", pa.list_(pa.string())),
-        pa.field("boxes", pa.list_(pa.list_(pa.int16(), 4))),
-        pa.field("ocr_ms", pa.float32()),
-        pa.field("image_png", pa.binary()),  # the page at 224x224, greyscale PNG
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -180,7 +159,7 @@ def _process_file(job: tuple[str, str, str, BuildSettings]) -> tuple[list[dict],
                     "words": list(result.words),
                     "boxes": [list(box) for box in result.boxes],
                     "ocr_ms": result.seconds * 1000.0,
-                    "image_png": _small_png(page.image),
+                    "image_png": encode_page_image(page.image),
                 }
             )
     except DecodeError as error:
@@ -194,23 +173,8 @@ def _process_file(job: tuple[str, str, str, BuildSettings]) -> tuple[list[dict],
     return pages, errors, False
 
 
-def _small_png(image: Image.Image) -> bytes:
-    small = image.convert("L").resize((STORED_IMAGE_SIDE, STORED_IMAGE_SIDE), Image.BILINEAR)
-    buffer = io.BytesIO()
-    small.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
-
-
 def _write_bad_pages(path: Path, bad_pages: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["source", "page", "stage", "error"])
         writer.writeheader()
         writer.writerows(bad_pages)
-
-
-def load_split(corpus_dir: Path, split: str) -> pa.Table:
-    """One split of a built corpus."""
-    path = Path(corpus_dir) / f"{split}.parquet"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: build it with `docexit corpus`")
-    return pq.read_table(path)

@@ -11,7 +11,7 @@ from docexit.corpus.builder import BuildSettings, build_corpus
 from docexit.corpus.sources import read_labelled_folders
 from docexit.transforms.ocr import OcrConfig
 
-DEFAULT_SYNTH_PER_CLASS = 320  # 5,120 files: a study-worthy corpus that builds in < 1 h on 2 cores
+DEFAULT_SYNTH_PER_CLASS = 300  # 4,800 files: a study-worthy corpus that builds in < 1 h on 2 cores
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

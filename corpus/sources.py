@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-RVL_CDIP_LABELS: tuple[str, ...] = (
+from docexit.transforms.records import LABELS
+
+RVL_CDIP_LABEL_FILE_ORDER: tuple[str, ...] = (
     "letter",
     "form",
     "email",
@@ -34,8 +36,6 @@ RVL_CDIP_LABELS: tuple[str, ...] = (
 )
 """RVL-CDIP's label ids 0-15, in the order of its label files."""
 
-LABELS: tuple[str, ...] = tuple(sorted(RVL_CDIP_LABELS))
-"""The project's label order (alphabetical; label id = index), as in DESIGN.md."""
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".pdf", ".bmp", ".gif", ".webp"}
 
@@ -99,7 +99,11 @@ def _from_rvl_cdip_label_file(folder: Path, labels_file: Path) -> list[LabelledF
         if not line.strip():
             continue
         parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) >= len(RVL_CDIP_LABELS):
+        if (
+            len(parts) != 2
+            or not parts[1].isdigit()
+            or int(parts[1]) >= len(RVL_CDIP_LABEL_FILE_ORDER)
+        ):
             raise SourceError(f"{labels_file}:{line_no}: expected `path label_id`, got {line!r}")
-        files.append(LabelledFile(folder / parts[0], RVL_CDIP_LABELS[int(parts[1])]))
+        files.append(LabelledFile(folder / parts[0], RVL_CDIP_LABEL_FILE_ORDER[int(parts[1])]))
     return files

@@ -24,26 +24,7 @@ from PIL import Image, ImageFilter
 
 from docexit.corpus.synth_canvas import PixelBox, rotate_point
 from docexit.corpus.synth_layouts import draw_page
-
-# RVL-CDIP classes in alphabetical order; label id = index.
-LABELS: tuple[str, ...] = (
-    "advertisement",
-    "budget",
-    "email",
-    "file_folder",
-    "form",
-    "handwritten",
-    "invoice",
-    "letter",
-    "memo",
-    "news_article",
-    "presentation",
-    "questionnaire",
-    "resume",
-    "scientific_publication",
-    "scientific_report",
-    "specification",
-)
+from docexit.transforms.records import LABELS
 
 LONG_SIDE = 1000  # pixels on the longest side, as RVL-CDIP
 DEGRADED_SHARE = 0.18  # pages that get one or two degradations

@@ -93,7 +93,10 @@ class Canvas:
         self.bottom = height - rng.randint(40, 90)
         self.ink = rng.randint(0, 50)
         self.leading = rng.uniform(1.2, 1.55)
-        self.share = rng.uniform(0.15, 0.4)
+        # Share of class words in running text: a quarter of pages are almost all generic text.
+        self.share = rng.uniform(0.0, 0.05) if rng.random() < 0.25 else rng.uniform(0.06, 0.24)
+        # Scales the (higher) class-word share asked for in titles, captions and slogans.
+        self.caption_scale = rng.uniform(0.25, 0.8)
         self.pen_family = rng.choice(["sans", "serif", "times"])
         self.slant = rng.uniform(-0.1, 0.35)
 
@@ -217,8 +220,13 @@ class Canvas:
         self.boxes.append(tuple(int(v) for v in box))  # type: ignore[arg-type]
 
     def phrase(self, n: int, share: float | None = None) -> str:
-        """`n` class-mixed words as a string."""
-        return " ".join(txt.words(self.rng, n, self.label, self.share if share is None else share))
+        """`n` class-mixed words as a string (`share` is scaled by the page's caption scale)."""
+        share = self.share if share is None else share * self.caption_scale
+        return " ".join(txt.words(self.rng, n, self.label, share))
+
+    def title(self, n: int | None = None) -> str:
+        """A short capitalised title of `n` (default 2-6) class-mixed words."""
+        return txt.title(self.rng, self.label, n, 0.35 * self.caption_scale)
 
     # ---- shapes ----------------------------------------------------------------------------
     def rule(

@@ -187,7 +187,7 @@ def correspondence_header(c: Canvas, kind: str, y: int) -> int:
     """TO/FROM/DATE/SUBJECT-style header block for memos, e-mails and fax-like letters."""
     rng = c.rng
     to, sender = txt.person(rng), txt.person(rng)
-    subject = txt.title(rng, c.label)
+    subject = c.title()
     if kind == "email":
         pairs = [
             ("From:", f"{sender} <{txt.email_address(rng, sender)}>"),
@@ -287,6 +287,23 @@ def letter_short(c: Canvas) -> None:
     signature(c, c.left, y + 20)
 
 
+# Memo titles: some pages say MEMORANDUM, some something else, a third nothing at all.
+MEMO_HEADINGS = (
+    "MEMORANDUM",
+    "Memorandum",
+    "M E M O R A N D U M",
+    "MEMO",
+    "INTEROFFICE",
+    "Interoffice Communication",
+    "NOTE TO FILE",
+    "MESSAGE",
+    "",
+    "",
+    "",
+    "",
+)
+
+
 def memo_classic(c: Canvas) -> None:
     """`MEMORANDUM` title, TO/FROM/DATE/SUBJECT block, rule and body."""
     rng = c.rng
@@ -295,10 +312,11 @@ def memo_classic(c: Canvas) -> None:
         c.text_center(c.width / 2, y, txt.company(rng).upper(), c.font(c.size + 2, bold=True))
         y += 35
     title_font = c.font(rng.randint(20, 30), bold=rng.random() < 0.7)
-    heading = rng.choice(["MEMORANDUM", "M E M O R A N D U M", "Memorandum", "MEMO"])
-    (c.text_center if rng.random() < 0.5 else lambda x, yy, t, f: c.text(c.left, yy, t, f))(
-        c.width / 2, y, heading, title_font
-    )
+    heading = rng.choice(MEMO_HEADINGS)
+    if heading:
+        (c.text_center if rng.random() < 0.5 else lambda x, yy, t, f: c.text(c.left, yy, t, f))(
+            c.width / 2, y, heading, title_font
+        )
     y = correspondence_header(c, "memo", y + title_font.size + 30)
     c.rule(c.left, y, c.right, width=rng.randint(1, 3))
     y = c.paragraphs(c.left, y + 25, body_width(c), rng.randint(2, 5))
@@ -321,7 +339,16 @@ def memo_interoffice(c: Canvas) -> None:
     c.text_right(
         c.right,
         y,
-        rng.choice(["INTER-OFFICE CORRESPONDENCE", "INTERNAL CORRESPONDENCE", "OFFICE MEMORANDUM"]),
+        rng.choice(
+            [
+                "INTER-OFFICE CORRESPONDENCE",
+                "INTERNAL CORRESPONDENCE",
+                "OFFICE MEMORANDUM",
+                "Interoffice",
+                "PERSONAL AND CONFIDENTIAL",
+                "",
+            ]
+        ),
         c.font(c.size - 1, bold=True),
     )
     y += 40
@@ -330,9 +357,9 @@ def memo_interoffice(c: Canvas) -> None:
     c.text(half, y, f"Date: {txt.date(rng, 0)}")
     y += c.line_height(c.font()) + 8
     c.text(c.left, y, f"From: {txt.person(rng)}")
-    c.text(half, y, f"Dept: {txt.title(rng, c.label, 2)}")
+    c.text(half, y, f"Dept: {c.title(2)}")
     y += c.line_height(c.font()) + 8
-    c.text(c.left, y, f"Subject: {txt.title(rng, c.label)}")
+    c.text(c.left, y, f"Subject: {c.title()}")
     y += c.line_height(c.font()) + 6
     c.rule(c.left, y, c.right, width=2)
     y = c.paragraphs(c.left, y + 25, body_width(c), rng.randint(2, 4), max_y=c.bottom - 100)
@@ -405,7 +432,7 @@ def email_record(c: Canvas) -> None:
         ),
         ("Last Modified Date:", txt.date(rng, 1)),
         ("Received Date:", txt.date(rng, 1)),
-        ("Subject:", txt.title(rng, c.label)),
+        ("Subject:", c.title()),
     ]
     y = fields(c, c.left, c.top, pairs, c.font(c.size - 1), bold_labels=True)
     y = c.paragraphs(c.left, y + 20, body_width(c), rng.randint(1, 3))
@@ -425,7 +452,7 @@ def fax_cover(c: Canvas) -> None:
         ("From:", txt.person(rng)),
         ("Date:", txt.date(rng)),
         ("Pages:", f"{rng.randint(1, 12)} (including cover)"),
-        ("Re:", txt.title(rng, c.label)),
+        ("Re:", c.title()),
     ]
     y = fields(c, c.left, y, pairs[: rng.randint(4, 6)])
     c.rule(c.left, y, c.right, width=2)
@@ -436,6 +463,102 @@ def fax_cover(c: Canvas) -> None:
         "If you do not receive all pages, please call " + txt.phone(rng),
         c.font(c.size - 2),
     )
+
+
+def continuation(c: Canvas) -> None:
+    """A second or later page of a letter, memo or report: running header, text, white space."""
+    rng = c.rng
+    y, step, page = c.top, c.line_height(c.font()), rng.randint(2, 6)
+    style = rng.random()
+    if style < 0.4:
+        for line in (txt.person(rng), f"Page {page}", txt.date(rng, 0)):
+            c.text(c.left, y, line)
+            y += step
+    elif style < 0.7:
+        c.text_center(c.width / 2, y, f"- {page} -")
+    else:
+        c.text_right(c.right, y, f"Page {page}", c.font(c.size - 2))
+    y = c.paragraphs(c.left, y + 2 * step, body_width(c), rng.randint(1, 3), max_y=c.bottom - 150)
+    if c.label == "letter" and rng.random() < 0.7:
+        c.text(c.left, y + 10, rng.choice(["Sincerely,", "Very truly yours,", "Regards,"]))
+        signature(c, c.left, y + 20)
+    elif c.label == "memo" and rng.random() < 0.6:
+        fields(c, c.left, y + 20, [("cc:", txt.person(rng)), ("", txt.person(rng))], gap=50)
+    elif c.label == "scientific_report" and rng.random() < 0.4 and y < c.bottom - 300:
+        c.picture((c.left + 60, y + 10, c.right - 60, y + rng.randint(150, 280)), dither=True)
+
+
+def transmittal(c: Canvas) -> None:
+    """A short cover letter with a small table of figures (sent with invoices and budgets)."""
+    rng = c.rng
+    y = letterhead(c)
+    c.text(c.left, y, txt.date(rng, 0))
+    y += 2 * c.line_height(c.font())
+    for line in [txt.person(rng), txt.company(rng), *txt.address(rng)][: rng.randint(1, 5)]:
+        c.text(c.left, y, line)
+        y += c.line_height(c.font())
+    c.text(
+        c.left, y + 10, f"Dear {rng.choice(['Mr.', 'Ms.', 'Dr.'])} {rng.choice(txt.LAST_NAMES)}:"
+    )
+    y = c.paragraphs(
+        c.left, y + 10 + 2 * c.line_height(c.font()), body_width(c), 1, sentences=(1, 3)
+    )
+    y = generic_table(c, y + 10, rng.randint(3, 8), max_y=c.bottom - 120)
+    y = c.paragraphs(c.left, y + 10, body_width(c), 1, sentences=(1, 2), max_y=c.bottom - 100)
+    c.text(c.left, y + 10, rng.choice(["Sincerely,", "Very truly yours,", "Regards,"]))
+    signature(c, c.left, y + 20)
+
+
+def generic_table(c: Canvas, y: int, rows: int, max_y: int | None = None) -> int:
+    """A small table of figures with neutral column heads (reports, letters, budgets)."""
+    rng = c.rng
+    cols = rng.sample(TABLE_HEADS, rng.randint(2, 4))
+    body = [
+        [
+            c.phrase(rng.randint(1, 3)).title(),
+            *(
+                txt.amount(rng, 10, 99999, rng.random() < 0.3)
+                if rng.random() < 0.6
+                else txt.number(rng)
+                for _ in cols
+            ),
+        ]
+        for _ in range(rows)
+    ]
+    widths = split_widths(c, body_width(c), [4] + [2] * len(cols))
+    return table(
+        c,
+        c.left,
+        y,
+        widths,
+        [["", *cols], *body],
+        c.font(c.size - 1),
+        rng.random() < 0.4,
+        True,
+        max_y,
+    )
+
+
+# Neutral column heads shared by tables of several classes.
+TABLE_HEADS = [
+    "Amount",
+    "Total",
+    "Number",
+    "Date",
+    "Rate",
+    "Cost",
+    "Percent",
+    "1994",
+    "1995",
+    "1996",
+    "Current",
+    "Previous",
+    "Change",
+    "Units",
+    "Average",
+    "No.",
+    "Value",
+]
 
 
 # ---- tables: invoice, budget --------------------------------------------------------------
@@ -586,7 +709,7 @@ def budget_sheet(c: Canvas) -> None:
     """A spreadsheet: line items by year or quarter with subtotals."""
     rng = c.rng
     y = c.top
-    c.text_center(c.width / 2, y, txt.title(rng, c.label).upper(), c.font(c.size + 2, bold=True))
+    c.text_center(c.width / 2, y, c.title().upper(), c.font(c.size + 2, bold=True))
     y += 30
     c.text_center(
         c.width / 2,
@@ -624,7 +747,7 @@ def budget_summary(c: Canvas) -> None:
     """A budget summary: categories with amounts and percentages, plus notes."""
     rng = c.rng
     y = letterhead(c) if rng.random() < 0.4 else c.top
-    c.text(c.left, y, txt.title(rng, c.label), c.font(c.size + 3, bold=True))
+    c.text(c.left, y, c.title(), c.font(c.size + 3, bold=True))
     y += 40
     rows = [["Category", "Amount", "% of Total"]]
     rows += [
@@ -728,9 +851,7 @@ def form_boxes(c: Canvas) -> None:
     rng = c.rng
     y = c.top
     c.text(c.left, y, f"Form {rng.randint(10, 999)}-{rng.choice('ABCDE')}", c.font(c.size - 2))
-    c.text_center(
-        c.width / 2, y + 20, txt.title(rng, c.label).upper(), c.font(c.size + 4, bold=True)
-    )
+    c.text_center(c.width / 2, y + 20, c.title().upper(), c.font(c.size + 4, bold=True))
     y = boxed_fields(c, y + 60, rng.randint(4, 9))
     y = c.paragraphs(
         c.left, y + 10, body_width(c), 1, c.font(c.size - 2), max_y=c.bottom - 90, sentences=(2, 4)
@@ -742,7 +863,7 @@ def form_lines(c: Canvas) -> None:
     """Fill-in-the-blank lines (`Name ______`), some filled by hand."""
     rng = c.rng
     y = letterhead(c) if rng.random() < 0.4 else c.top
-    c.text_center(c.width / 2, y, txt.title(rng, c.label).upper(), c.font(c.size + 3, bold=True))
+    c.text_center(c.width / 2, y, c.title().upper(), c.font(c.size + 3, bold=True))
     y += 50
     captions = [
         "Name",
@@ -774,7 +895,7 @@ def form_checklist(c: Canvas) -> None:
     """An approval/request form: checkbox options, fields and an office-use box."""
     rng = c.rng
     y = c.top
-    c.text(c.left, y, txt.title(rng, c.label).upper(), c.font(c.size + 3, bold=True))
+    c.text(c.left, y, c.title().upper(), c.font(c.size + 3, bold=True))
     y = boxed_fields(c, y + 40, rng.randint(2, 3))
     for _ in range(rng.randint(3, 8)):
         x = c.left
@@ -836,7 +957,7 @@ def questionnaire_scale(c: Canvas) -> None:
     """A rating grid: statements down the side, agreement scale across the top."""
     rng = c.rng
     y = c.top
-    c.text(c.left, y, txt.title(rng, c.label), c.font(c.size + 3, bold=True))
+    c.text(c.left, y, c.title(), c.font(c.size + 3, bold=True))
     y = c.paragraphs(c.left, y + 40, body_width(c), 1, c.font(c.size - 1), sentences=(1, 3))
     scale = rng.choice(
         [
@@ -960,14 +1081,14 @@ def publication_two_column(c: Canvas) -> None:
         c.text(
             c.left,
             y - 10,
-            f"{txt.title(rng, c.label, 3)} {rng.randint(1960, 2001)} {rng.randint(1, 40)}:{rng.randint(1, 900)}",
+            f"{c.title(3)} {rng.randint(1960, 2001)} {rng.randint(1, 40)}:{rng.randint(1, 900)}",
             c.font(c.size - 4, italic=True),
         )
     y = c.wrap(
         c.left,
         y + 20,
         body_width(c),
-        txt.title(rng, c.label, rng.randint(5, 12)).split(),
+        c.title(rng.randint(5, 12)).split(),
         c.font(c.size + 6, bold=True),
     )
     c.text(
@@ -1015,7 +1136,7 @@ def publication_single(c: Canvas) -> None:
     y += 25
     small = c.font(c.size - 3)
     for i in range(1, 8):
-        ref = f"{i}. {rng.choice(txt.LAST_NAMES)} {rng.choice('ABCDEFGHJ')}., et al. {txt.title(rng, c.label, 5)}. J. {txt.title(rng, c.label, 2)} {rng.randint(1, 99)}: {rng.randint(1, 900)}, {rng.randint(1960, 2001)}."
+        ref = f"{i}. {rng.choice(txt.LAST_NAMES)} {rng.choice('ABCDEFGHJ')}., et al. {c.title(5)}. J. {c.title(2)} {rng.randint(1, 99)}: {rng.randint(1, 900)}, {rng.randint(1960, 2001)}."
         y = c.wrap(c.left, y, body_width(c), ref.split(), small)
         if y > c.bottom - 20:
             break
@@ -1059,7 +1180,7 @@ def report_cover(c: Canvas) -> None:
         c.left + 60,
         y,
         body_width(c) - 120,
-        txt.title(rng, c.label, rng.randint(4, 10)).upper().split(),
+        c.title(rng.randint(4, 10)).upper().split(),
         c.font(rng.randint(20, 30), bold=True),
     )
     c.text_center(
@@ -1101,14 +1222,14 @@ def report_body(c: Canvas) -> None:
     sub = 1
     while y < c.bottom - 80:
         heading = (
-            f"{sec}.{sub} {txt.title(rng, c.label, rng.randint(1, 4))}"
-            if rng.random() < 0.7
-            else txt.title(rng, c.label).upper()
+            f"{sec}.{sub} {c.title(rng.randint(1, 4))}" if rng.random() < 0.7 else c.title().upper()
         )
         c.text(c.left, y, heading, c.font(bold=True))
         y = c.paragraphs(c.left, y + c.line_height(c.font()) + 5, body_width(c), rng.randint(1, 2))
         if rng.random() < 0.2:
             y = bullet_list(c, c.left + 20, y, body_width(c) - 20, rng.randint(2, 4), c.font())
+        elif rng.random() < 0.2:
+            y = generic_table(c, y + 5, rng.randint(3, 8))
         if rng.random() < 0.15 and y < c.bottom - 300:
             c.picture((c.left + 60, y, c.right - 60, y + rng.randint(120, 220)), dither=True)
             y += 240
@@ -1127,7 +1248,7 @@ def report_contents(c: Canvas) -> None:
         return
     page, font = rng.randint(1, 5), c.font()
     for sec in range(1, rng.randint(8, 25)):
-        text = f"{sec}. {txt.title(rng, c.label, rng.randint(1, 5))}"
+        text = f"{sec}. {c.title(rng.randint(1, 5))}"
         end = c.text(c.left + (30 if rng.random() < 0.3 else 0), y, text, font)
         dots = "." * max(0, int((c.right - 40 - end) / max(1, font.getlength("."))))
         c.draw.text((end, y), dots, font=font, fill=c.ink)
@@ -1169,7 +1290,7 @@ def spec_table(c: Canvas) -> None:
     """A spec sheet: parameter / target / tolerance / test method table."""
     rng = c.rng
     y = spec_header(c)
-    c.text(c.left, y + 10, txt.title(rng, c.label), c.font(bold=True))
+    c.text(c.left, y + 10, c.title(), c.font(bold=True))
     rows = [["Characteristic", "Target", "Tolerance", "Method"]]
     units = ["mm", "g", "%", "mg", "cm", "in.", "lb", "psi"]
     rows += [
@@ -1273,7 +1394,7 @@ def news_columns(c: Canvas) -> None:
         c.left,
         y,
         body_width(c),
-        txt.title(rng, c.label, rng.randint(4, 9)).split(),
+        c.title(rng.randint(4, 9)).split(),
         c.font(rng.randint(24, 36), bold=True),
     )
     c.text(c.left, y + 4, f"By {txt.person(rng)}", c.font(c.size - 2, italic=True))
@@ -1290,7 +1411,7 @@ def news_clipping(c: Canvas) -> None:
         c.left,
         c.top + rng.randint(0, 60),
         body_width(c),
-        txt.title(rng, c.label, rng.randint(3, 8)).split(),
+        c.title(rng.randint(3, 8)).split(),
         c.font(rng.randint(20, 30), bold=True),
     )
     c.text(c.left, y, f"{rng.choice(txt.CITIES).upper()} (AP) -", c.font(c.size - 2, bold=True))
@@ -1319,7 +1440,7 @@ def news_release(c: Canvas) -> None:
         c.left,
         y,
         body_width(c),
-        txt.title(rng, c.label, rng.randint(4, 9)).upper().split(),
+        c.title(rng.randint(4, 9)).upper().split(),
         c.font(c.size + 2, bold=True),
     )
     c.text(c.left, y + 10, f"{rng.choice(txt.CITIES).upper()}, {txt.date(rng, 0)} --")
@@ -1338,7 +1459,7 @@ def slide_bullets(c: Canvas) -> None:
         c.left + 10,
         c.top + 30,
         body_width(c) - 20,
-        txt.title(rng, c.label, rng.randint(2, 6)).split(),
+        c.title(rng.randint(2, 6)).split(),
         c.font(rng.randint(28, 42), bold=True),
     )
     c.rule(c.left + 10, y + 5, c.right - 10, width=3)
@@ -1374,7 +1495,7 @@ def slide_chart(c: Canvas) -> None:
             c.left,
             c.top + 20,
             body_width(c),
-            txt.title(rng, c.label, rng.randint(2, 5)).split(),
+            c.title(rng.randint(2, 5)).split(),
             c.font(rng.randint(26, 38), bold=True),
         )
         + 30
@@ -1417,7 +1538,7 @@ def slide_handout(c: Canvas) -> None:
             c.left + 12,
             y0 + 25,
             x1 - c.left - 24,
-            txt.title(rng, c.label, rng.randint(2, 4)).split(),
+            c.title(rng.randint(2, 4)).split(),
             c.font(rng.randint(18, 24), bold=True),
         )
         bullet_list(
@@ -1680,7 +1801,7 @@ def hand_annotated(c: Canvas) -> None:
     if rng.random() < 0.5:
         y = correspondence_header(c, "memo", y)
     else:
-        c.text(c.left, y, txt.title(rng, c.label), c.font(bold=True))
+        c.text(c.left, y, c.title(), c.font(bold=True))
         y += 40
     size = rng.randint(20, 28)
     while y < c.bottom - 80:
@@ -1806,28 +1927,53 @@ def resume_two_column(c: Canvas) -> None:
 
 TEMPLATES: dict[str, list[Template]] = {
     "advertisement": [ad_headline, ad_coupon, ad_poster],
-    "budget": [budget_sheet, budget_summary, budget_request],
+    "budget": [budget_sheet, budget_summary, budget_request, transmittal],
     "email": [email_outlook, email_thread, email_record],
     "file_folder": [folder_tab, folder_label, folder_blank],
     "form": [form_boxes, form_lines, form_checklist, fax_cover],
     "handwritten": [hand_note, hand_scrawl, hand_annotated],
-    "invoice": [invoice_items, invoice_statement, invoice_receipt, budget_request],
-    "letter": [letter_formal, letter_typed, letter_short, fax_cover, news_release],
-    "memo": [memo_classic, memo_interoffice, memo_plain, fax_cover],
+    "invoice": [invoice_items, invoice_statement, invoice_receipt, budget_request, transmittal],
+    "letter": [letter_formal, letter_typed, letter_short, fax_cover, news_release, continuation],
+    "memo": [memo_classic, memo_interoffice, memo_plain, fax_cover, continuation],
     "news_article": [news_columns, news_clipping, news_release],
     "presentation": [slide_bullets, slide_chart, slide_handout],
     "questionnaire": [questionnaire_items, questionnaire_scale, questionnaire_open],
     "resume": [resume_sections, resume_cv, resume_two_column],
     "scientific_publication": [publication_two_column, publication_single, publication_table],
-    "scientific_report": [report_cover, report_body, report_contents, publication_single],
+    "scientific_report": [
+        report_cover,
+        report_body,
+        report_contents,
+        publication_single,
+        continuation,
+    ],
     "specification": [spec_table, spec_clauses, spec_drawing],
 }
+
+
+def fax_line(c: Canvas) -> None:
+    """The transmission line a fax machine prints across the top of every page it sends."""
+    rng = c.rng
+    month = txt.MONTHS[rng.randint(0, 11)][:3].upper()
+    parts = [
+        f"{month} {rng.randint(1, 28)} '{rng.randint(80, 99)}",
+        f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
+        "FROM",
+        rng.choice([txt.company(rng).upper(), txt.phone(rng), txt.person(rng, False).upper()]),
+        "TO",
+        f"{rng.randint(100, 999)}{rng.randint(1000000, 9999999)}",
+        f"P.{rng.randint(1, 12):02d}" if rng.random() < 0.5 else f"PAGE.{rng.randint(1, 12):03d}",
+    ]
+    font = load_font("mono", rng.randint(10, 13), rng.random() < 0.3)
+    c.text(rng.randint(10, c.left + 40), rng.randint(4, max(5, c.top - 22)), " ".join(parts), font)
 
 
 def draw_page(label: str, rng: random.Random, width: int, height: int) -> Canvas:
     """Draw one page of class `label` with one of its templates."""
     canvas = Canvas(label, rng, width, height)
     rng.choice(TEMPLATES[label])(canvas)
+    if rng.random() < 0.12:
+        fax_line(canvas)
     if rng.random() < 0.35:
         bates(canvas)
     return canvas

@@ -295,25 +295,46 @@ CLASS_WORDS: dict[str, list[str]] = {
     ),
 }
 
-# Classes that share layout and vocabulary; words leak between them.
+# Classes that share layout and vocabulary; words leak between them (a sibling listed twice is
+# drawn twice as often).
 SIBLINGS: dict[str, list[str]] = {
-    "memo": ["letter", "email"],
-    "letter": ["memo", "email"],
-    "email": ["memo", "letter"],
-    "invoice": ["budget", "form"],
-    "budget": ["invoice", "form", "presentation"],
-    "form": ["questionnaire", "invoice"],
-    "questionnaire": ["form"],
-    "scientific_publication": ["scientific_report", "specification"],
-    "scientific_report": ["scientific_publication", "specification"],
-    "specification": ["scientific_report", "form"],
-    "news_article": ["advertisement", "letter"],
-    "advertisement": ["news_article", "presentation"],
-    "presentation": ["scientific_report", "budget"],
-    "resume": ["letter", "form"],
-    "file_folder": ["form", "memo"],
-    "handwritten": ["letter", "memo"],
+    "memo": ["letter", "email", "letter", "email", "form"],
+    "letter": ["memo", "email", "memo", "resume", "news_article"],
+    "email": ["memo", "letter", "memo", "letter", "handwritten"],
+    "invoice": ["budget", "form", "budget", "form", "specification"],
+    "budget": ["invoice", "form", "invoice", "presentation", "scientific_report"],
+    "form": ["questionnaire", "invoice", "questionnaire", "budget", "file_folder"],
+    "questionnaire": ["form", "form", "budget", "presentation", "scientific_report"],
+    "scientific_publication": [
+        "scientific_report",
+        "specification",
+        "scientific_report",
+        "news_article",
+    ],
+    "scientific_report": [
+        "scientific_publication",
+        "specification",
+        "scientific_publication",
+        "presentation",
+        "budget",
+    ],
+    "specification": [
+        "scientific_report",
+        "form",
+        "scientific_publication",
+        "scientific_report",
+        "invoice",
+    ],
+    "news_article": ["advertisement", "letter", "scientific_publication", "presentation"],
+    "advertisement": ["news_article", "presentation", "news_article"],
+    "presentation": ["scientific_report", "budget", "advertisement", "memo"],
+    "resume": ["letter", "form", "scientific_publication"],
+    "file_folder": ["form", "memo", "letter", "scientific_report"],
+    "handwritten": ["letter", "memo", "email", "form"],
 }
+
+# Share of class words that come from a sibling class instead (`class_word`).
+LEAK = 0.6
 
 
 def _inflect(stem: str, suffix: str) -> str:
@@ -366,14 +387,14 @@ def shared_word(rng: random.Random) -> str:
     return shared_vocabulary()[min(index, len(weights) - 1)]
 
 
-def class_word(rng: random.Random, label: str, leak: float = 0.45) -> str:
+def class_word(rng: random.Random, label: str, leak: float = LEAK) -> str:
     """A word of `label`'s vocabulary, or with probability `leak` of a confusable class's."""
     if rng.random() < leak:
         label = rng.choice(SIBLINGS[label])
     return rng.choice(CLASS_WORDS[label])
 
 
-def words(rng: random.Random, n: int, label: str, class_share: float = 0.35) -> list[str]:
+def words(rng: random.Random, n: int, label: str, class_share: float = 0.2) -> list[str]:
     """`n` words mixing class vocabulary (`class_share`) with the shared vocabulary."""
     out = []
     for _ in range(n):
@@ -389,7 +410,7 @@ def words(rng: random.Random, n: int, label: str, class_share: float = 0.35) -> 
     return out
 
 
-def sentence(rng: random.Random, label: str, class_share: float = 0.35) -> list[str]:
+def sentence(rng: random.Random, label: str, class_share: float = 0.2) -> list[str]:
     """One sentence as a list of tokens: capitalised, with commas and a final stop."""
     tokens = words(rng, rng.randint(6, 18), label, class_share)
     tokens[0] = tokens[0][:1].upper() + tokens[0][1:]
@@ -401,15 +422,15 @@ def sentence(rng: random.Random, label: str, class_share: float = 0.35) -> list[
 
 
 def paragraph(
-    rng: random.Random, label: str, sentences: int, class_share: float = 0.35
+    rng: random.Random, label: str, sentences: int, class_share: float = 0.2
 ) -> list[str]:
     """Tokens of a paragraph of `sentences` sentences."""
     return [t for _ in range(sentences) for t in sentence(rng, label, class_share)]
 
 
-def title(rng: random.Random, label: str, n: int | None = None) -> str:
+def title(rng: random.Random, label: str, n: int | None = None, share: float = 0.3) -> str:
     """A short capitalised title."""
-    tokens = words(rng, n or rng.randint(2, 6), label, 0.5)
+    tokens = words(rng, n or rng.randint(2, 6), label, share)
     return " ".join(t.capitalize() if len(t) > 3 else t for t in tokens)
 
 

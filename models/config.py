@@ -18,24 +18,7 @@ from typing import Any
 from huggingface_hub.dataclasses import strict
 from transformers import LayoutLMv3Config, PretrainedConfig
 
-RVL_CDIP_LABELS: tuple[str, ...] = (
-    "advertisement",
-    "budget",
-    "email",
-    "file_folder",
-    "form",
-    "handwritten",
-    "invoice",
-    "letter",
-    "memo",
-    "news_article",
-    "presentation",
-    "questionnaire",
-    "resume",
-    "scientific_publication",
-    "scientific_report",
-    "specification",
-)
+from docexit.transforms.records import LABELS
 
 EXIT_SOURCES: tuple[str, ...] = ("text", "vision", "concat", "cls")  # order within one depth
 MODALITY_SOURCES: tuple[str, ...] = ("text", "vision", "concat")  # only at layer 0
@@ -116,7 +99,7 @@ class EarlyExitConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
         num_layers = int(self.backbone.num_hidden_layers)
         self.exits = validate_exits(list(self.exits or []), num_layers)
-        self.label_names = list(self.label_names or RVL_CDIP_LABELS)
+        self.label_names = list(self.label_names or LABELS)
         if len(self.label_names) < 2:
             raise ValueError("label_names needs at least two classes")
         self.id2label = dict(enumerate(self.label_names))

@@ -1,4 +1,4 @@
-"""Corpus splits as model inputs: tokenised once, page images decoded on access."""
+"""Corpus pages as model inputs: tokenised once, page images decoded on access."""
 
 from __future__ import annotations
 
@@ -6,22 +6,20 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import torch
 from PIL import Image
 
-from docexit.corpus.builder import load_split
+from docexit.corpus.store import load_split
 from docexit.models.batch import ModelBatch, collate
 from docexit.transforms.featurize import Featurizer, image_to_pixels
 from docexit.transforms.records import PageFeatures
 
 
 class PageDataset(torch.utils.data.Dataset):
-    """One corpus split; items are `(PageFeatures, label_id)`."""
+    """Pages of a corpus table (`corpus.store.CORPUS_SCHEMA`); items are `(PageFeatures, label_id)`."""
 
-    def __init__(self, corpus_dir: Path, split: str, featurizer: Featurizer, limit: int | None = None):
-        table = load_split(corpus_dir, split)
-        if limit is not None:
-            table = table.slice(0, limit)
+    def __init__(self, table: pa.Table, featurizer: Featurizer):
         columns = table.select(["words", "boxes", "label_id", "image_png", "source", "page"])
         data = columns.to_pydict()
         self.labels = torch.tensor(data["label_id"], dtype=torch.long)  # (N,)
@@ -32,6 +30,14 @@ class PageDataset(torch.utils.data.Dataset):
             featurizer.tokenize(words, [tuple(box) for box in boxes])
             for words, boxes in zip(data["words"], data["boxes"], strict=True)
         ]
+
+    @classmethod
+    def from_split(
+        cls, corpus_dir: Path, split: str, featurizer: Featurizer, limit: int | None = None
+    ) -> PageDataset:
+        """One split of a corpus built by `docexit corpus`, optionally its first `limit` pages."""
+        table = load_split(corpus_dir, split)
+        return cls(table if limit is None else table.slice(0, limit), featurizer)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -18,10 +18,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="a corpus folder (from `docexit corpus`) or a labelled folder of pages",
     )
-    parser.add_argument("--report", type=Path, required=True, help="folder for report.json and plots")
-    parser.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: bundled)")
+    parser.add_argument(
+        "--report", type=Path, required=True, help="folder for report.json and plots"
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="checkpoint folder (default: bundled)"
+    )
     parser.add_argument("--split", default="test", help="corpus split to evaluate")
     parser.add_argument("--labels-file", type=Path, help="RVL-CDIP label file for --data")
+    parser.add_argument(
+        "--add-to-card",
+        metavar="TITLE",
+        help="store this evaluation next to the model under TITLE and regenerate MODEL_CARD.md",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -29,9 +38,11 @@ def main(args: argparse.Namespace) -> int:
     from docexit.corpus.sources import read_labelled_folder
     from docexit.models.checkpoint import load_checkpoint
     from docexit.models.evaluation import evaluate_split
+    from docexit.models.model_card import record_evaluation
     from docexit.transforms.featurize import Featurizer
 
-    model = load_checkpoint(args.model or bundled_model_dir())
+    model_dir = args.model or bundled_model_dir()
+    model = load_checkpoint(model_dir)
     corpus_dir, split = args.data, args.split
     if not (args.data / f"{split}.parquet").is_file():
         files = read_labelled_folder(args.data, args.labels_file)
@@ -39,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
         corpus_dir, split = cache_dir() / "evaluate" / key, "test"
         report = build_corpus(files, corpus_dir, BuildSettings(fractions=(0.0, 0.0, 1.0)))
         print(report.summary())
-    featurizer = Featurizer(max_length=model.config.max_text_tokens)
+    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
     report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
     print(
         f"n={report['n']}: full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
@@ -52,4 +63,10 @@ def main(args: argparse.Namespace) -> int:
             f" -> {row['ece_after']:.3f}, exiting {row['fraction_exiting']:.1%}"
         )
     print(f"report: {args.report / 'report.json'}")
+    if args.add_to_card:
+        command = f"docexit evaluate --data {args.data} --report {args.report}"
+        if args.model:
+            command += f" --model {args.model}"
+        card = record_evaluation(model_dir, args.add_to_card, command, report)
+        print(f"model card: {card}")
     return 0

@@ -146,6 +146,6 @@ def evaluate_split(
     model: EarlyExitModel, corpus_dir: Path, split: str, report_dir: Path, featurizer
 ) -> dict[str, Any]:
     """Evaluate on one split of a built corpus; writes `report_dir/report.json` and plots."""
-    dataset = PageDataset(corpus_dir, split, featurizer)
+    dataset = PageDataset.from_split(corpus_dir, split, featurizer)
     logits, gates, labels = collect_logits(model, dataset, 32, resolve_device())
     return evaluate_logits(model, logits, gates, labels, report_dir)

@@ -214,9 +214,10 @@ class EarlyExitModel(PreTrainedModel):
         return self.config.init_source.startswith("layoutlmv3")
 
     def parameter_counts_to_exit(self) -> list[int]:
-        """Parameters used to compute each exit: the embeddings it reads (text: text embeddings;
-        vision: patch embeddings; concat and CLS: both; plus the joint LayerNorm), encoder layers
-        1..k with the shared attention bias, and the exit's own heads."""
+        """Parameters used up to each exit: the whole embedding stage (text, layout and patch
+        embeddings run together before any exit, so modality exits count all of it), encoder
+        layers 1..k with the shared attention bias, and the exit's own heads. (Counting a vision
+        exit's patch embeddings alone would give it most of the paper's 1/parameters loss weight.)"""
         b = self.backbone
 
         def count(*modules: nn.Module | nn.Parameter | None) -> int:
@@ -238,7 +239,7 @@ class EarlyExitModel(PreTrainedModel):
         layers = [count(layer) for layer in enc.layer]
         counts = []
         for e in self.exits:
-            reads = {"text": text, "vision": vision}.get(e.source, text + vision)
+            reads = text + vision
             encoder = sum(layers[: e.layer]) + (bias if e.layer > 0 else 0)
             counts.append(reads + joint + encoder + count(e))
         return counts

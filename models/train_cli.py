@@ -9,12 +9,15 @@ from pathlib import Path
 
 import torch
 
+from docexit.models.model_card import TRAINING_FILE, record_evaluation
 from docexit.models.strategies import STRATEGIES, StrategyConfig
 from docexit.models.training import TrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", type=Path, required=True, help="folder written by `docexit corpus`")
+    parser.add_argument(
+        "--corpus", type=Path, required=True, help="folder written by `docexit corpus`"
+    )
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     parser.add_argument(
         "--init",
@@ -22,23 +25,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="backbone: `minilm` (all-MiniLM-L6-v2 warm start), `random`, or a folder holding a "
         "LayoutLMv3 checkpoint",
     )
-    parser.add_argument("--placement", default="quarter", help="single|quarter|alternate|all or 1,3,5")
-    parser.add_argument("--modality", default="independent", choices=["none", "independent", "concat"])
+    parser.add_argument(
+        "--placement", default="quarter", help="single|quarter|alternate|all or 1,3,5"
+    )
+    parser.add_argument(
+        "--modality", default="independent", choices=["none", "independent", "concat"]
+    )
     parser.add_argument("--head", default="ramp", choices=["ramp", "gate"])
     parser.add_argument("--strategy", default="joint", choices=STRATEGIES)
     parser.add_argument("--gamma", type=float, default=0.7)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    parser.add_argument("--max-length", type=int, default=512, help="tokens per page")
+    parser.add_argument("--max-length", type=int, default=512, help="text tokens per page")
+    parser.add_argument("--image-size", type=int, default=224, help="page image side (pixels)")
     parser.add_argument("--lr-pretrained", type=float, default=TrainConfig.lr_pretrained)
     parser.add_argument("--lr-new", type=float, default=TrainConfig.lr_new)
     parser.add_argument("--patience", type=int, default=TrainConfig.patience)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--policy", default="max_prob", help="exit policy family chosen on validation")
-    parser.add_argument("--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth")
-    parser.add_argument("--fp16", action="store_true", help="store weights as float16 (bundled model)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/work/last")
+    parser.add_argument(
+        "--policy", default="max_prob", help="exit policy family chosen on validation"
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth"
+    )
+    parser.add_argument(
+        "--fp16", action="store_true", help="store weights as float16 (bundled model)"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="per-epoch checkpoints (default OUT/work)"
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        help="test-split report and plots (default OUT/report)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from WORK_DIR/last")
     parser.add_argument("--max-train-pages", type=int, default=None)
     parser.add_argument("--max-eval-pages", type=int, default=None)
 
@@ -62,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
         max_eval_pages=args.max_eval_pages,
     )
     torch.manual_seed(args.seed)
-    featurizer = Featurizer(max_length=args.max_length)
+    featurizer = Featurizer(max_length=args.max_length, image_size=args.image_size)
     train_set, val_set = load_datasets(args.corpus, featurizer, config)
     model = build_model(
         init=args.init,
@@ -70,8 +93,9 @@ def main(args: argparse.Namespace) -> int:
         modality=args.modality,
         head=args.head,
         max_length=args.max_length,
+        image_size=args.image_size,
     )
-    work_dir = args.out / "work"
+    work_dir = args.work_dir or args.out / "work"
     trainer = Trainer(model, train_set, val_set, work_dir, config)
     if args.resume:
         trainer.resume()
@@ -84,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     from docexit.models.checkpoint import save_checkpoint
 
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
-    (args.out / "training.json").write_text(
+    (args.out / TRAINING_FILE).write_text(
         json.dumps(
             {
                 "command": "docexit train " + " ".join(_argv_of(args)),
@@ -94,7 +118,15 @@ def main(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
-    report = evaluate_split(model, args.corpus, "test", args.out / "test-report", featurizer)
+    report = evaluate_split(
+        model, args.corpus, "test", args.report_dir or args.out / "report", featurizer
+    )
+    record_evaluation(
+        args.out,
+        "Synthetic test split",
+        f"docexit evaluate --data {args.corpus} --model {args.out} --report REPORT_DIR",
+        report,
+    )
     print(
         f"test: full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
         f"{report['accuracy_early_exit']:.4f}, mean exit layer {report['mean_exit_layer']:.2f} "

@@ -24,9 +24,11 @@ from tqdm import tqdm
 from docexit.models.batch import ModelBatch
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.dataset import PageDataset, collate_labelled
+from docexit.models.metrics import accuracy_per_exit
 from docexit.models.model import EarlyExitModel
 from docexit.models.strategies import StrategyConfig, exit_loss, exit_weights
 
+POOL_BATCHES = 8  # training batches are length-sorted within pools of this many batches
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.safetensors"
 
@@ -77,8 +79,22 @@ def autocast(device: torch.device):
 def iterate_batches(
     dataset: PageDataset, batch_size: int, shuffle: bool, generator: torch.Generator | None = None
 ) -> Iterator[tuple[ModelBatch, torch.Tensor]]:
-    """Batches of pages of similar length (bucketed), in a seeded random order when training."""
-    order = np.argsort(dataset.token_counts(), kind="stable")
+    """Batches of pages of similar length. Training shuffles first and sorts by length only within
+    pools of `POOL_BATCHES` batches ("sortish"), so that a batch still mixes classes: pages of one
+    class tend to have similar lengths, and batches sorted over the whole split would each hold
+    one class and the gradients would chase it."""
+    lengths = dataset.token_counts()
+    if shuffle:
+        order = torch.randperm(len(lengths), generator=generator).numpy()
+        pool = batch_size * POOL_BATCHES
+        order = np.concatenate(
+            [
+                chunk[np.argsort(lengths[chunk], kind="stable")]
+                for chunk in np.array_split(order, max(1, math.ceil(len(order) / pool)))
+            ]
+        )
+    else:
+        order = np.argsort(lengths, kind="stable")
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if shuffle:
         permutation = torch.randperm(len(chunks), generator=generator).tolist()
@@ -113,11 +129,6 @@ def collect_logits(
     )
 
 
-def accuracy_per_exit(logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
-    """logits (E, N, C), labels (N,) -> accuracy of each exit."""
-    return (logits.argmax(dim=-1) == labels).float().mean(dim=1).tolist()
-
-
 class Trainer:
     """Runs one training job; `fit()` returns the best model (by validation accuracy)."""
 
@@ -137,6 +148,7 @@ class Trainer:
         self.model.to(self.device)
         self.weights = exit_weights(model.parameter_counts_to_exit(), config.strategy.gamma)
         self.history: list[EpochResult] = []
+        self.skipped_steps = 0
         self.best_accuracy = -1.0
         self.start_epoch = 0
 
@@ -157,11 +169,15 @@ class Trainer:
             else:
                 parameter.requires_grad_(True)
 
-    def _optimizer(self, steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    def _optimizer(
+        self, steps: int
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
         pretrained, fresh = [], []
         for name, parameter in self.model.named_parameters():
             if parameter.requires_grad:
-                (pretrained if self.model.is_pretrained_parameter(name) else fresh).append(parameter)
+                (pretrained if self.model.is_pretrained_parameter(name) else fresh).append(
+                    parameter
+                )
         groups = [
             {"params": pretrained, "lr": self.config.lr_pretrained},
             {"params": fresh, "lr": self.config.lr_new},
@@ -180,6 +196,12 @@ class Trainer:
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
     def fit(self) -> EarlyExitModel:
+        # oneDNN's CPU convolution backward returned garbage (up to 1e31, run to run different)
+        # for the patch embedding's weight gradient here; the native kernel is exact.
+        with torch.backends.mkldnn.flags(enabled=self.device.type != "cpu"):
+            return self._fit()
+
+    def _fit(self) -> EarlyExitModel:
         seed_everything(self.config.seed)
         epoch_index = 0
         for stage, epochs in self._stages():
@@ -209,7 +231,9 @@ class Trainer:
                 epoch_index += 1
                 self._save_state(epoch_index, optimizer)
                 if stale >= self.config.patience:
-                    print(f"early stopping after epoch {epoch_index}: no better validation accuracy")
+                    print(
+                        f"early stopping after epoch {epoch_index}: no better validation accuracy"
+                    )
                     break
             if stage == "backbone":  # exits start from the best backbone
                 self.best_accuracy = -1.0
@@ -219,7 +243,9 @@ class Trainer:
     def _run_epoch(self, epoch: int, stage: str, optimizer, scheduler) -> EpochResult:
         start = time.perf_counter()
         self.model.train()
-        generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        epoch_seed = self.config.seed * 1000 + epoch
+        torch.manual_seed(epoch_seed)  # dropout masks depend on the epoch only: resumable
+        generator = torch.Generator().manual_seed(epoch_seed)
         total_loss, batches = 0.0, 0
         progress = tqdm(
             iterate_batches(self.train_set, self.config.batch_size, True, generator),
@@ -240,8 +266,12 @@ class Trainer:
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            optimizer.step()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            if torch.isfinite(grad_norm):
+                optimizer.step()
+            else:  # one bad batch must not poison the weights
+                self.skipped_steps += 1
+                print(f"skipped a step with a non-finite gradient ({self.skipped_steps} so far)")
             scheduler.step()
             total_loss, batches = total_loss + loss.item(), batches + 1
             progress.set_postfix(loss=f"{total_loss / batches:.3f}")
@@ -253,7 +283,9 @@ class Trainer:
             f"epoch {epoch + 1}: loss {total_loss / max(1, batches):.4f}, validation accuracy "
             + " ".join(f"{a:.3f}" for a in accuracies)
         )
-        return EpochResult(epoch + 1, total_loss / max(1, batches), accuracies, time.perf_counter() - start)
+        return EpochResult(
+            epoch + 1, total_loss / max(1, batches), accuracies, time.perf_counter() - start
+        )
 
     def _save_state(self, next_epoch: int, optimizer: torch.optim.Optimizer) -> None:
         save_checkpoint(self.model, self.out_dir / "last")
@@ -262,7 +294,11 @@ class Trainer:
         for group in optimizer.param_groups:
             for parameter in group["params"]:
                 for key, value in optimizer.state.get(parameter, {}).items():
-                    tensors[f"{names[id(parameter)]}::{key}"] = value.detach().cpu().reshape(-1).clone() if key == "step" else value.detach().cpu().contiguous()
+                    tensors[f"{names[id(parameter)]}::{key}"] = (
+                        value.detach().cpu().reshape(-1).clone()
+                        if key == "step"
+                        else value.detach().cpu().contiguous()
+                    )
         save_file(tensors, str(self.out_dir / "last" / OPTIMIZER_STATE))
         state = {
             "next_epoch": next_epoch,
@@ -315,27 +351,22 @@ def training_summary(history: list[EpochResult]) -> str:
     )
 
 
-def load_datasets(corpus_dir: Path, featurizer, config: TrainConfig) -> tuple[PageDataset, PageDataset]:
+def load_datasets(
+    corpus_dir: Path, featurizer, config: TrainConfig
+) -> tuple[PageDataset, PageDataset]:
     """Train and validation splits with the caps of `config`."""
     return (
-        PageDataset(corpus_dir, "train", featurizer, limit=config.max_train_pages),
-        PageDataset(corpus_dir, "validation", featurizer, limit=config.max_eval_pages),
+        PageDataset.from_split(corpus_dir, "train", featurizer, config.max_train_pages),
+        PageDataset.from_split(corpus_dir, "validation", featurizer, config.max_eval_pages),
     )
-
-
-def save_optimizer_free_model(model: EarlyExitModel, out_dir: Path, dtype=torch.float32) -> None:
-    """The final checkpoint: model, temperatures and policy only."""
-    save_checkpoint(model, out_dir, dtype=dtype)
 
 
 __all__ = [
     "TrainConfig",
     "Trainer",
-    "accuracy_per_exit",
     "autocast",
     "collect_logits",
     "load_datasets",
     "resolve_device",
-    "save_optimizer_free_model",
     "training_summary",
 ]

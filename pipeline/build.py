@@ -65,8 +65,8 @@ class JobSpec:
 def resolve_spec(options: PipelineOptions) -> JobSpec:
     """Apply defaults (sample pages, bundled model) and read the checkpoint's config."""
     opts = options.view_as(DocexitOptions)
-    inputs = list(opts.input) if opts.input else defaults.sample_inputs()
     model_dir = str(opts.model) if opts.model else str(defaults.bundled_model_dir())
+    inputs = list(opts.input) if opts.input else defaults.sample_inputs()
     config = read_model_config(model_dir)
     exits = list(config.get("exits") or [])
     num_layers = int((config.get("backbone") or {}).get("num_hidden_layers", 0))
@@ -103,6 +103,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
             "min_batch_size": min(opts.min_batch_size, opts.batch_size),
             "max_batch_size": opts.batch_size,
             "torch_threads": opts.torch_threads,
+            "engine_step_size": opts.engine_step_size,
             "model_copies": opts.model_copies,
         },
         progress_every=opts.progress_every,
@@ -110,14 +111,14 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
 
 
 def featurizer_kwargs(config: dict[str, Any], max_tokens: int) -> dict[str, Any]:
-    """Featurizer settings that fit the checkpoint: tokens (capped by its position table) and
-    image size."""
+    """Featurizer settings that fit the checkpoint: tokens per page (at most the model's
+    `max_text_tokens`, or what its position table allows) and image size."""
     backbone = config.get("backbone") or {}
-    limit = (
+    limit = config.get("max_text_tokens") or (
         int(backbone.get("max_position_embeddings", 514)) - int(backbone.get("pad_token_id", 0)) - 1
     )
     return {
-        "max_length": min(max_tokens, limit),
+        "max_length": min(max_tokens, int(limit)),
         "image_size": int(backbone.get("input_size", 224)),
     }
 

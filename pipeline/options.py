@@ -88,7 +88,10 @@ class DocexitOptions(PipelineOptions):
             help="the policy's threshold (per_exit: one per exit, comma-separated; patience: int)",
         )
         model.add_argument(
-            "--batch-size", type=int, default=32, help="largest inference batch (default: 32)"
+            "--batch-size",
+            type=int,
+            default=128,
+            help="largest batch RunInference hands the engine (default: 128)",
         )
         model.add_argument(
             "--min-batch-size",
@@ -101,6 +104,12 @@ class DocexitOptions(PipelineOptions):
         )
         model.add_argument(
             "--torch-threads", type=int, default=None, help="torch intra-op threads per worker"
+        )
+        model.add_argument(
+            "--engine-step-size",
+            type=int,
+            default=None,
+            help="pages per layer step of the early-exit engine (default: 8 on CPU, 32 on GPU)",
         )
         model.add_argument(
             "--model-copies",

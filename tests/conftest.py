@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-TINY_POLICY_THRESHOLD = 0.5  # max-prob threshold written into the tiny model's config
+TINY_POLICY_THRESHOLD = 0.3  # max-prob threshold written into the tiny model's config
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +62,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         features.append(featurizer(row["words"], [tuple(b) for b in row["boxes"]], image))
         labels.append(LABELS.index(row["label"]))
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # deterministic reductions: the same tiny model on every run
     torch.manual_seed(0)
     config = EarlyExitConfig(
         backbone=backbone_config(
@@ -77,13 +79,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         label_names=list(LABELS),
         policy={"name": "max_prob", "threshold": TINY_POLICY_THRESHOLD, "num_exits": 2},
         dropout=0.0,
+        max_text_tokens=64,
     )
     model = EarlyExitModel(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     targets = torch.tensor(labels)
     generator = torch.Generator().manual_seed(0)
     model.train()
-    for _ in range(30):  # a few dozen steps on random minibatches of 8 pages
+    for _ in range(40):  # a few dozen steps on random minibatches of 8 pages
         index = torch.randperm(len(features), generator=generator)[:8]
         batch = collate([features[i] for i in index.tolist()])
         logits = model(batch).logits  # (E, B, C)
@@ -92,8 +95,12 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         optimizer.zero_grad()
         loss.backward()
+        # Unclipped, the first steps can diverge to NaN weights.
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
     model.eval()
+    torch.set_num_threads(threads)
+    assert all(torch.isfinite(p).all() for p in model.parameters()), "tiny model training diverged"
     out = tmp_path_factory.mktemp("tiny_model")
     save_checkpoint(model, out)
     return out

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from docexit.pipeline.build import ClassifyDocuments, resolve_spec
@@ -50,7 +50,9 @@ def inputs(synth_pages: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return {"folder": folder, "pages": sorted(pages), "corrupt": str(folder / "corrupt.png")}
 
 
-def docexit_options(inputs: dict[str, Any], model_dir: Path, output: Path, *extra: str) -> list[str]:
+def docexit_options(
+    inputs: dict[str, Any], model_dir: Path, output: Path, *extra: str
+) -> list[str]:
     return [
         "--input",
         str(inputs["folder"] / "*"),
@@ -80,10 +82,12 @@ def rows_match(expected_pages: list[tuple[str, int]], label_names: list[str]) ->
 
 
 @pytest.mark.slow
-def test_classify_documents_with_test_pipeline(inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_classify_documents_with_test_pipeline(
+    inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path
+) -> None:
     options = PipelineOptions(docexit_options(inputs, tiny_model_dir, tmp_path))
     spec = resolve_spec(options)
-    pipeline = TestPipeline(options=options)
+    pipeline = BeamTestPipeline(options=options)
     classified = pipeline | "ClassifyDocuments" >> ClassifyDocuments(spec)
     assert_that(
         classified.rows,
@@ -111,7 +115,7 @@ def test_classify_documents_with_test_pipeline(inputs: dict[str, Any], tiny_mode
 @pytest.mark.slow
 def test_run_writes_parquet(inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path) -> None:
     argv = docexit_options(inputs, tiny_model_dir, tmp_path, "--num-shards", "2")
-    summary = run(argv, test_pipeline=TestPipeline(argv=argv))
+    summary = run(argv, test_pipeline=BeamTestPipeline(argv=argv))
 
     assert [Path(f).name for f in summary.row_files] == [
         "pages-00000-of-00002.parquet",
@@ -123,16 +127,21 @@ def test_run_writes_parquet(inputs: dict[str, Any], tiny_model_dir: Path, tmp_pa
     tables = [pq.read_table(f) for f in summary.row_files]
     for table in tables:
         assert table.schema.remove_metadata() == ROWS_SCHEMA
-        keys = list(zip(table.column("source").to_pylist(), table.column("page").to_pylist(), strict=True))
+        keys = list(
+            zip(table.column("source").to_pylist(), table.column("page").to_pylist(), strict=True)
+        )
         assert keys == sorted(keys)  # sorted within each shard
     metadata = tables[0].schema.metadata
     assert metadata[b"docexit.model_id"].startswith(tiny_model_dir.name.encode())
-    assert json.loads(metadata[b"docexit.policy"]) == {"name": "max_prob", "num_exits": 2, "threshold": 0.5}
+    policy = json.loads((tiny_model_dir / "config.json").read_text())["policy"]
+    assert policy["name"] == "max_prob"
+    assert json.loads(metadata[b"docexit.policy"]) == policy
     assert json.loads(metadata[b"docexit.exit_layers"]) == [1, 2]
 
     rows = [row for table in tables for row in table.to_pylist()]
     assert sorted((r["source"], r["page"]) for r in rows) == inputs["pages"]
-    assert all(r["exit_policy"] == "max_prob" and r["exit_threshold"] == 0.5 for r in rows)
+    assert all(r["exit_policy"] == "max_prob" for r in rows)
+    assert all(r["exit_threshold"] == pytest.approx(policy["threshold"]) for r in rows)
     assert all(r["token_count"] <= 64 and r["ocr_ms"] > 0 for r in rows)
     dead = pq.read_table(summary.dead_letter_files[0])
     assert dead.schema.remove_metadata() == DEAD_LETTER_SCHEMA
@@ -150,7 +159,7 @@ def test_writer_writes_empty_shards_and_sorts(tmp_path: Path) -> None:
         {"source": "a", "page": 2, "stage": "ocr", "error_type": "E", "error_message": "m"},
         {"source": "a", "page": 0, "stage": "ocr", "error_type": "E", "error_message": "m"},
     ]
-    with TestPipeline() as pipeline:
+    with BeamTestPipeline() as pipeline:
         letters = pipeline | "Letters" >> beam.Create(rows)
         empty = pipeline | "Nothing" >> beam.Create([]).with_output_types(dict)
         _ = letters | "WriteLetters" >> WriteParquetShards(
@@ -170,7 +179,9 @@ def test_writer_writes_empty_shards_and_sorts(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp-*"))
 
 
-def test_empty_match_is_a_clear_error(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_empty_match_is_a_clear_error(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     pattern = str(tmp_path / "nothing-*.png")
     with pytest.raises(UsageError, match="no input file matches"):
         run(["--input", pattern, "--model", str(tiny_model_dir)])
@@ -185,7 +196,15 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_help_names_the_options() -> None:
     text = help_text()
-    for flag in ("--input", "--output", "--model", "--policy", "--threshold", "--batch-size", "--ocr-backend"):
+    for flag in (
+        "--input",
+        "--output",
+        "--model",
+        "--policy",
+        "--threshold",
+        "--batch-size",
+        "--ocr-backend",
+    ):
         assert flag in text
 
 
@@ -197,7 +216,11 @@ def test_help_names_the_options() -> None:
         ("max_prob", "0.9", {"name": "max_prob", "threshold": 0.9, "num_exits": 3}),
         ("per_exit", "0.9,0.8,0", {"name": "per_exit", "thresholds": [0.9, 0.8, 0.0]}),
         ("patience", "2", {"name": "patience", "patience": 2, "num_exits": 3}),
-        ('{"name": "margin", "threshold": 0.3, "num_exits": 3}', None, {"name": "margin", "threshold": 0.3, "num_exits": 3}),
+        (
+            '{"name": "margin", "threshold": 0.3, "num_exits": 3}',
+            None,
+            {"name": "margin", "threshold": 0.3, "num_exits": 3},
+        ),
     ],
 )
 def test_resolve_policy(name: str | None, threshold: str | None, expected: dict[str, Any]) -> None:
@@ -216,3 +239,23 @@ def test_resolve_policy_errors() -> None:
 
 def test_dead_letter_tag_is_stable() -> None:
     assert DEAD_LETTERS == "dead_letters"
+
+
+def test_runner_isolates_a_failing_page(tiny_model_dir: Path) -> None:
+    import numpy as np
+
+    from docexit.models.checkpoint import load_checkpoint
+    from docexit.transforms.inference import EarlyExitRunner
+    from docexit.transforms.records import PageFeatures
+
+    def page(box_value: int) -> PageFeatures:
+        bbox = np.full((3, 4), box_value, dtype=np.int64)
+        pixels = np.zeros((3, 224, 224), dtype=np.float32)
+        return PageFeatures(np.array([101, 2023, 102]), bbox, pixels)
+
+    policy = json.loads((tiny_model_dir / "config.json").read_text())["policy"]
+    runner = EarlyExitRunner(load_checkpoint(tiny_model_dir), policy, "cpu")
+    good, bad, also_good = runner.classify([page(10), page(5000), page(20)])  # 5000: not 0-1000
+    assert not good.failed and not also_good.failed
+    assert good.exit_layer in (1, 2) and 0 < good.confidence <= 1
+    assert bad.failed and bad.error_type

@@ -162,3 +162,31 @@ def test_tesseract_reads_clean_pages() -> None:
         expected = Counter(page.words)
         recall = sum((expected & read).values()) / sum(expected.values())
         assert recall > 0.6, (label, recall)
+
+
+def test_class_words_are_a_minority_and_leak_to_siblings() -> None:
+    from docexit.corpus import synth_text as txt
+
+    rng = random.Random(0)
+    drawn = txt.words(rng, 4000, "memo")
+    own = sum(w in txt.CLASS_WORDS["memo"] for w in drawn) / len(drawn)
+    siblings = {w for s in set(txt.SIBLINGS["memo"]) for w in txt.CLASS_WORDS[s]}
+    leaked = sum(w in siblings and w not in txt.CLASS_WORDS["memo"] for w in drawn) / len(drawn)
+    assert 0.03 < own < 0.15 and leaked > 0.05, (own, leaked)
+    assert all(set(s) <= set(LABELS) and label not in s for label, s in txt.SIBLINGS.items())
+
+
+def test_shared_templates_draw_words_and_headings_vary() -> None:
+    from docexit.corpus.synth_canvas import Canvas
+    from docexit.corpus.synth_layouts import MEMO_HEADINGS, continuation, transmittal
+
+    assert "" in MEMO_HEADINGS and "MEMORANDUM" in MEMO_HEADINGS
+    for template, labels in (
+        (continuation, ("letter", "memo", "scientific_report")),
+        (transmittal, ("invoice", "budget")),
+    ):
+        assert all(template in TEMPLATES[label] for label in labels)
+        for label in labels:
+            canvas = Canvas(label, random.Random(1), 770, 1000)
+            template(canvas)
+            assert len(canvas.words) == len(canvas.boxes) > 15, (template.__name__, label)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -116,6 +117,12 @@ def policy_threshold(policy: Mapping[str, Any], exit_index: int) -> float | None
     return None
 
 
+def default_step_size(device: str) -> int:
+    """Pages per engine layer step: small on CPU (per-page cost does not fall with batch size
+    there), large on GPU (`docexit bench engine` measures both)."""
+    return 32 if str(device).startswith("cuda") else 8
+
+
 def choose_device(device: str = "auto") -> str:
     """'cuda' when asked or ('auto' and a GPU is visible), else 'cpu'."""
     import torch
@@ -128,13 +135,21 @@ def choose_device(device: str = "auto") -> str:
 class EarlyExitRunner:
     """What `load_model` returns: an `EarlyExitModel` in eval mode, its device and policy."""
 
-    def __init__(self, model: Any, policy_dict: Mapping[str, Any], device: str) -> None:
+    def __init__(
+        self, model: Any, policy_dict: Mapping[str, Any], device: str, step_size: int | None = None
+    ) -> None:
+        from docexit.models.engine import EarlyExitEngine
         from docexit.models.policies import policy_from_dict
 
         self.model = model
         self.device = device
         self.policy_dict = dict(policy_dict)
         self.policy = policy_from_dict(self.policy_dict)
+        # The engine works through the whole RunInference batch with its own step size:
+        # pages leave at their exit and waiting pages refill each layer step.
+        self.engine = EarlyExitEngine(
+            model, self.policy, step_size=step_size or default_step_size(device), device=device
+        )
 
     def classify(self, features: Sequence[PageFeatures]) -> list[PagePrediction]:
         """Early-exit classification of a batch; a failing batch is retried page by page."""
@@ -158,14 +173,8 @@ class EarlyExitRunner:
         return _with_time(prediction, (time.perf_counter() - start) * 1000.0)
 
     def _classify_batch(self, features: Sequence[PageFeatures]) -> list[PagePrediction]:
-        import torch
-
-        from docexit.models.batch import collate
-        from docexit.models.classify import classify
-
-        batch = collate(list(features)).to(self.device)
-        with torch.inference_mode():
-            result = classify(self.model, batch, self.policy)  # pages exit inside the batch
+        by_position = self.engine.classify(enumerate(features))  # pages exit inside the batch
+        result = [by_position[i] for i in range(len(features))]
         return _to_page_predictions(result, len(features))
 
 
@@ -184,6 +193,11 @@ def _to_page_predictions(predictions: Sequence[Any], batch_size: int) -> list[Pa
             exit_index=int(p.exit_index),
             exit_layer=int(p.exit_layer),
         )
+        if math.isfinite(p.confidence)
+        else PagePrediction(
+            error_type="NonFiniteOutput",
+            error_message=f"the model gave confidence {p.confidence} at exit {p.exit_index}",
+        )
         for p in predictions
     ]
 
@@ -200,6 +214,7 @@ class EarlyExitModelHandler(ModelHandler[FeaturizedPage, PagePrediction, EarlyEx
         min_batch_size: int = 1,
         max_batch_size: int = 32,
         torch_threads: int | None = None,
+        engine_step_size: int | None = None,
         large_model: bool = False,
         model_copies: int | None = None,
     ) -> None:
@@ -215,6 +230,7 @@ class EarlyExitModelHandler(ModelHandler[FeaturizedPage, PagePrediction, EarlyEx
         self._policy = dict(policy)
         self._device = device
         self._torch_threads = torch_threads
+        self._engine_step_size = engine_step_size
 
     def load_model(self) -> EarlyExitRunner:
         import torch
@@ -227,7 +243,7 @@ class EarlyExitModelHandler(ModelHandler[FeaturizedPage, PagePrediction, EarlyEx
         start = time.perf_counter()
         model = load_checkpoint(self._model_dir, device=device)
         LOG.info("loaded %s on %s in %.1fs", self._model_dir, device, time.perf_counter() - start)
-        return EarlyExitRunner(model, self._policy, device)
+        return EarlyExitRunner(model, self._policy, device, self._engine_step_size)
 
     def run_inference(
         self,

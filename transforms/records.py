@@ -10,6 +10,26 @@ from PIL import Image
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), normalised to 0-1000
 
+LABELS: tuple[str, ...] = (
+    "advertisement",
+    "budget",
+    "email",
+    "file_folder",
+    "form",
+    "handwritten",
+    "invoice",
+    "letter",
+    "memo",
+    "news_article",
+    "presentation",
+    "questionnaire",
+    "resume",
+    "scientific_publication",
+    "scientific_report",
+    "specification",
+)
+"""RVL-CDIP's 16 classes in alphabetical order; a label id is an index into this tuple."""
+
 
 @dataclass(frozen=True)
 class PageImage:

@@ -2,7 +2,8 @@
 
 `WriteParquetShards` writes `PREFIX-SSSSS-of-NNNNN.parquet`: every row goes to shard
 `crc32(key) % N`, each shard's rows are sorted, and every shard file is written even when it
-has no rows, so reruns over the same input give the same files byte for byte (idempotent).
+has no rows, so a rerun over the same input rewrites the same files with the same rows in the
+same order (idempotent; timing columns and float noise from batch composition aside).
 A file is written to a temporary name and renamed into place (local and gs:// alike).
 """
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `docexit bench engine` on one CUDA GPU, in under five minutes:
+#   1. the bundled model (skipped with a note when none is installed), 1,000 synthetic pages;
+#   2. LayoutLMv3-base size (12 layers, hidden 768, 12 heads, relative + spatial bias, 224 px
+#      images, up to 511 text tokens), random weights, quantile exit thresholds: speed only.
+# Both at batch sizes 1, 8, 32, 64 with bf16 autocast. Figures: OUT_DIR/*.json and *.png.
+#
+# Usage: benchmarks/gpu.sh [OUT_DIR]    (default out/bench-gpu; needs a CUDA build of torch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-out/bench-gpu}
+if [ -n "${PYTHON:-}" ]; then PY=$PYTHON; elif [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false
+mkdir -p "$OUT"
+
+"$PY" - <<'PYEOF'
+import sys
+
+import torch
+
+if not torch.cuda.is_available():
+    sys.exit("benchmarks/gpu.sh: torch sees no CUDA device (a CUDA build of torch is needed)")
+print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
+PYEOF
+
+CORES=$(nproc)
+WORKERS=$(( CORES > 8 ? 8 : CORES ))
+COMMON=(--device cuda --pages 1000 --batch-sizes 1,8,32,64 --workers "$WORKERS" --no-progress)
+BENCH=("$PY" -m docexit.pipeline.cli bench engine)
+
+start=$SECONDS
+if "$PY" -c 'from docexit.pipeline.defaults import bundled_model_dir; bundled_model_dir()' 2>/dev/null; then
+  echo "== bundled model"
+  timeout 120 "${BENCH[@]}" "${COMMON[@]}" --json "$OUT/engine_bundled.json"
+else
+  echo "== no bundled model installed: skipping its run"
+fi
+echo "== LayoutLMv3-base size, random weights ($((SECONDS - start)) s so far)"
+timeout 170 "${BENCH[@]}" "${COMMON[@]}" --random-base --json "$OUT/engine_base_12x768.json"
+echo "== done in $((SECONDS - start)) s; figures in $OUT"

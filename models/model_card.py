@@ -1,0 +1,87 @@
+"""Write a model card (MODEL_CARD.md) next to a checkpoint from its own reports: the training
+command, data, per-exit accuracy and ECE, the chosen policy, and evaluation figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _exit_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| exit | layer | accuracy | ECE before | ECE after | pages exiting |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in report["exits"]:
+        lines.append(
+            f"| {row['name']} | {row['layer']} | {row['accuracy']:.3f} | {row['ece_before']:.3f} "
+            f"| {row['ece_after']:.3f} | {row['fraction_exiting']:.1%} |"
+        )
+    return lines
+
+
+def _summary_line(report: dict[str, Any]) -> str:
+    return (
+        f"n = {report['n']}: full-depth accuracy **{report['accuracy_full']:.3f}**, early-exit "
+        f"accuracy **{report['accuracy_early_exit']:.3f}**, mean exit layer "
+        f"{report['mean_exit_layer']:.2f} of {report['num_layers']} (simulated saving "
+        f"{report['simulated_saving']:.1%})"
+    )
+
+
+TRAINING_FILE = "training.json"  # written by `docexit train`
+EVALUATIONS_FILE = "evaluations.json"  # title -> {"command", "report"}, added to by evaluate
+
+
+def record_evaluation(model_dir: Path, title: str, command: str, report: dict[str, Any]) -> Path:
+    """Store one evaluation next to the model and regenerate its card."""
+    path = Path(model_dir) / EVALUATIONS_FILE
+    evaluations = json.loads(path.read_text()) if path.is_file() else {}
+    evaluations[title] = {"command": command, "report": report}
+    path.write_text(json.dumps(evaluations, indent=2))
+    return write_model_card(model_dir)
+
+
+def write_model_card(model_dir: Path) -> Path:
+    """MODEL_CARD.md from the folder's config.json, training.json and evaluations.json."""
+    model_dir = Path(model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    training_path = model_dir / TRAINING_FILE
+    training = json.loads(training_path.read_text()) if training_path.is_file() else None
+    evaluations_path = model_dir / EVALUATIONS_FILE
+    evaluations = json.loads(evaluations_path.read_text()) if evaluations_path.is_file() else {}
+    lines = [
+        "# docexit bundled model",
+        "",
+        "A LayoutLMv3-architecture early-exit classifier for the 16 RVL-CDIP classes: text, layout",
+        "and page-image embeddings into one encoder warm-started from all-MiniLM-L6-v2, with exit",
+        "heads on pooled text and vision embeddings (before the encoder) and on the [CLS] state",
+        "after several encoder layers. Weights are stored as float16 safetensors.",
+        "",
+        "## Training",
+        "",
+        f"    {training['command'] if training else '(no training.json)'}",
+        "",
+        f"- init: `{config.get('init_source')}`; exits: "
+        + ", ".join(f"{e['source']}@{e['layer']} ({e['head']})" for e in config["exits"]),
+        f"- text tokens per page: {config.get('max_text_tokens')}; page image: "
+        f"{config['backbone'].get('input_size')} px",
+        f"- temperatures (fitted on validation): {[round(t, 3) for t in config['temperatures']]}",
+        f"- exit policy (chosen on validation, no accuracy loss allowed): `{json.dumps(config['policy'])}`",
+        "",
+        "| epoch | train loss | validation accuracy per exit | seconds |",
+        "|---|---|---|---|",
+    ]
+    for epoch in training["history"] if training else []:
+        accuracies = " ".join(f"{a:.3f}" for a in epoch["val_accuracy_per_exit"])
+        lines.append(
+            f"| {epoch['epoch']} | {epoch['train_loss']:.4f} | {accuracies} | {epoch['seconds']:.0f} |"
+        )
+    for title, evaluation in evaluations.items():
+        report = evaluation["report"]
+        lines += ["", f"## {title}", "", f"    {evaluation['command']}", "", _summary_line(report)]
+        lines += [""] + _exit_table(report)
+    path = model_dir / "MODEL_CARD.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

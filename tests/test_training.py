@@ -1,0 +1,224 @@
+"""Training strategies, the trainer (resume, early stopping), calibration + policy choice, and the
+model card, on a tiny model and a tiny corpus made from the generator's own words (no OCR)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pytest
+import torch
+
+from docexit.corpus.store import CORPUS_SCHEMA, encode_page_image
+from docexit.corpus.synth import generate_page
+from docexit.models.checkpoint import load_checkpoint
+from docexit.models.dataset import PageDataset
+from docexit.models.evaluation import calibrate_and_choose_policy, evaluate_logits
+from docexit.models.factory import build_model
+from docexit.models.model_card import record_evaluation
+from docexit.models.strategies import STRATEGIES, StrategyConfig, exit_loss, exit_weights
+from docexit.models.training import TrainConfig, Trainer, collect_logits
+from docexit.transforms.featurize import Featurizer
+from docexit.transforms.records import LABELS
+
+TINY_BACKBONE = {
+    "hidden_size": 32,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 130,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+    "has_relative_attention_bias": False,
+    "has_spatial_attention_bias": False,
+}
+CLASSES = LABELS[:4]  # four classes keep the tiny corpus learnable in a few steps
+
+
+def tiny_table(pages_per_class: int, seed: int) -> pa.Table:
+    rows = []
+    for label in CLASSES:
+        for index in range(pages_per_class):
+            page = generate_page(label, random.Random(f"{seed}-{label}-{index}"), degraded=False)
+            rows.append(
+                {
+                    "source": f"{label}_{index}.png",
+                    "page": 0,
+                    "label": label,
+                    "label_id": CLASSES.index(label),
+                    "split": "train",
+                    "content_hash": f"{seed}{label}{index}",
+                    "width": page.image.width,
+                    "height": page.image.height,
+                    "words": page.words,
+                    "boxes": [list(box) for box in page.boxes],
+                    "ocr_ms": 0.0,
+                    "image_png": encode_page_image(page.image),
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def featurizer() -> Featurizer:
+    return Featurizer(max_length=128, image_size=32)
+
+
+@pytest.fixture(scope="module")
+def datasets(featurizer: Featurizer) -> tuple[PageDataset, PageDataset]:
+    return PageDataset(tiny_table(6, seed=1), featurizer), PageDataset(
+        tiny_table(3, seed=2), featurizer
+    )
+
+
+def tiny_model(head: str = "ramp"):
+    torch.manual_seed(0)
+    return build_model(
+        init="random",
+        placement=[1, 2],
+        modality="independent",
+        head=head,
+        max_length=128,
+        image_size=32,
+        label_names=list(CLASSES),
+        backbone_overrides={**TINY_BACKBONE, "patch_size": 8},
+    )
+
+
+def test_exit_weights_follow_inverse_parameters_and_gamma():
+    weights = exit_weights([100, 200, 400, 800], gamma=0.7)  # three exits + final
+    assert weights[-1] == pytest.approx(0.3)
+    assert weights[:-1].sum() == pytest.approx(0.7)
+    assert weights[0] / weights[1] == pytest.approx(2.0)  # half the parameters: twice the weight
+    assert exit_weights([50], gamma=0.7).tolist() == [1.0]  # final classifier alone
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("with_gates", [False, True])
+def test_every_strategy_gives_a_finite_loss_with_gradients(strategy: str, with_gates: bool):
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 6, 5, generator=generator, requires_grad=True)  # (E, B, C)
+    gates = torch.randn(4, 6, 2, generator=generator, requires_grad=True) if with_gates else None
+    labels = torch.randint(0, 5, (6,), generator=generator)
+    weights = exit_weights([10, 20, 30, 40], gamma=0.7)
+    config = StrategyConfig(name=strategy)
+    stages = ["backbone", "exits"] if strategy == "two_stage" else ["joint"]
+    for stage in stages:
+        loss = exit_loss(logits, gates, labels, weights, config, stage)
+        assert torch.isfinite(loss)
+        (grad,) = torch.autograd.grad(loss, logits)
+        final_has_grad = bool(grad[-1].abs().sum() > 0)
+        exits_have_grad = bool(grad[:-1].abs().sum() > 0)
+        if stage == "backbone":  # two-stage, stage 1: only the final classifier learns
+            assert final_has_grad and not exits_have_grad
+        elif stage == "exits":  # two-stage, stage 2: only the exits learn
+            assert exits_have_grad and not final_has_grad
+        else:
+            assert final_has_grad and exits_have_grad
+
+
+def test_self_distillation_pulls_exits_towards_the_final_head():
+    labels = torch.tensor([0, 1])
+    final = torch.tensor([[4.0, 0.0], [0.0, 4.0]])
+    agree = torch.stack([final, final])  # (E=2, B, C)
+    disagree = torch.stack([-final, final])
+    config = StrategyConfig(name="self_distillation", distill_alpha=0.0)
+    weights = exit_weights([1, 2], gamma=0.7)
+    assert exit_loss(agree, None, labels, weights, config) < exit_loss(
+        disagree, None, labels, weights, config
+    )
+
+
+def test_unknown_strategy_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        StrategyConfig(name="magic")
+
+
+def train(tmp_path, datasets, epochs: int, strategy: str = "joint", resume: bool = False):
+    train_set, val_set = datasets
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=4,
+        lr_new=3e-3,
+        patience=10,
+        seed=0,
+        device="cpu",
+        strategy=StrategyConfig(name=strategy),
+    )
+    trainer = Trainer(tiny_model(), train_set, val_set, tmp_path, config)
+    if resume:
+        assert trainer.resume()
+    return trainer, trainer.fit()
+
+
+def test_training_learns_and_keeps_the_best_checkpoint(tmp_path, datasets):
+    trainer, model = train(tmp_path, datasets, epochs=5)
+    losses = [epoch.train_loss for epoch in trainer.history]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert losses[-1] < losses[0]
+    assert (tmp_path / "best" / "model.safetensors").is_file()
+    assert (tmp_path / "last" / "optimizer.safetensors").is_file()
+    logits, _, labels = collect_logits(model, datasets[1], 8, torch.device("cpu"))
+    assert logits.shape == (5, len(datasets[1]), len(CLASSES))  # text, vision, layer 1, 2, final
+    final_accuracy = (logits[-1].argmax(-1) == labels).float().mean().item()
+    assert final_accuracy == pytest.approx(trainer.best_accuracy)
+    assert final_accuracy > 1.5 / len(CLASSES)  # clearly above chance
+
+
+class Interrupted(Exception):
+    pass
+
+
+class TrainerKilledAfterOneEpoch(Trainer):
+    """Stands for a job killed after its first epoch."""
+
+    def _run_epoch(self, epoch, *args):
+        if epoch >= 1:
+            raise Interrupted
+        return super()._run_epoch(epoch, *args)
+
+
+def test_resumed_training_equals_uninterrupted_training(tmp_path, datasets):
+    _, straight = train(tmp_path / "straight", datasets, epochs=2)
+    config = TrainConfig(epochs=2, batch_size=4, lr_new=3e-3, patience=10, device="cpu")
+    killed = TrainerKilledAfterOneEpoch(tiny_model(), *datasets, tmp_path / "resumed", config)
+    with pytest.raises(Interrupted):
+        killed.fit()
+    trainer, resumed = train(tmp_path / "resumed", datasets, epochs=2, resume=True)
+    assert [h.epoch for h in trainer.history] == [1, 2]
+    for (name, a), (_, b) in zip(
+        straight.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6), f"{name} differs by {(a - b).abs().max():.2e}"
+
+
+def test_two_stage_freezes_the_backbone_in_its_second_stage(tmp_path, datasets):
+    trainer, model = train(tmp_path, datasets, epochs=2, strategy="two_stage")
+    stage_one = load_checkpoint(tmp_path / "last")  # after both stages
+    assert [h.epoch for h in trainer.history] == [1, 2]
+    best_backbone = model.backbone.state_dict()
+    for name, tensor in stage_one.backbone.state_dict().items():
+        torch.testing.assert_close(tensor, best_backbone[name])
+
+
+def test_calibration_policy_and_report(tmp_path, datasets):
+    _, model = train(tmp_path / "train", datasets, epochs=3)
+    choice = calibrate_and_choose_policy(model, datasets[1], kind="max_prob", batch_size=8)
+    assert len(model.config.temperatures) == 5 and all(t > 0 for t in model.config.temperatures)
+    assert model.config.policy["name"] == "max_prob"
+    assert choice.selected.val_accuracy >= choice.selected.full_accuracy - 1e-9
+    logits, gates, labels = collect_logits(model, datasets[1], 8, torch.device("cpu"))
+    report = evaluate_logits(model, logits, gates, labels, tmp_path / "report")
+    assert report["n"] == len(datasets[1])
+    assert report["accuracy_early_exit"] >= report["accuracy_full"] - 1e-9  # chosen on this split
+    assert sum(row["fraction_exiting"] for row in report["exits"]) == pytest.approx(1.0)
+    assert [row["layer"] for row in report["exits"]] == [0, 0, 1, 2, 4]
+    for name in ("report.json", "reliability.png", "exit_histogram.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    assert json.loads((tmp_path / "report" / "report.json").read_text()) == report
+
+    model.save_pretrained(tmp_path / "model")
+    card = record_evaluation(tmp_path / "model", "Validation", "docexit evaluate ...", report)
+    text = card.read_text()
+    assert "## Validation" in text and f"{report['accuracy_full']:.3f}" in text
