@@ -13,6 +13,7 @@ TARGETS: dict[str, tuple[str, str]] = {
         "docexit.benchmarks.engine_bench",
         "pages/s of early exit with shrinking, refill and bucketing against full depth",
     ),
+    "pipeline": ("docexit.benchmarks.pipeline_bench", "pages/s per stage vs. Tesseract"),
 }
 
 

@@ -64,6 +64,7 @@ def calibrate_and_choose_policy(
     kind: str = "max_prob",
     tolerance: float = 0.0,
     batch_size: int = 32,
+    confidence: float | None = None,
 ) -> CalibrationAndPolicy:
     """Fit one temperature per exit on validation logits, then the policy of `kind` with the
     highest simulated saving whose validation accuracy is not below full depth minus
@@ -79,6 +80,7 @@ def calibrate_and_choose_policy(
         model.exit_layers,
         model.num_layers,
         tolerance=tolerance,
+        confidence=confidence,
     )
     model.config.temperatures = [float(t) for t in temperatures]
     model.config.policy = selected.policy.to_dict()

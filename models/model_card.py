@@ -63,6 +63,11 @@ def write_model_card(model_dir: Path) -> Path:
         "",
         f"    {training['command'] if training else '(no training.json)'}",
         "",
+        *(
+            [f"- data: `{training['corpus_command']}`"]
+            if training and "corpus_command" in training
+            else []
+        ),
         f"- init: `{config.get('init_source')}`; exits: "
         + ", ".join(f"{e['source']}@{e['layer']} ({e['head']})" for e in config["exits"]),
         f"- text tokens per page: {config.get('max_text_tokens')}; page image: "

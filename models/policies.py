@@ -210,76 +210,67 @@ def _check_finite(name: str, value: float) -> None:
         raise ValueError(f"{name} must be finite, got {value!r}")
 
 
+@dataclass(frozen=True)
+class _ScoreThreshold(ExitPolicy):
+    """A page exits when one confidence score of its exit passes one global threshold;
+    subclasses give the score and whether higher means more confident."""
+
+    threshold: float
+    num_exits: int
+    higher_is_confident: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_finite("threshold", self.threshold)
+        _check_num_exits(self.num_exits)
+
+    def score(self, logits: Tensor, gate: Tensor | None) -> Tensor:
+        """(B,) score of each page at this exit."""
+        raise NotImplementedError
+
+    def decide(
+        self, exit_index: int, logits: Tensor, gate: Tensor | None, state: PolicyState
+    ) -> tuple[Tensor, PolicyState]:
+        self._check(exit_index, logits, gate, state)
+        score = self.score(logits, gate)  # (B,)
+        exit_now = score >= self.threshold if self.higher_is_confident else score <= self.threshold
+        return self._finish(exit_index, exit_now), state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "threshold": self.threshold, "num_exits": self.num_exits}
+
+
 @_register
 @dataclass(frozen=True)
-class MaxProbThreshold(ExitPolicy):
+class MaxProbThreshold(_ScoreThreshold):
     """Exit when ``confidence >= threshold`` (gate prob if a gate is given, else max softmax)."""
 
     name: ClassVar[str] = "max_prob"
-    threshold: float
-    num_exits: int
 
-    def __post_init__(self) -> None:
-        _check_finite("threshold", self.threshold)
-        _check_num_exits(self.num_exits)
-
-    def decide(
-        self, exit_index: int, logits: Tensor, gate: Tensor | None, state: PolicyState
-    ) -> tuple[Tensor, PolicyState]:
-        self._check(exit_index, logits, gate, state)
-        exit_now = exit_confidence(logits, gate) >= self.threshold  # (B,)
-        return self._finish(exit_index, exit_now), state
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "num_exits": self.num_exits}
+    def score(self, logits: Tensor, gate: Tensor | None) -> Tensor:
+        return exit_confidence(logits, gate)
 
 
 @_register
 @dataclass(frozen=True)
-class EntropyThreshold(ExitPolicy):
+class EntropyThreshold(_ScoreThreshold):
     """Exit when the normalised softmax entropy ``H(p) / log C <= threshold``."""
 
     name: ClassVar[str] = "entropy"
-    threshold: float
-    num_exits: int
+    higher_is_confident: ClassVar[bool] = False
 
-    def __post_init__(self) -> None:
-        _check_finite("threshold", self.threshold)
-        _check_num_exits(self.num_exits)
-
-    def decide(
-        self, exit_index: int, logits: Tensor, gate: Tensor | None, state: PolicyState
-    ) -> tuple[Tensor, PolicyState]:
-        self._check(exit_index, logits, gate, state)
-        exit_now = normalized_entropy(logits) <= self.threshold  # (B,)
-        return self._finish(exit_index, exit_now), state
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "num_exits": self.num_exits}
+    def score(self, logits: Tensor, gate: Tensor | None) -> Tensor:
+        return normalized_entropy(logits)
 
 
 @_register
 @dataclass(frozen=True)
-class MarginThreshold(ExitPolicy):
+class MarginThreshold(_ScoreThreshold):
     """Exit when the top-1 minus top-2 softmax probability ``>= threshold``."""
 
     name: ClassVar[str] = "margin"
-    threshold: float
-    num_exits: int
 
-    def __post_init__(self) -> None:
-        _check_finite("threshold", self.threshold)
-        _check_num_exits(self.num_exits)
-
-    def decide(
-        self, exit_index: int, logits: Tensor, gate: Tensor | None, state: PolicyState
-    ) -> tuple[Tensor, PolicyState]:
-        self._check(exit_index, logits, gate, state)
-        exit_now = top2_margin(logits) >= self.threshold  # (B,)
-        return self._finish(exit_index, exit_now), state
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "num_exits": self.num_exits}
+    def score(self, logits: Tensor, gate: Tensor | None) -> Tensor:
+        return top2_margin(logits)
 
 
 @_register

@@ -12,8 +12,10 @@ All functions take *calibrated* logits ``(E, N, C)`` (apply
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import torch
@@ -116,6 +118,8 @@ def evaluate_policy(
     result = simulate(policy, logits, gates)
     idx = result.exit_index.cpu()  # (N,)
     correct = (result.predictions == labels).cpu()  # (N,)
+    full_correct = (logits[-1].argmax(-1) == labels).cpu()  # (N,)
+    gain = correct.double() - full_correct.double()  # (N,) per-page change vs. full depth
     counts = torch.bincount(idx, minlength=num_exits)  # (E,)
     expected = float(costs[idx].mean()) if n else 0.0
     exit_acc = [
@@ -125,7 +129,9 @@ def evaluate_policy(
         "policy": policy.to_dict(),
         "n": n,
         "accuracy": float(correct.float().mean()) if n else 0.0,
-        "full_accuracy": float((logits[-1].argmax(-1) == labels).float().mean()) if n else 0.0,
+        "full_accuracy": float(full_correct.float().mean()) if n else 0.0,
+        # standard error of the paired accuracy difference (policy - full depth)
+        "accuracy_diff_se": float(gain.std() / math.sqrt(n)) if n > 1 else 0.0,
         "expected_cost": expected,
         "saving": 1.0 - expected,
         "speedup": 1.0 / expected if expected > 0 else float("inf"),
@@ -276,6 +282,7 @@ def select_policy(
     candidates: Sequence[float] | None = None,
     *,
     layer_costs: Sequence[float] | None = None,
+    confidence: float | None = None,
 ) -> SelectedPolicy:
     """Pick the candidate of ``kind`` with the highest saving whose validation accuracy is
     ``>= final-exit accuracy - tolerance`` (ties: higher accuracy).
@@ -284,6 +291,9 @@ def select_policy(
     ``per_exit_search`` the search itself runs under ``tolerance`` (``candidates`` then lists
     tolerances to try, default just ``tolerance``). The never-exit-early policy of the kind
     always meets the constraint, so a policy is always returned (``fallback=True`` then).
+    With ``confidence`` (e.g. 0.9) the constraint must hold with that one-sided confidence
+    under the paired standard error of the accuracy difference, not just on average: a
+    validation split of a few hundred pages cannot tell small losses from noise otherwise.
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -301,7 +311,8 @@ def select_policy(
         layer_costs=layer_costs,
     )
     full = rows[0]["full_accuracy"] if rows else 0.0
-    ok = [r for r in rows if r["accuracy"] >= full - tolerance - _EPS]
+    z = NormalDist().inv_cdf(confidence) if confidence is not None else 0.0
+    ok = [r for r in rows if r["accuracy"] - z * r["accuracy_diff_se"] >= full - tolerance - _EPS]
     if ok:
         best = max(ok, key=lambda r: (r["saving"], r["accuracy"]))
         fallback = False

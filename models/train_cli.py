@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth"
     )
     parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.9,
+        help="one-sided confidence that the chosen policy loses no accuracy vs. full depth",
+    )
+    parser.add_argument(
         "--fp16", action="store_true", help="store weights as float16 (bundled model)"
     )
     parser.add_argument(
@@ -102,7 +108,12 @@ def main(args: argparse.Namespace) -> int:
     model = trainer.fit()
     print(training_summary(trainer.history))
     selection = calibrate_and_choose_policy(
-        model, val_set, kind=args.policy, tolerance=args.tolerance, batch_size=args.batch_size * 2
+        model,
+        val_set,
+        kind=args.policy,
+        tolerance=args.tolerance,
+        batch_size=args.batch_size * 2,
+        confidence=args.confidence,
     )
     print(selection.summary())
     from docexit.models.checkpoint import save_checkpoint
