@@ -18,6 +18,7 @@ from docexit.pipeline.options import DocexitOptions
 from docexit.transforms.dead_letters import DEAD_LETTERS, DeadLetter
 from docexit.transforms.dofns import FeaturizeFn, OcrFn, ReadAndDecodeFn
 from docexit.transforms.elements import page_key
+from docexit.transforms.existing import EarlyRun, ReadExistingHashes, resolve_existing_outputs
 from docexit.transforms.inference import (
     ClassifyPages,
     EarlyExitModelHandler,
@@ -52,6 +53,7 @@ class JobSpec:
     featurizer_kwargs: dict[str, Any] = field(default_factory=dict)
     handler_kwargs: dict[str, Any] = field(default_factory=dict)
     progress_every: int = 25
+    skip_existing: list[EarlyRun] | None = None  # None: not incremental
 
     @property
     def row_files(self) -> list[str]:
@@ -107,6 +109,11 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
             "model_copies": opts.model_copies,
         },
         progress_every=opts.progress_every,
+        skip_existing=(
+            resolve_existing_outputs(opts.skip_existing, opts.output)
+            if opts.skip_existing
+            else None
+        ),
     )
 
 
@@ -152,8 +159,12 @@ class ClassifyDocuments(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> ClassifiedPages:
         spec = self._spec
         files, match_failures = pbegin | "MatchInputs" >> MatchInputs(spec.inputs)
+        side_inputs = []
+        if spec.skip_existing is not None:  # content hash -> True, read by the workers
+            existing = pbegin | "ReadExistingHashes" >> ReadExistingHashes(spec.skip_existing)
+            side_inputs.append(beam.pvalue.AsDict(existing))
         pages = files | "ReadAndDecode" >> beam.ParDo(
-            ReadAndDecodeFn(**spec.decode_kwargs)
+            ReadAndDecodeFn(**spec.decode_kwargs), *side_inputs
         ).with_outputs(DEAD_LETTERS, main="pages")
         records = pages.pages | "OCR" >> beam.ParDo(
             OcrFn(spec.ocr_config, spec.progress_every)

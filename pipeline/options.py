@@ -7,6 +7,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from docexit.transforms.decode import DEFAULT_DPI, DEFAULT_MAX_PAGES, DEFAULT_MAX_PIXELS
+from docexit.transforms.existing import AUTO
 from docexit.transforms.inference import POLICY_CHOICES
 
 DEFAULT_OUTPUT = "out/run/pages"
@@ -31,6 +32,19 @@ class DocexitOptions(PipelineOptions):
             metavar="PREFIX",
             help="output prefix: PREFIX-00000-of-0000N.parquet and "
             "PREFIX-dead-letters-00000-of-00001.parquet (default: %(default)s)",
+        )
+        io.add_argument(
+            "--skip-existing",
+            action="append",
+            nargs="?",
+            const=AUTO,
+            default=None,
+            metavar="PATH_OR_PATTERN",
+            help="incremental run: skip input files whose content hash earlier outputs already "
+            "have (rows, no dead letters). A Parquet file, a glob, or a folder/prefix whose "
+            "*.parquet files are read; local or gs://; repeatable. Without a value: the outputs "
+            "under the parent of --output's folder (e.g. --output=.../nightly/DATE/pages reads "
+            ".../nightly/**.parquet). The run's own --output files never count",
         )
         io.add_argument(
             "--num-shards", type=int, default=1, help="Parquet files of page rows (default: 1)"

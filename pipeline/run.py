@@ -53,7 +53,10 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.perf_counter() - start
-    return summarize(spec.row_files, spec.dead_letter_files, seconds, query_metrics(result))
+    metrics = query_metrics(result)
+    if spec.skip_existing is not None:  # a counter never incremented is not reported
+        metrics.setdefault("skipped_existing", 0)
+    return summarize(spec.row_files, spec.dead_letter_files, seconds, metrics)
 
 
 def help_text() -> str:

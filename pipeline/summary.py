@@ -30,6 +30,11 @@ class RunSummary:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def skipped_existing(self) -> int:
+        """Input files skipped because earlier outputs have their content hash."""
+        return int(self.metrics.get("skipped_existing", 0) or 0)
+
+    @property
     def total_dead_letters(self) -> int:
         return sum(self.dead_letters.values())
 
@@ -42,6 +47,11 @@ class RunSummary:
             "exit layers: "
             + (", ".join(f"L{k}: {v}" for k, v in sorted(self.exit_layers.items())) or "-"),
         ]
+        if "skipped_existing" in self.metrics:
+            lines.append(
+                f"files: {self.metrics.get('files_in', 0)} in, {self.skipped_existing} skipped "
+                "(already in earlier outputs, --skip-existing)"
+            )
         if self.dead_letters:
             lines.append(
                 "dead letters: "

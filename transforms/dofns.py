@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -21,6 +21,7 @@ from docexit.transforms.decode import (
     DEFAULT_DPI,
     DEFAULT_MAX_PAGES,
     DEFAULT_MAX_PIXELS,
+    content_hash,
     decode_pages,
 )
 from docexit.transforms.elements import FeaturizedPage
@@ -32,7 +33,11 @@ Output = Any  # a main output element or a beam.pvalue.TaggedOutput
 
 
 class ReadAndDecodeFn(beam.DoFn):
-    """ReadableFile -> PageImage per page; read and decode failures -> dead letters."""
+    """ReadableFile -> PageImage per page; read and decode failures -> dead letters.
+
+    With `existing` (a side input: content hash -> True, see `transforms.existing`), a file whose
+    bytes hash to a known content hash is skipped as a whole and counted in `skipped_existing`.
+    """
 
     def __init__(
         self,
@@ -46,14 +51,20 @@ class ReadAndDecodeFn(beam.DoFn):
         self._max_pages = max_pages
         self._files = Metrics.counter(METRICS_NAMESPACE, "files_in")
         self._pages_in = Metrics.counter(METRICS_NAMESPACE, "pages_in")
+        self._skipped = Metrics.counter(METRICS_NAMESPACE, "skipped_existing")
 
-    def process(self, readable: fileio.ReadableFile) -> Iterator[Output]:
+    def process(
+        self, readable: fileio.ReadableFile, existing: Mapping[str, Any] | None = None
+    ) -> Iterator[Output]:
         source = readable.metadata.path
         self._files.inc()
         try:
             data = readable.read()
         except Exception as error:  # noqa: BLE001 - every failure becomes a dead letter
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter("read", source, None, error))
+            return
+        if existing and content_hash(data) in existing:
+            self._skipped.inc()
             return
         next_page = 0
         try:

@@ -6,7 +6,9 @@ Dataflow options it sets itself (`--runner`, `--project`, `--region`, `--temp_lo
 
 - metadata.json names use underscores (`num_shards`); docexit's own flags use hyphens
   (`--num-shards`): a name that is a docexit flag once `_` becomes `-` is renamed;
-- booleans arrive as `--skip_existing=true|false`: they become `--skip-existing` or nothing;
+- booleans arrive as `--no_summary=true|false`: they become `--no-summary` or nothing; so do
+  flags with an optional value (`--skip_existing=true|false` -> `--skip-existing` or nothing;
+  any other value passes on as `--skip-existing=VALUE`, e.g. a gs:// prefix of earlier outputs);
 - `--input=a,b` (comma-separated patterns) becomes `--input=a --input=b`;
 - `{run_date}` / `{run_id}` in `--output` become the UTC date (2026-01-31) / time stamp
   (20260131-020000), so a scheduler with a fixed request body still gets one prefix per run;
@@ -83,6 +85,11 @@ def translate_args(
                     out.append(hyphenated)
                 elif value.strip().lower() not in FALSE:
                     raise SystemExit(f"flex_main: {name} takes true or false, got {value!r}")
+            elif action.nargs == "?" and action.const is not None and has_value:
+                if value.strip().lower() in TRUE:  # the flag alone: its default value
+                    out.append(hyphenated)
+                elif value.strip().lower() not in FALSE:
+                    out.append(f"{hyphenated}={value}")
             elif hyphenated == "--input" and has_value:
                 out += [f"--input={pattern.strip()}" for pattern in value.split(",") if pattern]
             elif hyphenated == "--output" and has_value:
