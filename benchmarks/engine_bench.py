@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from docexit.models.batch import collate
+from docexit.models.device import resolve_device
 from docexit.models.engine import MODES, EarlyExitEngine
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import ExitPolicy, MaxProbThreshold, PerExitThresholds
@@ -421,7 +422,7 @@ def log(*parts: object) -> None:
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Everything `main` prints, as the JSON report."""
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     model, model_name = load_model(args)
     model.to(device).eval()
     log(f"model: {model_name}; {model.num_layers} layers, exits after {model.exit_layers}")

@@ -16,12 +16,13 @@ import torch
 
 from docexit.models.calibration import apply_temperatures, fit_temperatures
 from docexit.models.dataset import PageDataset
+from docexit.models.device import resolve_device
 from docexit.models.metrics import accuracy_per_exit, ece_per_exit, exit_fractions, exit_histogram
 from docexit.models.model import EarlyExitModel
 from docexit.models.plots import plot_exit_histogram, plot_reliability
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.thresholds import SelectedPolicy, evaluate_policy, select_policy
-from docexit.models.training import collect_logits, resolve_device
+from docexit.models.training import collect_logits
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from docexit.models.checkpoint import save_checkpoint
     from docexit.models.evaluation import calibrate_and_choose_policy, evaluate_split
     from docexit.models.factory import build_model
     from docexit.models.training import Trainer, load_datasets, training_summary
@@ -116,8 +117,6 @@ def main(args: argparse.Namespace) -> int:
         confidence=args.confidence,
     )
     print(selection.summary())
-    from docexit.models.checkpoint import save_checkpoint
-
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
     (args.out / TRAINING_FILE).write_text(
         json.dumps(

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from docexit.models.batch import ModelBatch
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.dataset import PageDataset, collate_labelled
+from docexit.models.device import resolve_device
 from docexit.models.metrics import accuracy_per_exit
 from docexit.models.model import EarlyExitModel
 from docexit.models.strategies import StrategyConfig, exit_loss, exit_weights
@@ -55,12 +56,6 @@ class EpochResult:
     train_loss: float
     val_accuracy_per_exit: list[float]
     seconds: float
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -367,6 +362,5 @@ __all__ = [
     "autocast",
     "collect_logits",
     "load_datasets",
-    "resolve_device",
     "training_summary",
 ]

@@ -123,15 +123,6 @@ def default_step_size(device: str) -> int:
     return 32 if str(device).startswith("cuda") else 8
 
 
-def choose_device(device: str = "auto") -> str:
-    """'cuda' when asked or ('auto' and a GPU is visible), else 'cpu'."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class EarlyExitRunner:
     """What `load_model` returns: an `EarlyExitModel` in eval mode, its device and policy."""
 
@@ -239,7 +230,9 @@ class EarlyExitModelHandler(ModelHandler[FeaturizedPage, PagePrediction, EarlyEx
 
         if self._torch_threads:
             torch.set_num_threads(self._torch_threads)
-        device = choose_device(self._device)
+        from docexit.models.device import resolve_device
+
+        device = str(resolve_device(self._device))
         start = time.perf_counter()
         model = load_checkpoint(self._model_dir, device=device)
         LOG.info("loaded %s on %s in %.1fs", self._model_dir, device, time.perf_counter() - start)
