@@ -18,6 +18,7 @@ from typing import Any
 from huggingface_hub.dataclasses import strict
 from transformers import LayoutLMv3Config, PretrainedConfig
 
+from docexit.models.visual_exit import validate_visual_exit
 from docexit.transforms.records import LABELS
 
 EXIT_SOURCES: tuple[str, ...] = ("text", "vision", "concat", "cls")  # order within one depth
@@ -94,6 +95,9 @@ class EarlyExitConfig(PretrainedConfig):
     max_text_tokens: int | None = None
     # How the backbone was initialised: "random", "minilm" or "layoutlmv3:<dir>" (provenance only).
     init_source: str = "random"
+    # The image-only exit before OCR (`models/visual_exit.py`): kind, size, temperature and
+    # threshold. None: the model has none and every page is OCRed.
+    visual_exit: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -119,6 +123,7 @@ class EarlyExitConfig(PretrainedConfig):
             self.max_text_tokens = limit
         if not 2 <= self.max_text_tokens <= limit:
             raise ValueError(f"max_text_tokens must be in [2, {limit}], got {self.max_text_tokens}")
+        self.visual_exit = validate_visual_exit(self.visual_exit)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

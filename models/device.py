@@ -10,3 +10,15 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def respect_omp_thread_limit() -> int:
+    """Cap torch's intra-op threads at `OMP_THREAD_LIMIT` (set for Tesseract in batch runs and
+    tests); returns the thread count. With more threads than the limit, torch 2.13's CPU
+    convolution backward never returns (measured: a 3-block CNN hangs, one thread runs)."""
+    import os
+
+    limit = os.environ.get("OMP_THREAD_LIMIT", "")
+    if limit.isdigit() and 0 < int(limit) < torch.get_num_threads():
+        torch.set_num_threads(int(limit))
+    return torch.get_num_threads()

@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     from docexit.corpus.builder import BuildSettings, build_corpus
     from docexit.corpus.sources import read_labelled_folder
     from docexit.models.checkpoint import load_checkpoint
-    from docexit.models.evaluation import evaluate_split
+    from docexit.models.evaluation import evaluate_split, report_lines
     from docexit.models.model_card import record_evaluation
     from docexit.transforms.featurize import Featurizer
 
@@ -52,11 +52,9 @@ def main(args: argparse.Namespace) -> int:
         print(report.summary())
     featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
     report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
-    print(
-        f"n={report['n']}: full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
-        f"{report['accuracy_early_exit']:.4f}, mean exit layer {report['mean_exit_layer']:.2f} of "
-        f"{report['num_layers']} (policy {report['policy']})"
-    )
+    print(f"n={report['n']}, policy {report['policy']}")
+    for line in report_lines(report):
+        print(f"  {line}")
     for row in report["exits"]:
         print(
             f"  exit {row['name']:>12}: accuracy {row['accuracy']:.3f}, ECE {row['ece_before']:.3f}"

@@ -14,7 +14,11 @@ from typing import Any
 
 import torch
 
-from docexit.models.calibration import apply_temperatures, fit_temperatures
+from docexit.models.calibration import (
+    apply_temperatures,
+    expected_calibration_error,
+    fit_temperatures,
+)
 from docexit.models.dataset import PageDataset
 from docexit.models.device import resolve_device
 from docexit.models.metrics import accuracy_per_exit, ece_per_exit, exit_fractions, exit_histogram
@@ -23,12 +27,15 @@ from docexit.models.plots import plot_exit_histogram, plot_reliability
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.thresholds import SelectedPolicy, evaluate_policy, select_policy
 from docexit.models.training import collect_logits
+from docexit.models.visual_training import InkPages, combine, visual_logits
 
 
 @dataclass(frozen=True)
 class CalibrationAndPolicy:
     temperatures: list[float]
     selected: SelectedPolicy
+    predictions: torch.Tensor  # (N,) the chosen policy's validation predictions, dataset order
+    labels: torch.Tensor  # (N,)
 
     def summary(self) -> str:
         s = self.selected
@@ -85,7 +92,9 @@ def calibrate_and_choose_policy(
     )
     model.config.temperatures = [float(t) for t in temperatures]
     model.config.policy = selected.policy.to_dict()
-    return CalibrationAndPolicy(list(model.config.temperatures), selected)
+    calibrated = apply_temperatures(logits, temperatures)
+    predictions = simulate(selected.policy, calibrated, gates).predictions
+    return CalibrationAndPolicy(list(model.config.temperatures), selected, predictions, labels)
 
 
 def evaluate_logits(
@@ -94,8 +103,10 @@ def evaluate_logits(
     gates: torch.Tensor | None,
     labels: torch.Tensor,
     report_dir: Path,
+    visual_logits: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """The report of stored logits (E, N, C) under the model's temperatures and policy."""
+    """The report of stored logits (E, N, C) under the model's temperatures and policy; with the
+    visual exit's logits (N, C), also what the exit before OCR does."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     temperatures = model.config.temperatures
@@ -135,6 +146,10 @@ def evaluate_logits(
             for e in range(num_exits)
         ],
     }
+    if visual_logits is not None and model.config.visual_exit is not None:
+        report["visual_exit"] = visual_exit_report(
+            model.config.visual_exit, visual_logits, result.predictions, labels
+        )
     plot_reliability(logits, labels, temperatures, report_dir / "reliability.png", exit_names=names)
     plot_exit_histogram(
         exit_histogram(result.exit_index, num_exits),
@@ -145,10 +160,55 @@ def evaluate_logits(
     return report
 
 
+def visual_exit_report(
+    spec: dict[str, Any],
+    visual_logits: torch.Tensor,
+    system_predictions: torch.Tensor,
+    labels: torch.Tensor,
+) -> dict[str, Any]:
+    """What the exit before OCR does on a split: visual_logits (N, C), predictions and labels (N,)."""
+    probs = (visual_logits / spec["temperature"]).softmax(dim=-1)  # (N, C)
+    predictions, skips = combine(probs, system_predictions, spec["threshold"])
+    visual_correct = probs.argmax(dim=-1) == labels  # (N,)
+    return {
+        "threshold": spec["threshold"],
+        "temperature": spec["temperature"],
+        "accuracy_visual_alone": float(visual_correct.float().mean()),
+        "skip_ocr_share": float(skips.float().mean()),
+        "accuracy_of_skipped": float(visual_correct[skips].float().mean()) if skips.any() else None,
+        "accuracy_with_visual_exit": float((predictions == labels).float().mean()),
+        "accuracy_always_ocr": float((system_predictions == labels).float().mean()),
+        "ece_before": expected_calibration_error(visual_logits.softmax(dim=-1), labels),
+        "ece_after": expected_calibration_error(probs, labels),
+    }
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The headline figures of a `report.json`, as printed by train and evaluate."""
+    lines = [
+        f"full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
+        f"{report['accuracy_early_exit']:.4f}, mean exit layer {report['mean_exit_layer']:.2f} "
+        f"of {report['num_layers']}"
+    ]
+    visual = report.get("visual_exit")
+    if visual is not None:
+        lines.append(
+            f"visual exit (threshold {visual['threshold']}): skips OCR on "
+            f"{visual['skip_ocr_share']:.1%} of pages, accuracy "
+            f"{visual['accuracy_with_visual_exit']:.4f} vs always-OCR "
+            f"{visual['accuracy_always_ocr']:.4f}; image alone {visual['accuracy_visual_alone']:.4f}"
+        )
+    return lines
+
+
 def evaluate_split(
     model: EarlyExitModel, corpus_dir: Path, split: str, report_dir: Path, featurizer
 ) -> dict[str, Any]:
     """Evaluate on one split of a built corpus; writes `report_dir/report.json` and plots."""
     dataset = PageDataset.from_split(corpus_dir, split, featurizer)
     logits, gates, labels = collect_logits(model, dataset, 32, resolve_device())
-    return evaluate_logits(model, logits, gates, labels, report_dir)
+    visual = None
+    if model.visual_exit is not None:
+        pages = InkPages.from_split(corpus_dir, split, model.visual_exit.image_size)
+        visual = visual_logits(model.visual_exit, pages)  # (N, C), same page order
+    return evaluate_logits(model, logits, gates, labels, report_dir, visual)

@@ -32,9 +32,11 @@ def build_model(
     image_size: int = DEFAULT_IMAGE_SIZE,
     label_names: list[str] | None = None,
     backbone_overrides: dict | None = None,
+    visual_exit: dict | None = None,
 ) -> EarlyExitModel:
     """A new model. `init`: "minilm" (all-MiniLM-L6-v2 warm start), "random" (LayoutLMv3 shape
-    from `backbone_overrides`), or a folder with a LayoutLMv3 checkpoint."""
+    from `backbone_overrides`), or a folder with a LayoutLMv3 checkpoint. `visual_exit`: the
+    image-only exit before OCR (`models/visual_exit.py` config; None = none)."""
     if isinstance(placement, str):
         placement = parse_placement(placement)
     overrides = {"input_size": image_size, **(backbone_overrides or {})}
@@ -50,6 +52,7 @@ def build_model(
         "label_names": label_names,
         "max_text_tokens": max_length,
         "exits": exit_plan(num_layers, placement=placement, modality=modality, head=head),
+        "visual_exit": visual_exit,
     }
     if init == "minilm":
         return EarlyExitModel.from_minilm(backbone_overrides=overrides, **common)

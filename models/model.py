@@ -35,6 +35,7 @@ from docexit.models.backbone import (
 )
 from docexit.models.config import EarlyExitConfig
 from docexit.models.exits import Exit
+from docexit.models.visual_exit import VisualExit
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -134,6 +135,9 @@ class EarlyExitModel(PreTrainedModel):
         self.exits = nn.ModuleList(
             Exit(spec, hidden, classes, config.dropout) for spec in config.exits
         )
+        self.visual_exit = (
+            VisualExit(config.visual_exit, classes) if config.visual_exit is not None else None
+        )
         self._exits_at = {
             k: [i for i, e in enumerate(config.exits) if e["layer"] == k]
             for k in range(config.num_layers + 1)
@@ -198,8 +202,8 @@ class EarlyExitModel(PreTrainedModel):
         return list(self._exits_at.get(k, []))
 
     def is_exit_parameter(self, name: str) -> bool:
-        """True for exit-head parameters (everything outside the backbone)."""
-        return name.startswith("exits.")
+        """True for exit-head parameters (everything outside the backbone, visual exit included)."""
+        return name.startswith(("exits.", "visual_exit."))
 
     def is_pretrained_parameter(self, name: str) -> bool:
         """True for backbone parameters copied from pretrained weights (init_source)."""

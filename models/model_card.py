@@ -22,12 +22,52 @@ def _exit_table(report: dict[str, Any]) -> list[str]:
 
 
 def _summary_line(report: dict[str, Any]) -> str:
-    return (
+    line = (
         f"n = {report['n']}: full-depth accuracy **{report['accuracy_full']:.3f}**, early-exit "
         f"accuracy **{report['accuracy_early_exit']:.3f}**, mean exit layer "
         f"{report['mean_exit_layer']:.2f} of {report['num_layers']} (simulated saving "
         f"{report['simulated_saving']:.1%})"
     )
+    visual = report.get("visual_exit")
+    if visual is not None:
+        line += (
+            f". Visual exit before OCR (threshold {visual['threshold']}): "
+            f"**{visual['skip_ocr_share']:.1%}** of pages skip OCR; accuracy with it "
+            f"**{visual['accuracy_with_visual_exit']:.3f}** vs always-OCR "
+            f"{visual['accuracy_always_ocr']:.3f}; image alone {visual['accuracy_visual_alone']:.3f}; "
+            f"ECE {visual['ece_before']:.3f} -> {visual['ece_after']:.3f}"
+        )
+    return line
+
+
+def _visual_exit_lines(config: dict[str, Any], training: dict[str, Any] | None) -> list[str]:
+    """The visual exit's settings and how its threshold was chosen."""
+    visual = config.get("visual_exit")
+    if visual is None:
+        return []
+    lines = [
+        "",
+        "## Visual exit before OCR",
+        "",
+        f"A {len(visual['widths'])}-block CNN on a {visual['image_size']} px ink map of the page "
+        f"(widths {visual['widths']}); temperature {visual['temperature']:.3f}; pages with a "
+        f"calibrated confidence >= {visual['threshold']} skip OCR and the multimodal model.",
+    ]
+    selection = (training or {}).get("visual_selection")
+    if selection:
+        lines.append(
+            f"Threshold chosen on validation: {selection['skip_share']:.1%} of pages skip OCR, "
+            f"accuracy {selection['accuracy']:.4f} vs always-OCR "
+            f"{selection['always_ocr_accuracy']:.4f}."
+        )
+    history = (training or {}).get("visual_history") or []
+    if history:
+        best = max(history, key=lambda h: h["val_accuracy"])
+        lines.append(
+            f"Trained alone for {len(history)} epochs; best validation accuracy "
+            f"{best['val_accuracy']:.3f} (epoch {best['epoch']})."
+        )
+    return lines
 
 
 TRAINING_FILE = "training.json"  # written by `docexit train`
@@ -51,6 +91,8 @@ def write_model_card(model_dir: Path) -> Path:
     training = json.loads(training_path.read_text()) if training_path.is_file() else None
     evaluations_path = model_dir / EVALUATIONS_FILE
     evaluations = json.loads(evaluations_path.read_text()) if evaluations_path.is_file() else {}
+    base = (training or {}).get("base_training")  # `--from-model`: the model it started from
+    transformer = base or training
     lines = [
         "# docexit bundled model",
         "",
@@ -61,11 +103,16 @@ def write_model_card(model_dir: Path) -> Path:
         "",
         "## Training",
         "",
-        f"    {training['command'] if training else '(no training.json)'}",
+        f"    {transformer['command'] if transformer else '(no training.json)'}",
+        *(
+            ["", "then its visual exit was added and trained:", "", f"    {training['command']}"]
+            if base
+            else []
+        ),
         "",
         *(
-            [f"- data: `{training['corpus_command']}`"]
-            if training and "corpus_command" in training
+            [f"- data: `{transformer['corpus_command']}`"]
+            if transformer and "corpus_command" in transformer
             else []
         ),
         f"- init: `{config.get('init_source')}`; exits: "
@@ -78,11 +125,12 @@ def write_model_card(model_dir: Path) -> Path:
         "| epoch | train loss | validation accuracy per exit | seconds |",
         "|---|---|---|---|",
     ]
-    for epoch in training["history"] if training else []:
+    for epoch in transformer["history"] if transformer else []:
         accuracies = " ".join(f"{a:.3f}" for a in epoch["val_accuracy_per_exit"])
         lines.append(
             f"| {epoch['epoch']} | {epoch['train_loss']:.4f} | {accuracies} | {epoch['seconds']:.0f} |"
         )
+    lines += _visual_exit_lines(config, training)
     for title, evaluation in evaluations.items():
         report = evaluation["report"]
         lines += ["", f"## {title}", "", f"    {evaluation['command']}", "", _summary_line(report)]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from docexit.models.visual_exit import LABEL_SMOOTHING
+
 STRATEGIES: tuple[str, ...] = ("joint", "joint_entropy", "two_stage", "self_distillation")
 
 
@@ -25,6 +27,7 @@ class StrategyConfig:
     distill_temperature: float = 2.0  # self_distillation: softening of the teacher (final head)
     distill_alpha: float = 0.5  # self_distillation: share of hard-label CE vs. distillation
     gate_weight: float = 1.0  # weight of each gate head's loss
+    visual_weight: float = 0.3  # weight of the visual exit's loss (models with one)
 
     def __post_init__(self) -> None:
         if self.name not in STRATEGIES:
@@ -77,6 +80,18 @@ def exit_loss(
     if gate_logits is not None:
         loss = loss + config.gate_weight * _gate_loss(logits, gate_logits, labels, weights)
     return loss
+
+
+def visual_exit_loss(
+    visual_logits: torch.Tensor, labels: torch.Tensor, config: StrategyConfig, stage: str = "joint"
+) -> torch.Tensor:
+    """The visual exit's share of the loss: (B, C) logits vs (B,) labels; it learns with the
+    exits (not in two-stage's backbone stage, where exit heads are frozen)."""
+    if stage == "backbone":
+        return visual_logits.new_zeros(())
+    return config.visual_weight * F.cross_entropy(
+        visual_logits, labels, label_smoothing=LABEL_SMOOTHING
+    )
 
 
 def _distillation(logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -33,6 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--head", default="ramp", choices=["ramp", "gate"])
     parser.add_argument("--strategy", default="joint", choices=STRATEGIES)
+    parser.add_argument(
+        "--visual-exit",
+        default="cnn",
+        choices=["cnn", "none"],
+        help="the image-only exit before OCR (trained with the rest, then alone)",
+    )
+    parser.add_argument(
+        "--visual-epochs",
+        type=int,
+        default=30,
+        help="epochs of the visual exit alone after the joint training (0: none)",
+    )
+    parser.add_argument(
+        "--from-model",
+        type=Path,
+        default=None,
+        help="start from this trained model instead of training one: recalibrate, choose the "
+        "policy, and train its visual exit",
+    )
     parser.add_argument("--gamma", type=float, default=0.7)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -73,10 +92,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from docexit.models.checkpoint import save_checkpoint
-    from docexit.models.evaluation import calibrate_and_choose_policy, evaluate_split
+    from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+    from docexit.models.device import resolve_device
+    from docexit.models.evaluation import (
+        calibrate_and_choose_policy,
+        evaluate_split,
+        report_lines,
+    )
     from docexit.models.factory import build_model
     from docexit.models.training import Trainer, load_datasets, training_summary
+    from docexit.models.visual_training import fit_visual_exit
     from docexit.transforms.featurize import Featurizer
 
     config = TrainConfig(
@@ -92,22 +117,30 @@ def main(args: argparse.Namespace) -> int:
         max_eval_pages=args.max_eval_pages,
     )
     torch.manual_seed(args.seed)
-    featurizer = Featurizer(max_length=args.max_length, image_size=args.image_size)
-    train_set, val_set = load_datasets(args.corpus, featurizer, config)
-    model = build_model(
-        init=args.init,
-        placement=args.placement,
-        modality=args.modality,
-        head=args.head,
-        max_length=args.max_length,
-        image_size=args.image_size,
-    )
-    work_dir = args.work_dir or args.out / "work"
-    trainer = Trainer(model, train_set, val_set, work_dir, config)
-    if args.resume:
-        trainer.resume()
-    model = trainer.fit()
-    print(training_summary(trainer.history))
+    history = []
+    if args.from_model is not None:  # its own text length and image size
+        model = load_checkpoint(args.from_model, device=resolve_device(args.device))
+        featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+        train_set, val_set = load_datasets(args.corpus, featurizer, config)
+    else:
+        featurizer = Featurizer(max_length=args.max_length, image_size=args.image_size)
+        train_set, val_set = load_datasets(args.corpus, featurizer, config)
+        model = build_model(
+            init=args.init,
+            placement=args.placement,
+            modality=args.modality,
+            head=args.head,
+            max_length=args.max_length,
+            image_size=args.image_size,
+            visual_exit={} if args.visual_exit != "none" else None,
+        )
+        work_dir = args.work_dir or args.out / "work"
+        trainer = Trainer(model, train_set, val_set, work_dir, config)
+        if args.resume:
+            trainer.resume()
+        model = trainer.fit()
+        history = trainer.history
+        print(training_summary(history))
     selection = calibrate_and_choose_policy(
         model,
         val_set,
@@ -117,13 +150,29 @@ def main(args: argparse.Namespace) -> int:
         confidence=args.confidence,
     )
     print(selection.summary())
+    visual_history, visual_selection = [], None
+    if args.visual_exit != "none":
+        visual_history, visual_selection = fit_visual_exit(
+            model,
+            args.corpus,
+            selection.predictions,
+            epochs=args.visual_epochs,
+            tolerance=args.tolerance,
+            confidence=args.confidence,
+            seed=args.seed,
+            max_train_pages=args.max_train_pages,
+        )
+        print(visual_selection.summary())
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
     (args.out / TRAINING_FILE).write_text(
         json.dumps(
             {
                 "command": "docexit train " + " ".join(_argv_of(args)),
-                "history": [vars(h) for h in trainer.history],
+                "history": [vars(h) for h in history],
                 "selection": selection.to_dict(),
+                "visual_history": [vars(h) for h in visual_history],
+                "visual_selection": visual_selection.to_dict() if visual_selection else None,
+                "base_training": _base_training(args.from_model),
             },
             indent=2,
         )
@@ -137,18 +186,29 @@ def main(args: argparse.Namespace) -> int:
         f"docexit evaluate --data {args.corpus} --model {args.out} --report REPORT_DIR",
         report,
     )
-    print(
-        f"test: full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
-        f"{report['accuracy_early_exit']:.4f}, mean exit layer {report['mean_exit_layer']:.2f} "
-        f"of {report['num_layers']}"
-    )
+    for line in report_lines(report):
+        print(f"test: {line}")
     return 0
+
+
+def _base_training(from_model: Path | None) -> dict | None:
+    """The training record of the model `--from-model` started from (None if none)."""
+    path = from_model / TRAINING_FILE if from_model is not None else None
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+
+
+# Options that only shape a new model: not part of a `--from-model` command.
+NEW_MODEL_ONLY = {"init", "placement", "modality", "head", "strategy", "gamma", "epochs"}
+NEW_MODEL_ONLY |= {"max_length", "image_size", "lr_pretrained", "lr_new", "patience", "resume"}
+NEW_MODEL_ONLY |= {"work_dir"}
 
 
 def _argv_of(args: argparse.Namespace) -> list[str]:
     parts = []
     for key, value in vars(args).items():
         if key in {"command"} or value is None or value is False:
+            continue
+        if args.from_model is not None and key in NEW_MODEL_ONLY:
             continue
         flag = "--" + key.replace("_", "-")
         parts.extend([flag] if value is True else [flag, str(value)])

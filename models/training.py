@@ -24,10 +24,10 @@ from tqdm import tqdm
 from docexit.models.batch import ModelBatch
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.dataset import PageDataset, collate_labelled
-from docexit.models.device import resolve_device
+from docexit.models.device import resolve_device, respect_omp_thread_limit
 from docexit.models.metrics import accuracy_per_exit
 from docexit.models.model import EarlyExitModel
-from docexit.models.strategies import StrategyConfig, exit_loss, exit_weights
+from docexit.models.strategies import StrategyConfig, exit_loss, exit_weights, visual_exit_loss
 
 POOL_BATCHES = 8  # training batches are length-sorted within pools of this many batches
 TRAINER_STATE = "trainer_state.json"
@@ -102,7 +102,8 @@ def iterate_batches(
 def collect_logits(
     model: EarlyExitModel, dataset: PageDataset, batch_size: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Every exit's logits over a split: logits (E, N, C), gates (E, N, 2) or None, labels (N,)."""
+    """Every exit's logits over a split, pages in the dataset's order: logits (E, N, C), gates
+    (E, N, 2) or None, labels (N,)."""
     model.eval()
     logits, gates, labels = [], [], []
     for batch, batch_labels in tqdm(
@@ -117,10 +118,14 @@ def collect_logits(
         if outputs.gate_logits is not None:
             gates.append(outputs.gate_logits.float().cpu())
         labels.append(batch_labels)
+    # batches ran in length order; put the pages back in the dataset's order
+    order = torch.from_numpy(np.argsort(dataset.token_counts(), kind="stable"))  # (N,)
+    restore = torch.empty_like(order)
+    restore[order] = torch.arange(len(order))
     return (
-        torch.cat(logits, dim=1),
-        torch.cat(gates, dim=1) if gates else None,
-        torch.cat(labels),
+        torch.cat(logits, dim=1)[:, restore],
+        torch.cat(gates, dim=1)[:, restore] if gates else None,
+        torch.cat(labels)[restore],
     )
 
 
@@ -197,6 +202,7 @@ class Trainer:
             return self._fit()
 
     def _fit(self) -> EarlyExitModel:
+        respect_omp_thread_limit()
         seed_everything(self.config.seed)
         epoch_index = 0
         for stage, epochs in self._stages():
@@ -259,6 +265,9 @@ class Trainer:
                 self.config.strategy,
                 stage,
             )
+            if self.model.visual_exit is not None:  # the image-only exit before OCR
+                visual = self.model.visual_exit(batch.pixel_values)  # (B, C)
+                loss = loss + visual_exit_loss(visual.float(), labels, self.config.strategy, stage)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)

@@ -1,7 +1,8 @@
 """Pipeline construction: resolve the job's settings, then wire the named Beam steps.
 
-match -> reshuffle -> read+decode -> OCR -> featurize -> RunInference -> rows -> Parquet
-  \\________\\____________\\__________\\_________\\____________/-> dead letters -> Parquet
+match -> reshuffle -> read+decode -> vision stage -> OCR -> featurize -> RunInference -> rows
+                                     \\-> confident pages: rows (no OCR) -----------------/
+  \\________\\____________\\_______________________\\_________\\____________/-> dead letters
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from docexit.pipeline import defaults
 from docexit.pipeline.options import DocexitOptions
 from docexit.transforms.dead_letters import DEAD_LETTERS, DeadLetter
-from docexit.transforms.dofns import FeaturizeFn, OcrFn, ReadAndDecodeFn
+from docexit.transforms.dofns import (
+    FeaturizeFn,
+    OcrFn,
+    ReadAndDecodeFn,
+    RunStage,
+    isolated_ocr_timeout,
+)
 from docexit.transforms.elements import page_key
 from docexit.transforms.existing import EarlyRun, ReadExistingHashes, resolve_existing_outputs
 from docexit.transforms.inference import (
@@ -36,6 +43,7 @@ from docexit.transforms.sinks import (
     shard_names,
     with_metadata,
 )
+from docexit.transforms.visual import VISION_BATCH, VisionStage, VisualExitHandler
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ class JobSpec:
     handler_kwargs: dict[str, Any] = field(default_factory=dict)
     progress_every: int = 25
     skip_existing: list[EarlyRun] | None = None  # None: not incremental
+    isolate_native_crashes: bool = False  # decode and OCR in a child process (see RunStage)
+    visual_threshold: float | None = None  # pages this confident from the image skip OCR
 
     @property
     def row_files(self) -> list[str]:
@@ -98,6 +108,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
             "psm": opts.ocr_psm,
             "max_side": opts.ocr_max_side,
             "backend": opts.ocr_backend,
+            "timeout": opts.ocr_timeout or None,
         },
         featurizer_kwargs=featurizer_kwargs(config, opts.max_tokens),
         handler_kwargs={
@@ -114,7 +125,23 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
             if opts.skip_existing
             else None
         ),
+        isolate_native_crashes=opts.isolate_native_crashes,
+        visual_threshold=visual_threshold(config, opts.force_ocr, opts.visual_threshold),
     )
+
+
+def visual_threshold(
+    config: dict[str, Any], force_ocr: bool, override: float | None
+) -> float | None:
+    """The vision stage's threshold, or None when every page is OCRed: `--force-ocr`, a model
+    without a visual exit, or one whose threshold was never set."""
+    visual = config.get("visual_exit")
+    if force_ocr or visual is None:
+        return None
+    threshold = override if override is not None else visual.get("threshold")
+    if threshold is not None and not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"--visual-threshold must be in (0, 1], got {threshold}")
+    return None if threshold is None else float(threshold)
 
 
 def featurizer_kwargs(config: dict[str, Any], max_tokens: int) -> dict[str, Any]:
@@ -141,6 +168,7 @@ def parquet_metadata(spec: JobSpec) -> dict[str, Any]:
         "docexit.num_layers": meta["num_layers"],
         "docexit.temperatures": meta["temperatures"],
         "docexit.label_names": meta["label_names"],
+        "docexit.visual_threshold": spec.visual_threshold,  # None: every page was OCRed
     }
 
 
@@ -163,23 +191,41 @@ class ClassifyDocuments(beam.PTransform):
         if spec.skip_existing is not None:  # content hash -> True, read by the workers
             existing = pbegin | "ReadExistingHashes" >> ReadExistingHashes(spec.skip_existing)
             side_inputs.append(beam.pvalue.AsDict(existing))
-        pages = files | "ReadAndDecode" >> beam.ParDo(
-            ReadAndDecodeFn(**spec.decode_kwargs), *side_inputs
-        ).with_outputs(DEAD_LETTERS, main="pages")
-        records = pages.pages | "OCR" >> beam.ParDo(
-            OcrFn(spec.ocr_config, spec.progress_every)
-        ).with_outputs(DEAD_LETTERS, main="records")
-        featurized = records.records | "Featurize" >> beam.ParDo(
+        isolate = spec.isolate_native_crashes
+        pages = files | "ReadAndDecode" >> RunStage(
+            ReadAndDecodeFn(**spec.decode_kwargs), "decode", *side_inputs, isolate=isolate
+        )
+        to_ocr, rows_before_ocr = pages.main, []
+        if spec.visual_threshold is not None:  # confident pages leave before OCR
+            visual_handler = VisualExitHandler(
+                spec.model_dir,
+                spec.visual_threshold,
+                max_batch_size=min(spec.handler_kwargs["max_batch_size"], VISION_BATCH),
+                torch_threads=spec.handler_kwargs["torch_threads"],
+            )
+            vision = pages.main | "VisionStage" >> VisionStage(
+                visual_handler, spec.meta, spec.visual_threshold
+            )
+            to_ocr, rows_before_ocr = vision.to_ocr, [vision.rows]
+        records = to_ocr | "OCR" >> RunStage(
+            OcrFn(spec.ocr_config, spec.progress_every),
+            "ocr",
+            isolate=isolate,
+            timeout=isolated_ocr_timeout(spec.ocr_config.get("timeout")),
+        )
+        featurized = records.main | "Featurize" >> beam.ParDo(
             FeaturizeFn(spec.featurizer_kwargs)
         ).with_outputs(DEAD_LETTERS, main="pages")
         handler = EarlyExitModelHandler(spec.model_dir, spec.policy, **spec.handler_kwargs)
         rows, inference_failures = featurized.pages | "Classify" >> ClassifyPages(
             handler, spec.meta
         )
+        if rows_before_ocr:
+            rows = (*rows_before_ocr, rows) | "AllRows" >> beam.Flatten()
         dead_letters = (
             match_failures,
-            pages[DEAD_LETTERS],
-            records[DEAD_LETTERS],
+            pages.dead_letters,
+            records.dead_letters,
             featurized[DEAD_LETTERS],
             inference_failures,
         ) | "AllDeadLetters" >> beam.Flatten()

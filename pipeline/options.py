@@ -11,6 +11,8 @@ from docexit.transforms.existing import AUTO
 from docexit.transforms.inference import POLICY_CHOICES
 
 DEFAULT_OUTPUT = "out/run/pages"
+DEFAULT_OCR_TIMEOUT = 120.0  # seconds; a 1700 x 2200 page takes about 2 s on one core
+DEFAULT_MAX_FAILURE_SHARE = 0.5  # more than half the inputs failing means something is broken
 
 
 class DocexitOptions(PipelineOptions):
@@ -83,6 +85,14 @@ class DocexitOptions(PipelineOptions):
             default=None,
             help="downscale pages whose long side exceeds this before OCR (default: no)",
         )
+        ocr.add_argument(
+            "--ocr-timeout",
+            type=float,
+            default=DEFAULT_OCR_TIMEOUT,
+            metavar="SECONDS",
+            help="stop the OCR of a page after this long; the page becomes a dead letter "
+            "(stage ocr). 0 = no limit (default: %(default)s)",
+        )
         model = parser.add_argument_group("model and exit policy")
         model.add_argument(
             "--model",
@@ -100,6 +110,18 @@ class DocexitOptions(PipelineOptions):
             "--threshold",
             default=None,
             help="the policy's threshold (per_exit: one per exit, comma-separated; patience: int)",
+        )
+        model.add_argument(
+            "--force-ocr",
+            action="store_true",
+            help="OCR every page: no exit before OCR (for users who need the text downstream)",
+        )
+        model.add_argument(
+            "--visual-threshold",
+            type=float,
+            default=None,
+            help="calibrated confidence at which a page skips OCR on its image alone "
+            "(default: the checkpoint's, chosen on validation)",
         )
         model.add_argument(
             "--batch-size",
@@ -141,4 +163,23 @@ class DocexitOptions(PipelineOptions):
         )
         run.add_argument(
             "--no-summary", action="store_true", default=False, help="do not print the summary"
+        )
+        run.add_argument(
+            "--max-failure-share",
+            type=float,
+            default=DEFAULT_MAX_FAILURE_SHARE,
+            metavar="SHARE",
+            help="fail the job (exit code 3, outputs kept) when dead letters / (rows + dead "
+            "letters) exceeds this: a sign of a broken deployment rather than bad files. "
+            "1 = never (default: %(default)s)",
+        )
+        run.add_argument(
+            "--isolate-native-crashes",
+            action="store_true",
+            default=False,
+            help="decode and OCR in a child process per worker (Beam's use_subprocess "
+            "exception handling): a crash in native code (libtiff, PDFium, Tesseract) becomes a "
+            "dead letter instead of failing the bundle; an OCR call still running at "
+            "2 x --ocr-timeout + 10 s is killed. Costs throughput; those steps' metrics are "
+            "not reported (the summary counts from the outputs)",
         )

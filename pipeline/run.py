@@ -1,9 +1,15 @@
 """`docexit run`: classify scanned pages into Parquet (see `docexit run --help`).
 
 `run(argv, test_pipeline=None)` builds and runs the job and returns its `RunSummary`; tests pass
-a `TestPipeline`. `main(argv)` is the command: it prints the summary and returns an exit code.
+a `TestPipeline`. `main(argv)` is the command: it prints the summary and returns an exit code:
+0 done, 2 the job could not start (`UsageError`), 3 it ran but more than `--max-failure-share`
+of its inputs failed (`FailureShareError`; the outputs are written).
 Any Beam pipeline option is accepted next to the job's own (`--runner`,
 `--direct_running_mode=multi_processing --direct_num_workers=N`, ...).
+
+Before the pipeline starts, `startup_checks` fails fast with a clear message on: a model folder
+that is missing or does not load, Tesseract or its language pack missing (when the workers run
+on this machine), an output location that cannot be written.
 """
 
 from __future__ import annotations
@@ -13,15 +19,20 @@ import logging
 import os
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 
-from docexit.pipeline.build import build_pipeline, resolve_spec
+from docexit.pipeline import defaults
+from docexit.pipeline.build import JobSpec, build_pipeline, resolve_spec
 from docexit.pipeline.defaults import MissingModelError
 from docexit.pipeline.options import DocexitOptions
 from docexit.pipeline.summary import RunSummary, query_metrics, summarize
 from docexit.transforms.io import NoMatchError, check_patterns
+from docexit.transforms.ocr import OcrConfig, OcrUnavailableError, check_ocr_available
 
 LOG = logging.getLogger(__name__)
 
@@ -35,16 +46,50 @@ BATCH_ENVIRONMENT = {
 }
 
 
+USAGE_EXIT = 2
+FAILURE_SHARE_EXIT = 3
+
+
 class UsageError(ValueError):
-    """The job cannot start: bad options, no matching input, no model."""
+    """The job cannot start: bad options, no matching input, no usable model, no Tesseract or
+    language pack, an output location that cannot be written."""
+
+
+class FailureShareError(RuntimeError):
+    """The job ran and wrote its outputs, but more than `--max-failure-share` of inputs failed."""
+
+    def __init__(self, summary: RunSummary, limit: float) -> None:
+        self.summary = summary
+        self.limit = limit
+        super().__init__(
+            f"{summary.total_dead_letters} of {summary.inputs} inputs failed "
+            f"({summary.failure_share:.1%}), more than --max-failure-share {limit:g}: a broken "
+            "deployment (Tesseract, model, storage) rather than bad files? The outputs were "
+            "written; the dead letters say why: " + ", ".join(summary.dead_letter_files)
+        )
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunSummary:
-    """Build and run the job; block until it finishes; return what it wrote."""
+    """Build and run the job; block until it finishes; return what it wrote.
+
+    Raises UsageError before anything runs, and FailureShareError after the run (outputs
+    written) when dead letters / (rows + dead letters) exceeds `--max-failure-share`. This
+    check reads the outputs back once the job has finished, on any runner `run` waits for
+    (Dataflow included). A launcher that only submits (deploy/dataflow/flex_main.py) checks it
+    from the job's metrics at the end of the job: `summary.failure_share_from_metrics`.
+    """
     options = PipelineOptions(argv if argv is not None else sys.argv[1:])
+    opts = options.view_as(DocexitOptions)
+    FileSystems.set_options(options)  # gs:// options for the checks below
     try:
+        if not 0.0 <= opts.max_failure_share <= 1.0:
+            raise ValueError(
+                f"--max-failure-share must be within 0-1, got {opts.max_failure_share}"
+            )
+        check_model(opts.model or str(defaults.bundled_model_dir()))
         spec = resolve_spec(options)
         check_patterns(spec.inputs)
+        startup_checks(options, spec)
     except (NoMatchError, MissingModelError, FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from error
     pipeline = build_pipeline(options, spec, test_pipeline)
@@ -56,7 +101,67 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     metrics = query_metrics(result)
     if spec.skip_existing is not None:  # a counter never incremented is not reported
         metrics.setdefault("skipped_existing", 0)
-    return summarize(spec.row_files, spec.dead_letter_files, seconds, metrics)
+    summary = summarize(spec.row_files, spec.dead_letter_files, seconds, metrics)
+    if summary.failure_share > opts.max_failure_share:
+        raise FailureShareError(summary, opts.max_failure_share)
+    return summary
+
+
+# --- startup checks -----------------------------------------------------------------------------
+
+
+def check_model(model_dir: str) -> None:
+    """The checkpoint loads: config.json + model.safetensors present, valid and matching."""
+    from docexit.models.checkpoint import CheckpointError, load_checkpoint
+
+    if not (Path(model_dir) / "config.json").is_file():
+        raise FileNotFoundError(f"no model checkpoint at {model_dir} (missing config.json)")
+    try:
+        load_checkpoint(model_dir)
+    except CheckpointError as error:
+        raise ValueError(f"the model checkpoint {model_dir} cannot be loaded: {error}") from error
+
+
+def workers_run_here(options: PipelineOptions) -> bool:
+    """Whether the job's workers run on this machine (DirectRunner, Prism, LOOPBACK workers)."""
+    runner = str(options.view_as(StandardOptions).runner or "DirectRunner").lower()
+    if "direct" in runner or "prism" in runner:
+        return True
+    environment = options.view_as(PortableOptions).environment_type or ""
+    return environment.upper() == "LOOPBACK"
+
+
+def check_ocr(spec: JobSpec) -> None:
+    """Tesseract (the chosen backend) and every language pack the job asks for are installed."""
+    try:
+        check_ocr_available(OcrConfig(**spec.ocr_config))
+    except OcrUnavailableError as error:
+        raise ValueError(f"OCR is not available: {error}") from error
+
+
+def check_output_writable(prefix: str) -> None:
+    """A probe file next to the outputs can be created and deleted (local or any Beam filesystem;
+    a local parent folder is created)."""
+    probe = f"{prefix}-write-probe-{uuid.uuid4().hex}"
+    try:
+        if "://" not in prefix:
+            Path(probe).parent.mkdir(parents=True, exist_ok=True)
+        with FileSystems.create(probe) as stream:
+            stream.write(b"docexit")
+        FileSystems.delete([probe])
+    except Exception as error:  # noqa: BLE001 - any failure means the job cannot write
+        raise ValueError(
+            f"cannot write the outputs at --output {prefix}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def startup_checks(options: PipelineOptions, spec: JobSpec) -> None:
+    """Everything the job needs before any worker starts (the model is checked earlier)."""
+    if workers_run_here(options):
+        check_ocr(spec)
+    else:
+        LOG.info("OCR not checked here: the workers' image must have Tesseract and its languages")
+    check_output_writable(spec.output)
 
 
 def help_text() -> str:
@@ -83,12 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("docexit").setLevel(logging.INFO)
+    show_summary = not PipelineOptions(argv).view_as(DocexitOptions).no_summary
     try:
         summary = run(argv)
     except UsageError as error:
         print(f"docexit run: error: {error}", file=sys.stderr)
-        return 2
-    if not PipelineOptions(argv).view_as(DocexitOptions).no_summary:
+        return USAGE_EXIT
+    except FailureShareError as error:
+        if show_summary:
+            print(error.summary.format())
+        print(f"docexit run: error: {error}", file=sys.stderr)
+        return FAILURE_SHARE_EXIT
+    if show_summary:
         print(summary.format())
     return 0
 

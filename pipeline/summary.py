@@ -9,6 +9,7 @@ from typing import Any
 from apache_beam.metrics.metric import MetricsFilter
 
 from docexit.transforms.dead_letters import METRICS_NAMESPACE
+from docexit.transforms.rows import VISION_EXIT_LAYER
 from docexit.transforms.sinks import read_parquet
 
 
@@ -19,7 +20,8 @@ class RunSummary:
     pages: int  # output rows
     seconds: float  # wall-clock time of the pipeline run
     label_counts: dict[str, int]
-    exit_layers: dict[int, int]  # exit layer -> pages (0 = modality exit before the encoder)
+    # exit layer -> pages (0 = modality exit before the encoder, -1 = vision stage, no OCR)
+    exit_layers: dict[int, int]
     dead_letters: dict[str, int]  # stage -> dead letters
     row_files: list[str]
     dead_letter_files: list[str]
@@ -38,14 +40,29 @@ class RunSummary:
     def total_dead_letters(self) -> int:
         return sum(self.dead_letters.values())
 
+    @property
+    def inputs(self) -> int:
+        """Pages and files that went in: every one is a row or a dead letter."""
+        return self.pages + self.total_dead_letters
+
+    @property
+    def failure_share(self) -> float:
+        """dead letters / (rows + dead letters); 0 when nothing went in."""
+        return self.total_dead_letters / self.inputs if self.inputs else 0.0
+
     def format(self) -> str:
         """A few human-readable lines."""
         lines = [
             f"pages: {self.pages} classified in {self.seconds:.1f}s "
             f"({self.pages_per_second:.2f} pages/s), {self.total_dead_letters} dead letters",
+            f"in: {self.inputs} = {self.pages} rows + {self.total_dead_letters} dead letters "
+            f"({self.failure_share:.1%} failed)",
             "labels: " + (", ".join(f"{k} {v}" for k, v in self.label_counts.items()) or "-"),
             "exit layers: "
-            + (", ".join(f"L{k}: {v}" for k, v in sorted(self.exit_layers.items())) or "-"),
+            + (
+                ", ".join(f"{_exit_name(k)}: {v}" for k, v in sorted(self.exit_layers.items()))
+                or "-"
+            ),
         ]
         if "skipped_existing" in self.metrics:
             lines.append(
@@ -64,6 +81,21 @@ class RunSummary:
         lines.append("rows: " + ", ".join(self.row_files))
         lines.append("dead letters: " + ", ".join(self.dead_letter_files))
         return "\n".join(lines)
+
+
+def _exit_name(layer: int) -> str:
+    """`vision (no OCR)` for the vision stage, `L<k>` for encoder layer k."""
+    return "vision (no OCR)" if layer == VISION_EXIT_LAYER else f"L{layer}"
+
+
+def failure_share_from_metrics(metrics: dict[str, Any]) -> float:
+    """The failure share from a finished job's `docexit` counters (`query_metrics`):
+    dead_letters_<stage> / (pages_out + those). For launchers that do not wait for the job and
+    read its outputs back (Dataflow flex templates): check it at the end of the job. Dead
+    letters made inside `--isolate-native-crashes` child processes are not counted there."""
+    dead = sum(int(v) for k, v in metrics.items() if k.startswith("dead_letters_"))
+    total = int(metrics.get("pages_out", 0) or 0) + dead
+    return dead / total if total else 0.0
 
 
 def query_metrics(result: Any) -> dict[str, Any]:

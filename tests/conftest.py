@@ -32,16 +32,31 @@ def synth_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def tiny_config(**config_kwargs):
+    """An EarlyExitConfig with a tiny LayoutLMv3 backbone (hidden 32, 2 layers, 64 text tokens)."""
+    from docexit.models.backbone import backbone_config
+    from docexit.models.config import EarlyExitConfig
+
+    backbone = backbone_config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=66,
+        has_relative_attention_bias=False,
+        has_spatial_attention_bias=False,
+    )
+    return EarlyExitConfig(backbone=backbone.to_dict(), max_text_tokens=64, **config_kwargs)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint folder with a tiny trained EarlyExitModel and a max_prob policy."""
     import torch
 
     from docexit.corpus.synth import LABELS, write_corpus
-    from docexit.models.backbone import backbone_config
     from docexit.models.batch import collate
     from docexit.models.checkpoint import save_checkpoint
-    from docexit.models.config import EarlyExitConfig
     from docexit.models.model import EarlyExitModel
     from docexit.transforms.decode import decode_pages
     from docexit.transforms.featurize import Featurizer
@@ -65,21 +80,11 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # deterministic reductions: the same tiny model on every run
     torch.manual_seed(0)
-    config = EarlyExitConfig(
-        backbone=backbone_config(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=66,
-            has_relative_attention_bias=False,
-            has_spatial_attention_bias=False,
-        ).to_dict(),
+    config = tiny_config(
         exits=[{"layer": 1, "source": "cls", "head": "ramp"}],
         label_names=list(LABELS),
         policy={"name": "max_prob", "threshold": TINY_POLICY_THRESHOLD, "num_exits": 2},
         dropout=0.0,
-        max_text_tokens=64,
     )
     model = EarlyExitModel(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)

@@ -150,6 +150,25 @@ def test_truncated_pdf(page_rgb: Image.Image) -> None:
         list(decode_pages(data[:100], "cut.pdf"))
 
 
+def test_truncated_tiff_names_its_format(page_rgb: Image.Image) -> None:
+    data = encode(page_rgb.resize((600, 800)), "TIFF", compression="tiff_lzw")
+    with pytest.raises(DecodeError, match=r"cut\.tif: starts like a TIFF but cannot be read"):
+        list(decode_pages(data[: len(data) // 2], "cut.tif"))
+
+
+def test_encrypted_pdf_says_it_needs_a_password() -> None:
+    import pypdfium2
+
+    from docexit.benchmarks.bad_inputs import encrypted_pdf
+
+    data = encrypted_pdf(b"secret")
+    with pytest.raises(DecodeError, match="encrypted \\(password-protected\\)"):
+        list(decode_pages(data, "locked.pdf"))
+    document = pypdfium2.PdfDocument(data, password="secret")  # a real encrypted PDF
+    assert len(document) == 1
+    document.close()
+
+
 def test_not_an_image() -> None:
     with pytest.raises(DecodeError, match="not a recognised image or PDF"):
         list(decode_pages(b"label,source\nletter,a.png\n", "labels.png"))

@@ -108,7 +108,7 @@ def test_files_with_dead_letters_are_not_done(tmp_path: Path) -> None:
 
     row = {name: 0 for name in ROWS_SCHEMA.names}
     row |= {"label": "x", "exit_policy": "p", "model_id": "m", "confidence": 0.5, "ocr_ms": 0.0}
-    row |= {"inference_ms": 0.0, "exit_threshold": None}
+    row |= {"inference_ms": 0.0, "exit_threshold": None, "exit_stage": "encoder", "ocr_ran": True}
     rows = [
         row | {"source": "a", "content_hash": "ha"},
         row | {"source": "b", "content_hash": "hb"},

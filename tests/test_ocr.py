@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from docexit.transforms import ocr
 from docexit.transforms.ocr import (
     OcrConfig,
     OcrEngine,
+    OcrTimeoutError,
     OcrUnavailableError,
     check_ocr_available,
     get_engine,
@@ -210,11 +212,14 @@ def test_config_validation() -> None:
         {"min_confidence": 101},
         {"max_side": 0},
         {"lang": "eng deu"},
+        {"timeout": -1},
     ):
         with pytest.raises(ValueError):
             OcrConfig(**bad)
     assert OcrConfig(lang="eng+osd").languages == ["eng", "osd"]
     assert hash(OcrConfig()) == hash(OcrConfig())  # usable as a cache key
+    assert (OcrConfig().timeout_ms, OcrConfig(timeout=0).timeout_ms) == (0, 0)
+    assert (OcrConfig(timeout=2.5).timeout_ms, OcrConfig(timeout=1e-6).timeout_ms) == (2500, 1)
 
 
 @pytest.mark.parametrize("backend", ["auto", "tesserocr", "pytesseract"])
@@ -330,3 +335,37 @@ def test_recall_on_synthetic_corpus_pages() -> None:
         result = ocr_image(page.image)
         recalls[label] = word_recall(result.words, page.words)
     assert sum(recalls.values()) / len(recalls) >= 0.7, recalls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_timeout_stops_the_ocr_of_a_big_page(backend: str) -> None:
+    """A dense 2200 x 2800 page cannot be read in 10 ms: Tesseract is stopped, with a clear error;
+    the same engine then reads the next page normally."""
+    big, _, _ = render_page(random.Random(11), lines=40, size=(2200, 2800))
+    engine = OcrEngine(OcrConfig(backend=backend, timeout=0.01))
+    start = time.perf_counter()
+    with pytest.raises(OcrTimeoutError, match=r"longer than 0.01 s .*--ocr-timeout"):
+        engine.recognize(big)
+    stopped_after = time.perf_counter() - start
+    full = OcrEngine(OcrConfig(backend=backend)).recognize(big)
+    assert stopped_after < 0.7 * full.seconds, (stopped_after, full.seconds)  # really stopped
+    small, truth, _ = render_page(random.Random(12), lines=2, size=(700, 300))
+    patient = OcrEngine(OcrConfig(backend=backend, timeout=60)).recognize(small)
+    assert word_recall(patient.words, truth) >= 0.9
+
+
+@pytest.mark.slow
+@needs_tesserocr
+def test_timeout_does_not_change_results() -> None:
+    image, _, _ = render_page(random.Random(13), lines=8)
+    unlimited = OcrEngine(OcrConfig(backend="tesserocr")).recognize(image)
+    limited = OcrEngine(OcrConfig(backend="tesserocr", timeout=120)).recognize(image)
+    assert (limited.words, limited.boxes) == (unlimited.words, unlimited.boxes)
+
+
+def test_page_longer_than_tesseract_allows_is_a_clear_error() -> None:
+    strip = Image.new("L", (100, 33_000), 255)  # a receipt roll: 3.3 M pixels, but too long
+    with pytest.raises(ocr.OcrError, match=r"100x33000 pixels; .*--ocr-max-side"):
+        OcrEngine(OcrConfig()).recognize(strip)
+    assert OcrEngine(OcrConfig(max_side=4000)).recognize(strip).words == []

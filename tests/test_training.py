@@ -19,6 +19,7 @@ from docexit.models.factory import build_model
 from docexit.models.model_card import record_evaluation
 from docexit.models.strategies import STRATEGIES, StrategyConfig, exit_loss, exit_weights
 from docexit.models.training import TrainConfig, Trainer, collect_logits
+from docexit.models.visual_training import add_visual_exit
 from docexit.transforms.featurize import Featurizer
 from docexit.transforms.records import LABELS
 
@@ -222,3 +223,18 @@ def test_calibration_policy_and_report(tmp_path, datasets):
     card = record_evaluation(tmp_path / "model", "Validation", "docexit evaluate ...", report)
     text = card.read_text()
     assert "## Validation" in text and f"{report['accuracy_full']:.3f}" in text
+
+
+def test_joint_training_trains_the_visual_exit_and_keeps_dataset_order(tmp_path, datasets):
+    model = tiny_model()
+    add_visual_exit(model, {"image_size": 32, "widths": [4, 8]})
+    before = {k: v.clone() for k, v in model.visual_exit.state_dict().items()}
+    config = TrainConfig(epochs=1, batch_size=4, lr_new=3e-3, patience=10, device="cpu")
+    Trainer(model, *datasets, tmp_path, config).fit()
+    trained = load_checkpoint(tmp_path / "best")
+    assert trained.config.visual_exit["widths"] == [4, 8]
+    after = trained.visual_exit.state_dict()
+    assert not torch.equal(after["classifier.weight"], before["classifier.weight"])
+    assert not torch.equal(after["features.0.0.weight"], before["features.0.0.weight"])
+    _, _, labels = collect_logits(trained, datasets[1], 2, torch.device("cpu"))
+    assert labels.tolist() == datasets[1].labels.tolist()  # pages in the dataset's order

@@ -32,6 +32,15 @@ _PDFIUM_LOCK = threading.Lock()
 _PDF_MAGIC = b"%PDF-"
 _PDF_MAGIC_WINDOW = 1024  # the PDF spec tolerates junk before the header (Acrobat: 1 KiB)
 _POINTS_PER_INCH = 72.0
+# Leading bytes of raster formats: names a file Pillow cannot open (truncated, damaged).
+_MAGIC = (
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+)
 
 
 class DecodeError(ValueError):
@@ -46,6 +55,14 @@ def content_hash(data: bytes) -> str:
 def sniff_format(data: bytes) -> str:
     """'pdf' if the bytes hold a PDF, else 'image' (Pillow sniffs the rest by content)."""
     return "pdf" if _PDF_MAGIC in data[:_PDF_MAGIC_WINDOW] else "image"
+
+
+def _unreadable_message(data: bytes) -> str:
+    """Why Pillow could not identify `data`, naming the format its first bytes claim."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return f"starts like a {name} but cannot be read (truncated or damaged file?)"
+    return f"not a recognised image or PDF (first bytes {data[:8]!r})"
 
 
 def decode_pages(
@@ -99,9 +116,7 @@ def _raster_pages(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise DecodeError(
-            f"{source}: not a recognised image or PDF (first bytes {data[:8]!r})"
-        ) from None
+        raise DecodeError(f"{source}: {_unreadable_message(data)}") from None
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"{source}: image too large (decompression bomb?): {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -202,6 +217,11 @@ def _pdf_pages(
         try:
             document = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
+            if "password" in str(exc).lower():
+                raise DecodeError(
+                    f"{source}: the PDF is encrypted (password-protected) and cannot be opened "
+                    f"without its password: {exc}"
+                ) from exc
             raise DecodeError(f"{source}: cannot open PDF (damaged or encrypted?): {exc}") from exc
     try:
         with _PDFIUM_LOCK:

@@ -3,6 +3,11 @@
 Each DoFn turns one element into zero or more outputs on its main output and sends every failure
 to the tagged output `DEAD_LETTERS` (stage named), so no single bad file or page fails the run.
 Heavy state (the OCR engine, the tokenizer) is created once per DoFn instance in `setup()`.
+
+`RunStage` applies one of them and returns its main output and dead letters; with `isolate` it
+runs the DoFn in a child process (Beam's `with_exception_handling(use_subprocess=True)`), so a
+crash in native code (libtiff, PDFium, Tesseract) or a call past a hard time limit becomes a dead
+letter for that element instead of failing the bundle.
 """
 
 from __future__ import annotations
@@ -10,13 +15,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
-from docexit.transforms.dead_letters import DEAD_LETTERS, METRICS_NAMESPACE, dead_letter
+from docexit.transforms.dead_letters import (
+    DEAD_LETTERS,
+    METRICS_NAMESPACE,
+    DeadLetter,
+    dead_letter,
+)
 from docexit.transforms.decode import (
     DEFAULT_DPI,
     DEFAULT_MAX_PAGES,
@@ -30,6 +41,14 @@ from docexit.transforms.records import PageImage, PageRecord
 LOG = logging.getLogger(__name__)
 
 Output = Any  # a main output element or a beam.pvalue.TaggedOutput
+MAIN = "main"  # main output tag of a stage
+CRASHED = "crashed"  # tag of the elements an isolated stage's child process failed on
+
+
+def printable_path(path: str) -> str:
+    """`path` as valid UTF-8 text for rows and messages: file-name bytes that are not UTF-8
+    (which Python keeps as lone surrogates) become `\\xNN` escapes; other paths are unchanged."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class ReadAndDecodeFn(beam.DoFn):
@@ -56,7 +75,7 @@ class ReadAndDecodeFn(beam.DoFn):
     def process(
         self, readable: fileio.ReadableFile, existing: Mapping[str, Any] | None = None
     ) -> Iterator[Output]:
-        source = readable.metadata.path
+        source = printable_path(readable.metadata.path)
         self._files.inc()
         try:
             data = readable.read()
@@ -163,3 +182,96 @@ class FeaturizeFn(beam.DoFn):
             features=features,
         )
         yield page.key, page
+
+
+# --- stages, optionally isolated in a child process -------------------------------------------
+
+
+class StageOutputs(NamedTuple):
+    main: beam.PCollection  # the DoFn's main output
+    dead_letters: beam.PCollection  # DeadLetter: its own failures, plus crashes when isolated
+
+
+class IsolatedStageError(RuntimeError):
+    """An element whose isolated child process crashed or ran out of time."""
+
+
+def isolated_ocr_timeout(ocr_timeout: float | None) -> float | None:
+    """Hard limit for one page in an isolated OCR stage: Tesseract's own `--ocr-timeout` gets
+    the first chance (a clean dead letter, no restart); the child process is killed at
+    2 x that + 10 s (layout analysis, which Tesseract cannot cancel, included). None: no limit."""
+    return 2.0 * ocr_timeout + 10.0 if ocr_timeout else None
+
+
+def element_source(element: Any) -> tuple[str, int | None]:
+    """(source, page) of a stage's input: a ReadableFile (whole file) or a page element."""
+    metadata = getattr(element, "metadata", None)
+    if metadata is not None and hasattr(metadata, "path"):
+        return printable_path(metadata.path), None
+    if hasattr(element, "source") and hasattr(element, "page"):
+        return element.source, element.page
+    return repr(element)[:200], None
+
+
+def crash_dead_letter(
+    failure: tuple[Any, tuple[Any, str, Any]], stage: str, timeout: float | None = None
+) -> DeadLetter:
+    """Beam's (element, (exception type, repr, traceback)) of an isolated stage -> a DeadLetter."""
+    element, (error_type, error_repr, _traceback) = failure
+    name = getattr(error_type, "__name__", str(error_type))
+    if isinstance(error_type, type) and issubclass(error_type, TimeoutError):
+        message = (
+            f"{stage} of this input was still running after {timeout:g} s: its process was "
+            "killed (--isolate-native-crashes)"
+        )
+    elif name == "BrokenProcessPool":
+        message = (
+            f"the process running {stage} died on this input: a crash in native code (libtiff, "
+            f"PDFium, Tesseract?), isolated by --isolate-native-crashes ({error_repr})"
+        )
+    else:
+        message = error_repr
+    source, page = element_source(element)
+    letter = dead_letter(stage, source, page, IsolatedStageError(message))
+    return replace(letter, error_type=name)
+
+
+class RunStage(beam.PTransform):
+    """PCollection -> `StageOutputs`: `fn` (main output + tagged `DEAD_LETTERS`) applied, with
+    `isolate`, through Beam's `with_exception_handling(use_subprocess=True, timeout=timeout)`.
+
+    Isolated, each DoFn instance keeps one long-lived child process (setup() runs there), so a
+    native crash or an element past `timeout` seconds costs a restart of that child and a dead
+    letter at `stage`; the run goes on. Elements and outputs cross the process boundary pickled,
+    and a stage's outputs for one element come back together (all pages of a file at once for
+    decode). Metrics updated in the child are not reported.
+    """
+
+    def __init__(
+        self,
+        fn: beam.DoFn,
+        stage: str,
+        *side_inputs: Any,
+        isolate: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self._fn = fn
+        self._stage = stage
+        self._side_inputs = side_inputs
+        self._isolate = isolate
+        self._timeout = timeout
+
+    def expand(self, pcoll: beam.PCollection) -> StageOutputs:
+        pardo = beam.ParDo(self._fn, *self._side_inputs).with_outputs(DEAD_LETTERS, main=MAIN)
+        if not self._isolate:
+            outputs = pcoll | "Run" >> pardo
+            return StageOutputs(outputs[MAIN], outputs[DEAD_LETTERS])
+        outputs = pcoll | "RunIsolated" >> pardo.with_exception_handling(
+            dead_letter_tag=CRASHED, use_subprocess=True, timeout=self._timeout
+        )
+        crashed = outputs[CRASHED] | "CrashesToDeadLetters" >> beam.Map(
+            crash_dead_letter, self._stage, self._timeout
+        )
+        dead = (outputs[DEAD_LETTERS], crashed) | "StageDeadLetters" >> beam.Flatten()
+        return StageOutputs(outputs[MAIN], dead)

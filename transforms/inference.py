@@ -34,6 +34,7 @@ from apache_beam.ml.inference.base import (
 from docexit.transforms.dead_letters import DEAD_LETTERS, METRICS_NAMESPACE, dead_letter
 from docexit.transforms.elements import FeaturizedPage, PagePrediction
 from docexit.transforms.records import PageFeatures
+from docexit.transforms.rows import ENCODER_STAGE, page_row
 
 LOG = logging.getLogger(__name__)
 
@@ -285,25 +286,23 @@ class _ToRowFn(beam.DoFn):
         self._pages_out.inc()
         self._exit_layer.update(prediction.exit_layer)
         self._inference_ms.update(round(prediction.inference_ms))
-        labels = self._meta["label_names"]
-        yield {
-            "source": page.source,
-            "page": page.page,
-            "content_hash": page.content_hash,
-            "label": labels[prediction.label_id],
-            "label_id": prediction.label_id,
-            "confidence": prediction.confidence,
-            "exit_layer": prediction.exit_layer,
-            "exit_index": prediction.exit_index,
-            "num_layers": self._meta["num_layers"],
-            "exit_policy": self._meta["policy_name"],
-            "exit_threshold": policy_threshold(self._meta["policy"], prediction.exit_index),
-            "word_count": page.word_count,
-            "token_count": page.features.num_tokens,
-            "ocr_ms": page.ocr_ms,
-            "inference_ms": prediction.inference_ms,
-            "model_id": self._meta["model_id"],
-        }
+        yield page_row(
+            self._meta,
+            source=page.source,
+            page=page.page,
+            content_hash=page.content_hash,
+            label_id=prediction.label_id,
+            confidence=prediction.confidence,
+            exit_stage=ENCODER_STAGE,
+            exit_layer=prediction.exit_layer,
+            exit_index=prediction.exit_index,
+            exit_policy=self._meta["policy_name"],
+            exit_threshold=policy_threshold(self._meta["policy"], prediction.exit_index),
+            word_count=page.word_count,
+            token_count=page.features.num_tokens,
+            ocr_ms=page.ocr_ms,
+            inference_ms=prediction.inference_ms,
+        )
 
 
 class _FailedBatchError(RuntimeError):

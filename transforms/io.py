@@ -62,7 +62,12 @@ class _MatchPatternFn(beam.DoFn):
         yield from matched
 
 
-def _first(path_and_metadata: tuple[str, Iterable[FileMetadata]]) -> FileMetadata:
+def _path_key(metadata: FileMetadata) -> tuple[bytes, FileMetadata]:
+    """(the path as bytes, metadata): non-UTF-8 file names kept exactly (surrogateescape)."""
+    return metadata.path.encode("utf-8", "surrogateescape"), metadata
+
+
+def _first(path_and_metadata: tuple[bytes, Iterable[FileMetadata]]) -> FileMetadata:
     """One FileMetadata per path (duplicates come from overlapping patterns)."""
     _, metadata = path_and_metadata
     return next(iter(metadata))
@@ -87,7 +92,8 @@ class MatchInputs(beam.PTransform):
         )
         files = (
             matched.files
-            | "KeyByPath" >> beam.Map(lambda metadata: (metadata.path, metadata))
+            # Keyed by the path's bytes: a file name that is not UTF-8 has no str coder.
+            | "KeyByPath" >> beam.Map(_path_key)
             | "GroupByPath" >> beam.GroupByKey()
             | "DropDuplicatePaths" >> beam.Map(_first)
             | "Reshuffle" >> beam.Reshuffle()

@@ -8,6 +8,12 @@ Both run with the same page segmentation mode, engine mode and resolution, and b
 through the same TSV parser, so they return the same words on the same pages (up to differences
 between the Tesseract builds: the tesserocr wheel bundles its own). ``backend="auto"`` picks
 tesserocr when it imports and finds the language pack, else pytesseract.
+
+``OcrConfig.timeout`` bounds the OCR of one page with Tesseract's own mechanisms, which really
+stop the work: tesserocr's ``Recognize(timeout=ms)`` (Tesseract's cancel monitor, checked
+between words: layout analysis before recognition is not interruptible) and pytesseract's
+``timeout=`` (the ``tesseract`` process is killed). A page that runs out of time raises
+:class:`OcrTimeoutError`.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ MIN_CREDIBLE_DPI = 70
 MAX_CREDIBLE_DPI = 2400
 # When a page carries no credible resolution, assume its long side is 11 inches (US Letter).
 ASSUMED_LONG_SIDE_INCHES = 11.0
+# Tesseract refuses images with a side longer than this ("Image too large").
+TESSERACT_MAX_SIDE = 32767
 _COMMON_TESSDATA_DIRS = (
     "/usr/share/tesseract-ocr/5/tessdata",
     "/usr/share/tesseract-ocr/4.00/tessdata",
@@ -63,6 +71,10 @@ class OcrUnavailableError(OcrError):
     """No OCR backend is usable with the requested configuration (engine or language missing)."""
 
 
+class OcrTimeoutError(OcrError):
+    """The OCR of one page took longer than ``OcrConfig.timeout``; Tesseract was stopped."""
+
+
 @dataclass(frozen=True)
 class OcrConfig:
     """How to OCR a page. Frozen and hashable: it keys the per-process engine cache."""
@@ -74,6 +86,7 @@ class OcrConfig:
     backend: str = "auto"  # "auto" | "tesserocr" | "pytesseract"
     oem: int = 1  # OCR engine mode, same for both backends (1 = LSTM only)
     tessdata: str | None = None  # tessdata folder; None = found automatically
+    timeout: float | None = None  # seconds for one page's OCR; None or 0 = no limit
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -86,6 +99,8 @@ class OcrConfig:
             raise ValueError(f"min_confidence must be within 0-100, got {self.min_confidence}")
         if self.max_side is not None and self.max_side < 32:
             raise ValueError(f"max_side must be None or >= 32, got {self.max_side}")
+        if self.timeout is not None and not self.timeout >= 0:
+            raise ValueError(f"timeout must be None or >= 0 seconds, got {self.timeout}")
         if not re.fullmatch(r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*", self.lang):
             raise ValueError(f"lang must look like 'eng' or 'eng+deu', got {self.lang!r}")
 
@@ -93,6 +108,11 @@ class OcrConfig:
     def languages(self) -> list[str]:
         """The individual language packs that ``lang`` needs."""
         return self.lang.split("+")
+
+    @property
+    def timeout_ms(self) -> int:
+        """``timeout`` in whole milliseconds (at least 1); 0 = no limit."""
+        return max(1, round(self.timeout * 1000)) if self.timeout else 0
 
 
 # ----------------------------------------------------------------------------- boxes and words
@@ -321,6 +341,11 @@ class OcrEngine:
     def recognize(self, image: Image.Image) -> OcrResult:
         """Words and 0-1000 boxes of one page; ``seconds`` counts the engine call only."""
         prepared, dpi = prepare_image(image, self.config.max_side)
+        if max(prepared.size) > TESSERACT_MAX_SIDE:
+            raise OcrError(
+                f"the page is {prepared.width}x{prepared.height} pixels; Tesseract reads at most "
+                f"{TESSERACT_MAX_SIDE} pixels a side: downscale such pages with --ocr-max-side"
+            )
         start = time.perf_counter()
         if self.backend == "tesserocr":
             tsv = self._tesserocr_tsv(prepared, dpi)
@@ -355,11 +380,15 @@ class OcrEngine:
         try:
             api.SetImage(image)
             api.SetSourceResolution(dpi)
-            tsv = api.GetTSVText(0)
+            # Tesseract's monitor cancels recognition at the deadline: no result then.
+            finished = not self.config.timeout_ms or api.Recognize(timeout=self.config.timeout_ms)
+            tsv = api.GetTSVText(0) if finished else None
         except RuntimeError as e:
             raise OcrError(f"tesserocr failed: {e}") from e
         finally:
             api.Clear()
+        if not finished:
+            raise self._timeout_error()
         if tsv is None:
             raise OcrError("tesserocr returned no result for the page")
         return tsv
@@ -368,10 +397,24 @@ class OcrEngine:
         cli = f"--psm {self.config.psm} --oem {self.config.oem} --dpi {dpi} "
         try:
             return pytesseract.image_to_data(
-                image, lang=self.config.lang, config=cli + _tessdata_arg(self.config)
+                image,
+                lang=self.config.lang,
+                config=cli + _tessdata_arg(self.config),
+                timeout=self.config.timeout or 0,  # kills the tesseract process
             )
         except pytesseract.TesseractError as e:
             raise OcrError(f"tesseract failed: {e}") from e
+        except RuntimeError as e:  # pytesseract's "Tesseract process timeout"
+            if "timeout" not in str(e).lower():
+                raise
+            raise self._timeout_error() from e
+
+    def _timeout_error(self) -> OcrTimeoutError:
+        return OcrTimeoutError(
+            f"OCR of the page took longer than {self.config.timeout:g} s and was stopped "
+            "(--ocr-timeout); a very large or dense page? Raise --ocr-timeout, or shrink pages "
+            "with --ocr-max-side"
+        )
 
 
 _ENGINES: dict[tuple[int, OcrConfig], OcrEngine] = {}

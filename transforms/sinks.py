@@ -4,7 +4,9 @@
 `crc32(key) % N`, each shard's rows are sorted, and every shard file is written even when it
 has no rows, so a rerun over the same input rewrites the same files with the same rows in the
 same order (idempotent; timing columns and float noise from batch composition aside).
-A file is written to a temporary name and renamed into place (local and gs:// alike).
+A file is written to a temporary name and renamed into place (local and gs:// alike), and the
+temporary file is removed if that fails: a bundle retried after a failure rewrites the same shard
+files and leaves nothing else behind, so retries never duplicate rows.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ ROWS_SCHEMA = pa.schema(
         pa.field("label", pa.string(), nullable=False),
         pa.field("label_id", pa.int32(), nullable=False),
         pa.field("confidence", pa.float32(), nullable=False),  # calibrated, at the exit taken
-        pa.field("exit_layer", pa.int32(), nullable=False),  # 1-based layer; 0 = modality exit
-        pa.field("exit_index", pa.int32(), nullable=False),  # 0-based index into the exits
+        # "vision": the image-only exit before OCR; "encoder": the multimodal model's exits
+        pa.field("exit_stage", pa.string(), nullable=False),
+        # 1-based encoder layer; 0 = modality exit before the encoder; -1 = vision stage
+        pa.field("exit_layer", pa.int32(), nullable=False),
+        pa.field("exit_index", pa.int32(), nullable=False),  # into the exits; -1 = vision stage
         pa.field("num_layers", pa.int32(), nullable=False),  # encoder layers of the model
         pa.field("exit_policy", pa.string(), nullable=False),  # policy name, e.g. "max_prob"
         pa.field("exit_threshold", pa.float64()),  # threshold at that exit; null if none
+        pa.field("ocr_ran", pa.bool_(), nullable=False),  # False: left at the vision stage
         pa.field("word_count", pa.int32(), nullable=False),  # OCR words
         pa.field("token_count", pa.int32(), nullable=False),  # WordPiece tokens fed to the model
         pa.field("ocr_ms", pa.float64(), nullable=False),
@@ -87,9 +93,22 @@ def write_parquet(rows: list[Mapping[str, Any]], schema: pa.Schema, path: str) -
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(temporary) as stream:
-        stream.write(buffer.getvalue())
-    FileSystems.rename([temporary], [path])
+    try:
+        with FileSystems.create(temporary) as stream:
+            stream.write(buffer.getvalue())
+        FileSystems.rename([temporary], [path])  # replaces an earlier attempt's file
+    except Exception:
+        _remove_quietly(temporary)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    """Delete `path` if it exists; a cleanup that fails is only logged."""
+    try:
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+    except Exception:  # noqa: BLE001 - the original error matters more
+        LOG.warning("could not remove temporary file %s", path, exc_info=True)
 
 
 class _WriteShardFn(beam.DoFn):

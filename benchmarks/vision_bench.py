@@ -1,0 +1,244 @@
+"""`docexit bench vision`: the exit before OCR against always-OCR, side by side in one run.
+
+Runs `docexit run` twice over the same labelled pages, each in a fresh process with the same
+options: once with the model's vision stage, once with `--force-ocr`. Prints, for both: pages,
+share of pages that skipped OCR, accuracy against the labels, end-to-end pages/s (process wall
+clock, start-up and model loads included) and their ratio; plus the vision stage's own cost per
+page (decode to pixels and the CNN, timed here on the same pages) against a page's OCR time.
+
+Pages: a labelled folder (`--data`, as `docexit evaluate` reads it: labels.csv or class folders),
+or one split of a corpus built by `docexit corpus` (`--corpus DIR --split test`: that split's
+files). Every page of a file has the file's label.
+
+Targets (reported, never asserted): accuracy not lower than always-OCR (within 0.2 points on
+synthetic data), at least 1.3x end-to-end pages/s on the synthetic test split, and the vision
+stage under 10% of a page's OCR time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+SPEEDUP_TARGET = 1.3
+ACCURACY_TOLERANCE = 0.002  # 0.2 points
+COST_TARGET = 0.10  # vision stage < 10% of a page's OCR time
+
+
+def labelled_files(args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """(file, label) pairs of the benchmark's pages, sorted, at most `--limit` files."""
+    if args.corpus is not None:
+        from docexit.corpus.store import load_split
+
+        table = load_split(args.corpus, args.split).select(["source", "label"]).to_pylist()
+        files = sorted({(Path(r["source"]), r["label"]) for r in table})
+    else:
+        from docexit.corpus.sources import read_labelled_folder
+
+        files = [(f.path, f.label) for f in read_labelled_folder(args.data)]
+    return files[: args.limit] if args.limit else files
+
+
+def link_inputs(files: list[tuple[Path, str]], folder: Path) -> dict[str, str]:
+    """Hard-link (or copy) the files into `folder` under unique names; name -> label."""
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for index, (path, label) in enumerate(files):
+        name = f"{index:05d}_{path.name}"
+        try:
+            os.link(path, folder / name)
+        except OSError:
+            (folder / name).write_bytes(path.read_bytes())
+        labels[name] = label
+    return labels
+
+
+def run_job(inputs: Path, output: Path, model: str, extra: list[str]) -> dict[str, Any]:
+    """One `docexit run` in a fresh process; its rows and wall-clock seconds."""
+    from docexit.transforms.sinks import read_parquet
+
+    argv = [sys.executable, "-m", "docexit.pipeline.cli", "run", "--input", str(inputs / "*")]
+    argv += ["--output", str(output / "pages"), *(["--model", model] if model else []), *extra]
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    rows = read_parquet(sorted(str(p) for p in output.glob("pages-0*.parquet"))).to_pylist()
+    dead = read_parquet(sorted(str(p) for p in output.glob("pages-dead-letters-*.parquet")))
+    return {"argv": argv[3:], "seconds": seconds, "rows": rows, "dead_letters": dead.num_rows}
+
+
+def summarize(job: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """Accuracy, OCR share and speed of one job's rows."""
+    rows = job["rows"]
+    n = len(rows)
+    correct = [r["label"] == labels[Path(r["source"]).name] for r in rows]
+    skipped = [not r["ocr_ran"] for r in rows]
+    ocr_ms = [r["ocr_ms"] for r in rows if r["ocr_ran"]]
+    return {
+        "pages": n,
+        "dead_letters": job["dead_letters"],
+        "accuracy": sum(correct) / n if n else 0.0,
+        "skip_ocr_share": sum(skipped) / n if n else 0.0,
+        "accuracy_of_skipped": (
+            sum(c for c, s in zip(correct, skipped, strict=True) if s) / sum(skipped)
+            if any(skipped)
+            else None
+        ),
+        "ocr_ms_per_ocr_page": statistics.fmean(ocr_ms) if ocr_ms else 0.0,
+        "seconds": job["seconds"],
+        "pages_per_s": n / job["seconds"] if job["seconds"] > 0 else 0.0,
+        "skipped_by_label": dict(
+            Counter(labels[Path(r["source"]).name] for r, s in zip(rows, skipped, strict=True) if s)
+        ),
+        "pages_by_label": dict(Counter(labels[Path(r["source"]).name] for r in rows)),
+    }
+
+
+def vision_stage_ms(inputs: Path, model: str, limit: int = 64) -> float:
+    """The vision stage's cost per page: decoded page -> pixels -> CNN, batches of 32, timed on
+    up to `limit` of the benchmark's pages after one warm-up batch."""
+    import torch
+
+    from docexit.models.device import respect_omp_thread_limit
+    from docexit.models.visual_exit import load_visual_exit
+    from docexit.pipeline.defaults import bundled_model_dir
+    from docexit.transforms.decode import decode_pages
+    from docexit.transforms.visual import VisualExitRunner
+
+    respect_omp_thread_limit()
+    exit_ = load_visual_exit(model or bundled_model_dir())
+    if exit_ is None:
+        raise SystemExit(f"the model {model or 'bundled'} has no visual exit")
+    runner = VisualExitRunner(exit_, threshold=1.0)
+    images = []
+    for path in sorted(inputs.iterdir()):
+        images += [p.image for p in decode_pages(path.read_bytes(), str(path))]
+        if len(images) >= limit:
+            break
+    runner.decide(images[:32])  # warm-up
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for i in range(0, len(images), 32):
+            runner.decide(images[i : i + 32])
+    return 1000.0 * (time.perf_counter() - start) / max(1, len(images))
+
+
+def derive(always: dict[str, Any], vision: dict[str, Any], stage_ms: float) -> dict[str, Any]:
+    speedup = vision["pages_per_s"] / always["pages_per_s"] if always["pages_per_s"] else None
+    cost = stage_ms / always["ocr_ms_per_ocr_page"] if always["ocr_ms_per_ocr_page"] else None
+    difference = vision["accuracy"] - always["accuracy"]
+    return {
+        "speedup": speedup,
+        "accuracy_difference": difference,
+        "vision_stage_ms_per_page": stage_ms,
+        "vision_stage_cost_share_of_ocr": cost,
+        "meets_speedup_target": speedup is not None and speedup >= SPEEDUP_TARGET,
+        "meets_accuracy_target": difference >= -ACCURACY_TOLERANCE,
+        "meets_cost_target": cost is not None and cost < COST_TARGET,
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    a, v, d = report["always_ocr"], report["vision"], report["derived"]
+    print(f"{'':28}{'always OCR':>14}{'vision stage':>14}")
+    for name, key, spec in (
+        ("pages", "pages", "d"),
+        ("dead letters", "dead_letters", "d"),
+        ("share skipping OCR", "skip_ocr_share", ".1%"),
+        ("accuracy", "accuracy", ".4f"),
+        ("end-to-end pages/s", "pages_per_s", ".3f"),
+        ("wall clock (s)", "seconds", ".1f"),
+        ("OCR ms per OCRed page", "ocr_ms_per_ocr_page", ".0f"),
+    ):
+        print(f"{name:28}{a[key]:>14{spec}}{v[key]:>14{spec}}")
+    speedup = "n/a" if d["speedup"] is None else f"{d['speedup']:.2f}x"
+    print(f"speed-up end to end: {speedup} (target >= {SPEEDUP_TARGET}x)")
+    print(
+        f"accuracy difference: {100 * d['accuracy_difference']:+.2f} points "
+        f"(target >= -{100 * ACCURACY_TOLERANCE:.1f} on synthetic data)"
+    )
+    share = d["vision_stage_cost_share_of_ocr"]
+    print(
+        f"vision stage: {d['vision_stage_ms_per_page']:.1f} ms/page = "
+        f"{'n/a' if share is None else f'{share:.1%}'} of a page's OCR (target < 10%)"
+    )
+    if v["accuracy_of_skipped"] is not None:
+        print(f"accuracy of the pages that skipped OCR: {v['accuracy_of_skipped']:.4f}")
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Share of pages that skip OCR, per class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    v = report["vision"]
+    labels = sorted(v["pages_by_label"])
+    shares = [v["skipped_by_label"].get(k, 0) / v["pages_by_label"][k] for k in labels]
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    axis.barh(labels, shares, color="#4c72b0")
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("share of pages that skip OCR")
+    d = report["derived"]
+    axis.set_title(
+        f"exit before OCR: {v['skip_ocr_share']:.0%} of pages skip OCR, "
+        f"{d['speedup']:.2f}x pages/s, accuracy {100 * d['accuracy_difference']:+.1f} pts"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="a labelled folder of pages")
+    source.add_argument("--corpus", type=Path, help="a corpus folder from `docexit corpus`")
+    parser.add_argument("--split", default="test", help="the corpus split (with --corpus)")
+    parser.add_argument("--model", default=None, help="checkpoint folder (default: bundled)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many files")
+    parser.add_argument("--workers", type=int, default=1, help="DirectRunner worker processes")
+    parser.add_argument("--json", type=Path, default=None, help="write all figures here")
+    parser.add_argument("--png", type=Path, default=None, help="per-class skip-share chart")
+
+
+def main(args: argparse.Namespace) -> int:
+    files = labelled_files(args)
+    extra = ["--no-summary"]
+    if args.workers > 1:
+        extra += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
+    with tempfile.TemporaryDirectory(prefix="docexit-vision-bench-") as work:
+        work = Path(work)
+        labels = link_inputs(files, work / "in")
+        print(f"{len(files)} files; always-OCR run ...", flush=True)
+        always = summarize(
+            run_job(work / "in", work / "always", args.model, [*extra, "--force-ocr"]), labels
+        )
+        print("vision-stage run ...", flush=True)
+        vision = summarize(run_job(work / "in", work / "vision", args.model, extra), labels)
+        stage_ms = vision_stage_ms(work / "in", args.model)
+    report = {
+        "files": len(files),
+        "model": args.model or "bundled",
+        "workers": args.workers,
+        "always_ocr": always,
+        "vision": vision,
+        "derived": derive(always, vision, stage_ms),
+    }
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"figures: {args.json}")
+    if args.png:
+        plot(report, args.png)
+        print(f"chart: {args.png}")
+    return 0
