@@ -114,7 +114,7 @@ def table(
         y += step
         if grid or (header and r == 0):
             c.rule(x, y - 4, x_end)
-    if grid:
+    if grid and y - 4 > top:  # no frame when not even one row fitted (near the page bottom)
         c.rect((x, top, x_end, y - 4))
         cx = x
         for w in widths[:-1]:

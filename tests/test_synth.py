@@ -190,3 +190,14 @@ def test_shared_templates_draw_words_and_headings_vary() -> None:
             canvas = Canvas(label, random.Random(1), 770, 1000)
             template(canvas)
             assert len(canvas.words) == len(canvas.boxes) > 15, (template.__name__, label)
+
+
+def test_a_grid_table_with_no_room_left_draws_nothing():
+    """Regression: a framed table started too near the bottom for one row crashed the generator
+    (`y1 must be greater than or equal to y0`) in `docexit corpus`'s default 300-per-class run."""
+    from docexit.corpus.synth_canvas import Canvas
+    from docexit.corpus.synth_layouts import table
+
+    canvas = Canvas("scientific_report", random.Random(0), 770, 1000)
+    y = table(canvas, 40, 990, [200, 100], [["a", "b"], ["c", "1"]], grid=True, max_y=995)
+    assert y == 1000 and canvas.words == []
