@@ -118,13 +118,9 @@ def main(args: argparse.Namespace) -> int:
     )
     torch.manual_seed(args.seed)
     history = []
-    if args.from_model is not None:  # its own text length and image size
+    if args.from_model is not None:
         model = load_checkpoint(args.from_model, device=resolve_device(args.device))
-        featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
-        train_set, val_set = load_datasets(args.corpus, featurizer, config)
     else:
-        featurizer = Featurizer(max_length=args.max_length, image_size=args.image_size)
-        train_set, val_set = load_datasets(args.corpus, featurizer, config)
         model = build_model(
             init=args.init,
             placement=args.placement,
@@ -134,6 +130,10 @@ def main(args: argparse.Namespace) -> int:
             image_size=args.image_size,
             visual_exit={} if args.visual_exit != "none" else None,
         )
+    # the model's own text length and image size (a --from-model checkpoint has its own)
+    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    train_set, val_set = load_datasets(args.corpus, featurizer, config)
+    if args.from_model is None:
         work_dir = args.work_dir or args.out / "work"
         trainer = Trainer(model, train_set, val_set, work_dir, config)
         if args.resume:

@@ -238,3 +238,35 @@ def test_joint_training_trains_the_visual_exit_and_keeps_dataset_order(tmp_path,
     assert not torch.equal(after["features.0.0.weight"], before["features.0.0.weight"])
     _, _, labels = collect_logits(trained, datasets[1], 2, torch.device("cpu"))
     assert labels.tolist() == datasets[1].labels.tolist()  # pages in the dataset's order
+
+
+def test_train_command_adds_a_visual_exit_to_a_trained_model(tmp_path):
+    """`docexit train --from-model`: recalibrate, train the visual exit alone, save, evaluate."""
+    import argparse
+    import json
+
+    import pyarrow.parquet as pq
+
+    from docexit.models import train_cli
+    from docexit.models.checkpoint import save_checkpoint
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for split, (pages, seed) in {"train": (4, 1), "validation": (2, 2), "test": (2, 3)}.items():
+        pq.write_table(tiny_table(pages, seed), corpus / f"{split}.parquet")
+    save_checkpoint(tiny_model(), tmp_path / "base")
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    args = parser.parse_args(
+        ["--corpus", str(corpus), "--out", str(tmp_path / "out"), "--from-model"]
+        + [str(tmp_path / "base"), "--visual-epochs", "2", "--batch-size", "4", "--device", "cpu"]
+    )
+    assert train_cli.main(args) == 0
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["visual_exit"]["kind"] == "cnn" and config["visual_exit"]["temperature"] > 0
+    training = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert len(training["visual_history"]) == 2 and training["history"] == []
+    assert "--from-model" in training["command"] and "--placement" not in training["command"]
+    report = json.loads((tmp_path / "out" / "report" / "report.json").read_text())
+    assert report["visual_exit"]["accuracy_always_ocr"] == report["accuracy_early_exit"]
+    assert 0.0 <= report["visual_exit"]["skip_ocr_share"] <= 1.0
