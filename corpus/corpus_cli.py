@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--synth-per-class",
         type=int,
         default=None,
-        help=f"generate this many synthetic files per class first (default {DEFAULT_SYNTH_PER_CLASS} "
+        help=f"generate this many synthetic pages per class first (default {DEFAULT_SYNTH_PER_CLASS} "
         "when no --input is given)",
     )
     parser.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
@@ -50,8 +50,10 @@ def main(args: argparse.Namespace) -> int:
         from docexit.corpus.synth import write_corpus
 
         pages_dir = args.out / "pages"
-        print(f"generating {per_class} synthetic files per class into {pages_dir}")
-        write_corpus(pages_dir, per_class=per_class, seed=args.seed, workers=args.workers)
+        print(f"generating {per_class} synthetic pages per class into {pages_dir}")
+        write_corpus(
+            pages_dir, per_class=per_class, seed=args.seed, workers=args.workers, progress=True
+        )
         inputs.append(pages_dir)
     files = read_labelled_folders(inputs, args.labels_file)
     settings = BuildSettings(

@@ -1,9 +1,11 @@
 """Synthetic scanned pages for the 16 RVL-CDIP classes, with word-level ground truth.
 
 `generate_page(label, rng)` draws one page; `write_corpus(out_dir, per_class, seed)` writes a
-labelled folder (`labels.csv`, `ground_truth.jsonl`, `images/`). Every file gets its own
-`random.Random` seeded from (seed, label, index), so the same seed gives byte-identical files
-whatever the number of workers, and a larger `per_class` only adds files.
+labelled folder (`labels.csv`, `ground_truth.jsonl`, `images/`) with `per_class` pages per class
+(or files, with `unit="files"`; multi-page TIFFs and PDFs hold 2-3 pages, and the last file of a
+class is cut short to hit the page count). Every file gets its own `random.Random` seeded from
+(seed, label, index), so the same seed gives byte-identical files whatever the number of
+workers, and a larger `per_class` only adds files (and pages to a class's last file).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -226,11 +228,27 @@ def zero_tiff_padding(data: bytes) -> bytes:
     return bytes(out)
 
 
-def make_file(seed: int, label: str, index: int) -> tuple[str, bytes, list[dict]]:
-    """Generate file `index` of class `label`: (relative path, bytes, ground-truth rows)."""
+def _draw_page_count(rng: random.Random, fmt: str) -> int:
+    """Pages in a file of format `fmt` (the first draw of the file's RNG for multi-page formats)."""
+    return 1 if fmt in ("png", "tif") else rng.choice((1, 2, 2, 3) if fmt == "pdf" else (2, 2, 3))
+
+
+def file_page_count(seed: int, label: str, index: int) -> int:
+    """How many pages `make_file(seed, label, index)` draws, without drawing them."""
+    return _draw_page_count(file_rng(seed, label, index), file_format(label, index))
+
+
+def make_file(
+    seed: int, label: str, index: int, max_pages: int | None = None
+) -> tuple[str, bytes, list[dict]]:
+    """Generate file `index` of class `label`: (relative path, bytes, ground-truth rows).
+
+    `max_pages` cuts a multi-page file short; its first pages stay the same."""
     rng = file_rng(seed, label, index)
     fmt = file_format(label, index)
-    count = 1 if fmt in ("png", "tif") else rng.choice((1, 2, 2, 3) if fmt == "pdf" else (2, 2, 3))
+    count = _draw_page_count(rng, fmt)
+    if max_pages is not None:
+        count = max(1, min(count, max_pages))
     pages = [generate_page(label, rng) for _ in range(count)]
     extension = {"png": "png", "tif": "tif", "multitif": "tif", "pdf": "pdf"}[fmt]
     name = f"images/{label}_{index:04d}.{extension}"
@@ -247,31 +265,55 @@ def make_file(seed: int, label: str, index: int) -> tuple[str, bytes, list[dict]
     return name, encode([page.image for page in pages], fmt), rows
 
 
-def _make_and_write(task: tuple[Path, int, str, int]) -> tuple[str, str, list[dict]]:
+Task = tuple[Path, int, str, int, int | None]  # out_dir, seed, label, index, max_pages
+
+
+def _make_and_write(task: Task) -> tuple[str, str, list[dict]]:
     """Worker: generate one file and write it under `out_dir`."""
-    out_dir, seed, label, index = task
-    name, data, rows = make_file(seed, label, index)
+    out_dir, seed, label, index, max_pages = task
+    name, data, rows = make_file(seed, label, index, max_pages)
     (out_dir / name).write_bytes(data)
     return name, label, rows
 
 
-def _tasks(out_dir: Path, per_class: int, seed: int) -> Iterator[tuple[Path, int, str, int]]:
-    for index in range(per_class):
-        for label in LABELS:
-            yield out_dir, seed, label, index
+def file_plan(per_class: int, seed: int, unit: str = "pages") -> list[tuple[str, int, int | None]]:
+    """(label, file index, page cap or None) for every file to write, index-major.
+
+    unit "files": `per_class` whole files per class; "pages": files until the class holds
+    `per_class` pages, the last one capped."""
+    if unit == "files":
+        return [(label, index, None) for index in range(per_class) for label in LABELS]
+    if unit != "pages":
+        raise ValueError(f"unit must be 'pages' or 'files', got {unit!r}")
+    plan = []
+    for label in LABELS:
+        index, remaining = 0, per_class
+        while remaining > 0:
+            pages = file_page_count(seed, label, index)
+            plan.append((label, index, remaining if pages > remaining else None))
+            remaining -= min(pages, remaining)
+            index += 1
+    return sorted(plan, key=lambda item: (item[1], LABELS.index(item[0])))
 
 
 def write_corpus(
-    out_dir: str | Path, per_class: int, seed: int, workers: int = 1, progress: bool = False
+    out_dir: str | Path,
+    per_class: int,
+    seed: int,
+    workers: int = 1,
+    progress: bool = False,
+    unit: str = "pages",
 ) -> Path:
-    """Write `per_class` files per class under `out_dir`; returns the path of `labels.csv`.
+    """Write `per_class` pages (or files) per class under `out_dir`; returns `labels.csv`.
 
     Also writes `ground_truth.jsonl` (one row per page) and `images/`."""
     if per_class < 0:
         raise ValueError("per_class must be >= 0")
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    tasks = list(_tasks(out_dir, per_class, seed))
+    tasks = [
+        (out_dir, seed, label, index, cap) for label, index, cap in file_plan(per_class, seed, unit)
+    ]
     bar = None
     if progress:
         from tqdm import tqdm

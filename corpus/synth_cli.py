@@ -11,7 +11,7 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `docexit synth`."""
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--per-class", type=int, default=10, help="files per class (default 10)")
+    parser.add_argument("--per-class", type=int, default=10, help="pages per class (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--workers",
@@ -28,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
     if args.per_class < 1 or args.workers < 1:
         raise SystemExit("docexit synth: --per-class and --workers must be >= 1")
     labels, pages, seconds = timed_write(args.out, args.per_class, args.seed, args.workers)
-    files = args.per_class * len(LABELS)
+    files = len(labels.read_text().splitlines()) - 1
     print(
         f"synth: {files} files, {pages} pages in {len(LABELS)} classes -> {labels.parent} in {seconds:.1f} s ({pages / max(seconds, 1e-9):.1f} pages/s)"
     )

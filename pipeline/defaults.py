@@ -50,7 +50,7 @@ def ensure_samples(root: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="samples-", dir=target.parent))
     LOG.info("generating sample pages into %s", target)
-    write_corpus(staging, per_class=SAMPLES_PER_CLASS, seed=SAMPLES_SEED)
+    write_corpus(staging, per_class=SAMPLES_PER_CLASS, seed=SAMPLES_SEED, unit="files")
     (staging / _COMPLETE).write_text("")
     try:
         staging.rename(target)

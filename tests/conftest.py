@@ -28,7 +28,7 @@ def synth_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from docexit.corpus.synth import write_corpus
 
     out = tmp_path_factory.mktemp("synth_pages")
-    write_corpus(out, per_class=1, seed=0)
+    write_corpus(out, per_class=1, seed=0, unit="files")
     return out
 
 
@@ -63,7 +63,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from docexit.transforms.records import PageFeatures
 
     corpus = tmp_path_factory.mktemp("tiny_train_corpus")
-    write_corpus(corpus, per_class=1, seed=1)  # 18 pages, other pages than `synth_pages`
+    write_corpus(corpus, per_class=1, seed=1, unit="files")  # 18 pages, other pages than `synth_pages`
     featurizer = Featurizer(max_length=64)
     features: list[PageFeatures] = []
     labels: list[int] = []

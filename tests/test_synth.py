@@ -15,7 +15,15 @@ import pytest
 from PIL import Image
 
 from docexit.corpus import synth_cli
-from docexit.corpus.synth import LABELS, file_format, generate_page, make_file, write_corpus
+from docexit.corpus.synth import (
+    LABELS,
+    file_format,
+    file_page_count,
+    file_plan,
+    generate_page,
+    make_file,
+    write_corpus,
+)
 from docexit.corpus.synth_layouts import TEMPLATES
 
 
@@ -72,13 +80,35 @@ def test_labels_in_rvl_cdip_order_and_templates_per_class() -> None:
     assert all(len(templates) >= 3 for templates in TEMPLATES.values())
 
 
-def test_writes_32_files_in_16_classes(corpus: Path) -> None:
+def test_writes_32_pages_in_16_classes(corpus: Path) -> None:
     rows = read_labels(corpus)
     assert (corpus / "labels.csv").read_text().splitlines()[0] == "file,label"
-    assert len(rows) == 32
-    assert Counter(r["label"] for r in rows) == dict.fromkeys(LABELS, 2)
     assert all((corpus / r["file"]).is_file() and r["file"].startswith("images/") for r in rows)
-    assert len(list((corpus / "images").iterdir())) == 32
+    assert len(list((corpus / "images").iterdir())) == len(rows)
+    truth = read_truth(corpus)
+    assert len(truth) == 32
+    assert Counter(t["label"] for t in truth) == dict.fromkeys(LABELS, 2)
+    assert sum(len(page_sizes(corpus / r["file"])) for r in rows) == 32  # pages in the files
+
+
+def test_page_count_caps_the_last_file_and_file_unit_keeps_whole_files(tmp_path: Path) -> None:
+    pages_plan = file_plan(5, seed=7)
+    files_plan = file_plan(5, seed=7, unit="files")
+    assert len(files_plan) == 80 and all(cap is None for _, _, cap in files_plan)
+    for label in LABELS:
+        counts = [
+            cap or file_page_count(7, label, index)
+            for lab, index, cap in pages_plan
+            if lab == label
+        ]
+        assert sum(counts) == 5
+    multi = next((lab, i) for lab, i, _ in files_plan if file_page_count(7, lab, i) > 1)
+    whole = make_file(7, *multi)
+    cut = make_file(7, *multi, max_pages=1)
+    assert len(cut[2]) == 1 and len(whole[2]) > 1
+    assert cut[2][0]["words"] == whole[2][0]["words"]  # the same first page, cut short
+    with pytest.raises(ValueError, match="unit"):
+        file_plan(1, seed=7, unit="documents")
 
 
 def test_same_seed_byte_identical_different_seed_differs(corpus: Path, tmp_path: Path) -> None:

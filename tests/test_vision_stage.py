@@ -46,7 +46,7 @@ def visual_model_dir(
     """The tiny model with a small trained visual exit; its threshold is the median confidence
     on `synth_pages`, so that some of those pages skip OCR and some do not."""
     corpus = tmp_path_factory.mktemp("visual_train")
-    write_corpus(corpus, per_class=1, seed=2)
+    write_corpus(corpus, per_class=1, seed=2, unit="files")
     _, pixels, labels = _pages_of(corpus)
     model = load_checkpoint(tiny_model_dir)
     exit_ = add_visual_exit(model, {"image_size": 64, "widths": [8, 16, 16, 16]})
