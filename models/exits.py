@@ -3,7 +3,9 @@
 An exit reads one vector per page from the encoder state:
   "cls"     the text [CLS] state (position 0) after encoder layer k >= 1;
   "text"    the masked average of the text token embeddings, before the encoder (layer 0);
-  "vision"  the average of the patch embeddings (visual CLS excluded), before the encoder;
+  "vision"  the patch embeddings (visual CLS excluded), before the encoder, as a bag: the head's
+            dense + tanh runs on every patch and the features are averaged (a plain average of
+            linear patch embeddings is a linear function of the mean patch, close to chance);
   "concat"  the masked average over the whole [text; visual CLS + patches] sequence, layer 0.
 It then applies a "ramp" (class logits) and, for head "gate", also a gate (2 logits: is the final
 classifier wrong / right, index 1 = right) from the same pooled vector.
@@ -86,11 +88,17 @@ class ExitHead(nn.Module):
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.out_proj = nn.Linear(hidden_size, num_outputs)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., H): dropout, dense, tanh."""
+        return torch.tanh(self.dense(self.dropout(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(x)  # (B, H)
-        x = torch.tanh(self.dense(x))  # (B, H)
-        x = self.dropout(x)
-        return self.out_proj(x)  # (B, num_outputs)
+        """(B, H) -> (B, num_outputs)."""
+        return self.out_proj(self.dropout(self.features(x)))
+
+    def forward_bag(self, tokens: torch.Tensor) -> torch.Tensor:
+        """A bag of tokens (B, P, H) -> (B, num_outputs): per-token features, averaged."""
+        return self.out_proj(self.dropout(self.features(tokens).mean(dim=1)))
 
 
 class Exit(nn.Module):
@@ -121,6 +129,11 @@ class Exit(nn.Module):
     def forward(
         self, hidden: torch.Tensor, attention_mask: torch.Tensor, text_len: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.source == "vision":
+            patches = hidden[:, text_len + 1 :]  # (B, P, H)
+            logits = self.ramp.forward_bag(patches)  # (B, C)
+            gate = self.gate.forward_bag(patches) if self.gate is not None else None  # (B, 2)
+            return logits, gate
         pooled = self.pool(hidden, attention_mask, text_len)  # (B, H)
         logits = self.ramp(pooled)  # (B, C)
         gate = self.gate(pooled) if self.gate is not None else None  # (B, 2)

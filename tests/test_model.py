@@ -17,7 +17,7 @@ from docexit.models.backbone import backbone_config, minilm_path, minilm_weight_
 from docexit.models.batch import ModelBatch
 from docexit.models.classify import Prediction, classify
 from docexit.models.config import EarlyExitConfig
-from docexit.models.exits import MODALITIES, PAPER_PRESETS, exit_plan, scale_layers
+from docexit.models.exits import MODALITIES, PAPER_PRESETS, Exit, exit_plan, scale_layers
 from docexit.models.model import EarlyExitModel
 from docexit.transforms.records import LABELS
 
@@ -244,6 +244,27 @@ def test_vision_exit_ignores_text():
         tb = model.exit_logits(0, model.embed(other_text)).logits
     torch.testing.assert_close(va, vb, rtol=1e-6, atol=1e-6)
     assert not torch.allclose(ta, tb)
+
+
+def test_vision_exit_is_a_bag_of_nonlinear_patch_features():
+    """Patch order does not matter, but more than the mean patch does: two patch sets with the
+    same mean give different logits (a mean of linear embeddings could not tell them apart)."""
+    exit_ = Exit({"layer": 0, "source": "vision", "head": "gate"}, 8, 4, dropout=0.0).eval()
+    text_len, mask = 3, torch.ones(1, 3 + 1 + 4)
+    patches = torch.randn(1, 4, 8)  # (B, P, H)
+    hidden = torch.cat([torch.randn(1, text_len + 1, 8), patches], dim=1)  # (B, S, H)
+    shuffled = torch.cat([hidden[:, : text_len + 1], patches[:, [2, 0, 3, 1]]], dim=1)
+    same_mean = torch.cat(
+        [hidden[:, : text_len + 1], patches.mean(dim=1, keepdim=True).expand(1, 4, 8)], dim=1
+    )
+    with torch.no_grad():
+        logits, gate = exit_(hidden, mask, text_len)
+        logits_shuffled, gate_shuffled = exit_(shuffled, mask, text_len)
+        logits_mean, _ = exit_(same_mean, mask, text_len)
+    assert logits.shape == (1, 4) and gate.shape == (1, 2)
+    torch.testing.assert_close(logits, logits_shuffled)
+    torch.testing.assert_close(gate, gate_shuffled)
+    assert not torch.allclose(logits, logits_mean, atol=1e-4)
 
 
 def test_parameter_counts_to_exit():
