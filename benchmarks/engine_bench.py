@@ -93,13 +93,19 @@ def synthetic_pages(n: int, model: EarlyExitModel, seed: int = 0, workers: int =
 
 
 def corpus_pages(corpus: Path, split: str, model: EarlyExitModel, limit: int) -> list[Page]:
-    """The first `limit` pages of a built corpus split (OCR words from the corpus)."""
+    """The first `limit` pages of built corpus splits (comma-separated, in that order; OCR
+    words from the corpus)."""
     from docexit.models.dataset import PageDataset
     from docexit.transforms.featurize import Featurizer
 
     featurizer = Featurizer(int(model.config.max_text_tokens), model.config.image_size)
-    dataset = PageDataset(corpus, split, featurizer, limit=limit)
-    return [dataset[i] for i in range(len(dataset))]
+    pages: list[Page] = []
+    for name in split.split(","):
+        if len(pages) >= limit:
+            break
+        dataset = PageDataset.from_split(corpus, name.strip(), featurizer, limit - len(pages))
+        pages += [dataset[i] for i in range(len(dataset))]
+    return pages
 
 
 # ---- models -------------------------------------------------------------------------------------
@@ -565,7 +571,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--corpus", type=Path, default=None, help="built corpus folder (default: generate pages)"
     )
-    parser.add_argument("--split", default="test", help="corpus split (with --corpus)")
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="corpus split, or several comma-separated (`test,validation`), with --corpus",
+    )
     parser.add_argument("--pages", type=int, default=1000, help="pages to classify")
     parser.add_argument("--batch-sizes", default="1,8,32,64", help="comma-separated step sizes")
     parser.add_argument(

@@ -270,3 +270,21 @@ def test_train_command_adds_a_visual_exit_to_a_trained_model(tmp_path):
     report = json.loads((tmp_path / "out" / "report" / "report.json").read_text())
     assert report["visual_exit"]["accuracy_always_ocr"] == report["accuracy_early_exit"]
     assert 0.0 <= report["visual_exit"]["skip_ocr_share"] <= 1.0
+
+
+def test_engine_benchmark_reads_several_corpus_splits(tmp_path):
+    """`docexit bench engine --corpus DIR --split test,validation`: test pages first, then
+    validation pages, up to the page limit."""
+    import pyarrow.parquet as pq
+
+    from docexit.benchmarks.engine_bench import corpus_pages
+
+    for split, (pages, seed) in {"validation": (2, 2), "test": (1, 3)}.items():
+        pq.write_table(tiny_table(pages, seed), tmp_path / f"{split}.parquet")
+    model = tiny_model()
+    both = corpus_pages(tmp_path, "test,validation", model, limit=100)
+    test_only = corpus_pages(tmp_path, "test", model, limit=100)
+    assert len(test_only) == len(CLASSES) and len(both) == 3 * len(CLASSES)
+    for got, want in zip(both, test_only, strict=False):
+        assert list(got[0].input_ids) == list(want[0].input_ids) and got[1] == want[1]
+    assert len(corpus_pages(tmp_path, "test,validation", model, limit=6)) == 6
