@@ -46,6 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="epochs of the visual exit alone after the joint training (0: none)",
     )
     parser.add_argument(
+        "--visual-min-threshold",
+        type=float,
+        default=0.95,
+        help="lowest visual-exit threshold to consider (default 0.95): confidence calibrated on "
+        "synthetic pages overstates it on real scans, where a low threshold skips OCR on pages "
+        "the image alone gets wrong",
+    )
+    parser.add_argument(
         "--from-model",
         type=Path,
         default=None,
@@ -161,6 +169,7 @@ def main(args: argparse.Namespace) -> int:
             confidence=args.confidence,
             seed=args.seed,
             max_train_pages=args.max_train_pages,
+            min_threshold=args.visual_min_threshold,
         )
         print(visual_selection.summary())
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)

@@ -192,18 +192,19 @@ def select_visual_threshold(
     tolerance: float = 0.0,
     confidence: float | None = 0.9,
     grid: tuple[float, ...] = THRESHOLD_GRID,
+    min_threshold: float = 0.0,
 ) -> VisualSelection:
-    """Fit the temperature, then the lowest threshold of `grid` whose system accuracy is at least
-    the always-OCR accuracy minus `tolerance`, with one-sided `confidence` under the paired
-    standard error (as `thresholds.select_policy`), and that lets at least one page skip OCR;
-    threshold None when there is none."""
+    """Fit the temperature, then the lowest threshold of `grid` (at least `min_threshold`) whose
+    system accuracy is at least the always-OCR accuracy minus `tolerance`, with one-sided
+    `confidence` under the paired standard error (as `thresholds.select_policy`), and that lets
+    at least one page skip OCR; threshold None when there is none."""
     temperature = fit_temperature(visual_logits_, labels)
     probs = (visual_logits_ / temperature).softmax(dim=-1)  # (N, C)
     base_correct = (system_predictions == labels).double()  # (N,)
     base = float(base_correct.mean())
     z = NormalDist().inv_cdf(confidence) if confidence is not None else 0.0
     n = max(1, labels.numel())
-    for threshold in sorted(grid):
+    for threshold in sorted(t for t in grid if t >= min_threshold):
         predictions, exits = combine(probs, system_predictions, threshold)
         correct = (predictions == labels).double()
         gain = correct - base_correct  # (N,) paired difference
@@ -226,10 +227,11 @@ def fit_visual_exit(
     confidence: float | None = 0.9,
     seed: int = 0,
     max_train_pages: int | None = None,
+    min_threshold: float = 0.0,
 ) -> tuple[list[VisualEpoch], VisualSelection]:
     """Train the model's visual exit alone (adding one if it has none), then fit its temperature
-    and threshold against the always-OCR system's validation predictions (N,), dataset order.
-    Both are stored in `model.config.visual_exit`."""
+    and threshold (at least `min_threshold`) against the always-OCR system's validation
+    predictions (N,), dataset order. Both are stored in `model.config.visual_exit`."""
     if model.visual_exit is None:
         add_visual_exit(model).to(model.device)
     exit_ = model.visual_exit
@@ -245,6 +247,7 @@ def fit_visual_exit(
         validation.labels,
         tolerance=tolerance,
         confidence=confidence,
+        min_threshold=min_threshold,
     )
     exit_.spec = {
         **exit_.spec,

@@ -97,6 +97,12 @@ def test_threshold_is_the_lowest_that_keeps_the_system_accuracy():
     )
     assert skips.tolist() == [True] * 4 + [False] * 4
     assert selection.skip_share == 0.5 and selection.accuracy == 1.0
+    # a floor on the threshold is respected, and can rule every threshold out
+    floored = select_visual_threshold(logits, system, labels, confidence=None, min_threshold=0.97)
+    assert floored.threshold is not None and floored.threshold >= 0.97
+    assert floored.threshold > selection.threshold or selection.threshold >= 0.97
+    never = select_visual_threshold(logits, system, labels, confidence=None, min_threshold=1.5)
+    assert never.threshold is None and never.skip_share == 0.0
     # a visual exit that is confidently wrong everywhere never gets a threshold
     wrong = torch.zeros(8, 2)
     wrong[torch.arange(8), 1 - labels] = 9.0
