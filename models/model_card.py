@@ -40,8 +40,8 @@ def _summary_line(report: dict[str, Any]) -> str:
     return line
 
 
-def _visual_exit_lines(config: dict[str, Any], training: dict[str, Any] | None) -> list[str]:
-    """The visual exit's settings and how its threshold was chosen."""
+def _visual_exit_lines(config: dict[str, Any], chain: list[dict[str, Any]]) -> list[str]:
+    """The visual exit's settings and how its threshold was chosen (`chain`: training steps)."""
     visual = config.get("visual_exit")
     if visual is None:
         return []
@@ -53,14 +53,14 @@ def _visual_exit_lines(config: dict[str, Any], training: dict[str, Any] | None) 
         f"(widths {visual['widths']}); temperature {visual['temperature']:.3f}; pages with a "
         f"calibrated confidence >= {visual['threshold']} skip OCR and the multimodal model.",
     ]
-    selection = (training or {}).get("visual_selection")
+    selection = chain[-1].get("visual_selection") if chain else None
     if selection:
         lines.append(
             f"Threshold chosen on validation: {selection['skip_share']:.1%} of pages skip OCR, "
             f"accuracy {selection['accuracy']:.4f} vs always-OCR "
             f"{selection['always_ocr_accuracy']:.4f}."
         )
-    history = (training or {}).get("visual_history") or []
+    history = next((t["visual_history"] for t in reversed(chain) if t.get("visual_history")), [])
     if history:
         best = max(history, key=lambda h: h["val_accuracy"])
         lines.append(
@@ -83,6 +83,16 @@ def record_evaluation(model_dir: Path, title: str, command: str, report: dict[st
     return write_model_card(model_dir)
 
 
+def training_chain(training: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The training steps behind a model, oldest first: each `--from-model` run's training.json
+    holds the one it started from under `base_training`."""
+    chain: list[dict[str, Any]] = []
+    while training:
+        chain.insert(0, training)
+        training = training.get("base_training")
+    return chain
+
+
 def write_model_card(model_dir: Path) -> Path:
     """MODEL_CARD.md from the folder's config.json, training.json and evaluations.json."""
     model_dir = Path(model_dir)
@@ -91,8 +101,8 @@ def write_model_card(model_dir: Path) -> Path:
     training = json.loads(training_path.read_text()) if training_path.is_file() else None
     evaluations_path = model_dir / EVALUATIONS_FILE
     evaluations = json.loads(evaluations_path.read_text()) if evaluations_path.is_file() else {}
-    base = (training or {}).get("base_training")  # `--from-model`: the model it started from
-    transformer = base or training
+    chain = training_chain(training)
+    transformer = chain[0] if chain else None
     lines = [
         "# docexit bundled model",
         "",
@@ -104,12 +114,9 @@ def write_model_card(model_dir: Path) -> Path:
         "## Training",
         "",
         f"    {transformer['command'] if transformer else '(no training.json)'}",
-        *(
-            ["", "then its visual exit was added and trained:", "", f"    {training['command']}"]
-            if base
-            else []
-        ),
+        *[line for step in chain[1:] for line in ("", "then:", "", f"    {step['command']}")],
         "",
+        *[f"- note: {step['note']}" for step in chain if step.get("note")],
         *(
             [f"- data: `{transformer['corpus_command']}`"]
             if transformer and "corpus_command" in transformer
@@ -130,7 +137,7 @@ def write_model_card(model_dir: Path) -> Path:
         lines.append(
             f"| {epoch['epoch']} | {epoch['train_loss']:.4f} | {accuracies} | {epoch['seconds']:.0f} |"
         )
-    lines += _visual_exit_lines(config, training)
+    lines += _visual_exit_lines(config, chain)
     for title, evaluation in evaluations.items():
         report = evaluation["report"]
         lines += ["", f"## {title}", "", f"    {evaluation['command']}", "", _summary_line(report)]

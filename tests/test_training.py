@@ -288,3 +288,28 @@ def test_engine_benchmark_reads_several_corpus_splits(tmp_path):
     for got, want in zip(both, test_only, strict=False):
         assert list(got[0].input_ids) == list(want[0].input_ids) and got[1] == want[1]
     assert len(corpus_pages(tmp_path, "test,validation", model, limit=6)) == 6
+
+
+def test_model_card_lists_every_training_step(tmp_path):
+    """A model trained, then `--from-model` twice: the card shows the three commands in order,
+    the first run's epochs and each step's note."""
+    import json
+
+    from docexit.models.checkpoint import save_checkpoint
+    from docexit.models.model_card import training_chain, write_model_card
+
+    save_checkpoint(tiny_model(), tmp_path)
+    epoch = {"epoch": 1, "train_loss": 1.5, "val_accuracy_per_exit": [0.5, 0.6], "seconds": 3.0}
+    first = {"command": "docexit train --epochs 1", "history": [epoch], "note": "resumed once"}
+    second = {"command": "docexit train --from-model A", "history": [], "base_training": first}
+    third = {"command": "docexit train --from-model B", "history": [], "base_training": second}
+    assert [step["command"] for step in training_chain(third)] == [
+        first["command"],
+        second["command"],
+        third["command"],
+    ]
+    (tmp_path / "training.json").write_text(json.dumps(third))
+    card = write_model_card(tmp_path).read_text()
+    positions = [card.index(f"    {step['command']}\n") for step in (first, second, third)]
+    assert positions == sorted(positions)
+    assert "- note: resumed once" in card and "| 1 | 1.5000 | 0.500 0.600 | 3 |" in card
