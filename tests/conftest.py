@@ -63,7 +63,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from docexit.transforms.records import PageFeatures
 
     corpus = tmp_path_factory.mktemp("tiny_train_corpus")
-    write_corpus(corpus, per_class=1, seed=1, unit="files")  # 18 pages, other pages than `synth_pages`
+    # 18 pages, other pages than `synth_pages`
+    write_corpus(corpus, per_class=1, seed=1, unit="files")
     featurizer = Featurizer(max_length=64)
     features: list[PageFeatures] = []
     labels: list[int] = []
