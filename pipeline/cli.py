@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("docexit.models.train_cli", "train, calibrate and choose the exit policy of a model"),
     "evaluate": ("docexit.models.evaluate_cli", "evaluate a model: per-exit accuracy, calibration"),
     "bench": ("docexit.benchmarks.bench_cli", "benchmarks: `bench engine` (early-exit speed)"),
+    "study": ("docexit.benchmarks.study_cli", "early-exit design study, measured speed"),
 }
 
 

@@ -1,0 +1,247 @@
+"""`docexit study`: the paper's early-exit study, measured in wall-clock time.
+
+Trains each design once (one factor at a time around a base design: exit head, exit input,
+placement, training strategy, plus a few combinations), sweeps calibration on/off and every
+exit policy's thresholds on its stored validation logits, evaluates on test pages with paired
+bootstrap intervals, times the chosen points with the early-exit engine at batch 32 and 1
+against full depth with length bucketing, and writes a Markdown report with PNGs and
+`study.json` (the best design, ready to ship). Resumable: trained runs and timings are cached
+under --out, and a rerun skips them.
+
+`--quick`: a tiny model on a small corpus generated from the synthetic generator's own words (or
+`--corpus DIR`), a few minutes on 2 cores. Without `--quick`: `--corpus DIR` from
+`docexit corpus` and the warm-started backbone of the bundled model; a few hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from docexit.benchmarks.study_grid import (
+    POLICY_KINDS,
+    QUICK,
+    QUICK_CLASSES,
+    QUICK_PAGES,
+    StudySettings,
+)
+
+DEFAULT_REPORT = Path("docs/study.md")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="tiny model, small generated corpus")
+    parser.add_argument(
+        "--corpus", type=Path, default=None, help="folder written by `docexit corpus`"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="cache of runs and timings (default out/study[-quick])",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=DEFAULT_REPORT,
+        help="Markdown report; PNGs, study.json and study_rows.csv go next to it",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="training seeds per design (default 1)"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument(
+        "--designs", default=None, help="comma-separated subset of designs (the base is always in)"
+    )
+    parser.add_argument(
+        "--policies", default=None, help=f"comma-separated subset of {','.join(POLICY_KINDS)}"
+    )
+    parser.add_argument(
+        "--init", default=None, help="minilm (default), random, or a LayoutLMv3 folder"
+    )
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--max-train-pages", type=int, default=None)
+    parser.add_argument(
+        "--max-eval-pages", type=int, default=None, help="cap on validation and test pages"
+    )
+    parser.add_argument(
+        "--batch-sizes", default=None, help="engine batch sizes to time (default 32,1)"
+    )
+    parser.add_argument(
+        "--time-points", type=int, default=None, help="validation Pareto points timed per design"
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timing repeats (median)")
+    parser.add_argument(
+        "--time-pages-bs1", type=int, default=None, help="pages timed at batch size 1 (0 = all)"
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="accuracy loss vs full depth still kept (default 0.01)",
+    )
+    parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples")
+    parser.add_argument(
+        "--per-class",
+        default=None,
+        help="--quick corpus: generated pages per class as TRAIN,VAL,TEST",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes generating the --quick corpus"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: 1 with --quick)"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="designs trained at once, one process each (default: 2 with --quick on 2+ cores, "
+        "else 1; timing always runs alone)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def settings_from_args(args: argparse.Namespace) -> StudySettings:
+    """QUICK or the full settings, with the options given on the command line."""
+    settings = QUICK if args.quick else StudySettings()
+    overrides = {
+        "seeds": args.seeds,
+        "init": args.init,
+        "epochs": args.epochs,
+        "max_train_pages": args.max_train_pages,
+        "max_eval_pages": args.max_eval_pages,
+        "time_points": args.time_points,
+        "repeats": args.repeats,
+        "tolerance": args.tolerance,
+        "bootstrap": args.bootstrap,
+    }
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if args.batch_sizes:
+        changes["batch_sizes"] = tuple(int(b) for b in args.batch_sizes.split(","))
+    if args.policies:
+        kinds = tuple(k.strip() for k in args.policies.split(",") if k.strip())
+        unknown = set(kinds) - set(POLICY_KINDS)
+        if unknown:
+            raise ValueError(f"unknown policies {sorted(unknown)}; known: {POLICY_KINDS}")
+        changes["policies"] = kinds
+    if args.time_pages_bs1 is not None:
+        changes["time_pages_bs1"] = args.time_pages_bs1 or None
+    return replace(settings, **changes)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The options given, as a `docexit study` command (for the report)."""
+    parts = ["docexit", "study"]
+    for key, value in vars(args).items():
+        if value is None or value is False or (key == "report" and value == DEFAULT_REPORT):
+            continue
+        if key in {"device", "workers"} and value in {"auto", 2}:
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts += [flag] if value is True else [flag, shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from docexit.benchmarks.study_data import generated_corpus
+    from docexit.benchmarks.study_grid import study_designs
+    from docexit.benchmarks.study_outputs import write_outputs
+    from docexit.benchmarks.study_run import run_study
+
+    start = time.perf_counter()
+    hf_logging.disable_progress_bar()  # checkpoint save/load bars, once per run
+    threads = args.threads or (1 if args.quick else None)
+    if threads:  # one thread: a tiny model's ops are too small to share, and the cores are shared
+        torch.set_num_threads(threads)
+    try:
+        settings = settings_from_args(args)
+        designs = study_designs(
+            [n.strip() for n in args.designs.split(",")] if args.designs else None
+        )
+    except ValueError as err:
+        print(f"docexit study: {err}", file=sys.stderr)
+        return 2
+    out = args.out or Path("out/study-quick" if args.quick else "out/study")
+    corpus = args.corpus
+    if corpus is None:
+        if not args.quick:
+            print(
+                "docexit study: the full grid needs --corpus DIR (built by `docexit corpus`)",
+                file=sys.stderr,
+            )
+            return 2
+        per_class = dict(QUICK_PAGES)
+        if args.per_class:
+            parts = [int(p) for p in args.per_class.split(",")]
+            if len(parts) != 3 or min(parts) < 1:
+                print(
+                    "docexit study: --per-class needs TRAIN,VAL,TEST (each >= 1)", file=sys.stderr
+                )
+                return 2
+            per_class = dict(zip(("train", "validation", "test"), parts, strict=True))
+        log(
+            f"generating the quick corpus ({per_class} pages of each of {', '.join(QUICK_CLASSES)}) "
+            f"in {out / 'generated-corpus'}"
+        )
+        corpus = generated_corpus(
+            out / "generated-corpus", per_class, seed=0, workers=args.workers, classes=QUICK_CLASSES
+        )
+        settings = replace(
+            settings, extra={**settings.extra, "generated": True, "classes": list(QUICK_CLASSES)}
+        )
+    elif not (corpus / "train.parquet").is_file():
+        print(
+            f"docexit study: {corpus} has no train.parquet (build it with `docexit corpus`)",
+            file=sys.stderr,
+        )
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    log(
+        f"study: {len(designs)} designs x {settings.seeds} seed(s), policies {', '.join(settings.policies)}; cache {out}"
+    )
+    jobs = args.jobs or (min(2, os.cpu_count() or 1) if args.quick else 1)
+    result = run_study(
+        designs,
+        settings,
+        corpus,
+        out,
+        device=args.device,
+        progress=not args.no_progress,
+        log=log,
+        jobs=jobs,
+    )
+    command = command_line(args)
+    result.seconds = time.perf_counter() - start  # corpus generation included
+    paths = write_outputs(result, args.report, command)
+    for name, path in paths.items():
+        log(f"wrote {name}: {path}")
+    bs = settings.primary_batch
+    if result.best is None:
+        log(
+            f"best: no early-exit point keeps full-depth accuracy with a speed-up at batch {bs}; ship the base design at full depth"
+        )
+    else:
+        b = result.best
+        log(
+            f"best: {b.design}, {b.label}: test accuracy {100 * b.accuracy:.1f}% vs base full depth "
+            f"{100 * result.base.full_depth().accuracy:.1f}%, measured speed-up {b.measured_speedup(bs):.2f}x at batch {bs}, "
+            f"simulated saving {100 * b.saving:.1f}%, mean exit layer {b.mean_exit_layer:.2f}"
+        )
+    log(f"study done in {time.perf_counter() - start:.0f} s")
+    return 0
