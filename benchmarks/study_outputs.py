@@ -86,14 +86,19 @@ def study_json(result: StudyResult, command: str, report: Path) -> dict[str, Any
 
 
 def _train_command(result: StudyResult, design: DesignResult) -> str:
-    """The `docexit train` command that trains this design at scale with the study's settings."""
+    """The `docexit train` command that trains this design at scale with the study's settings
+    (the quick grid's tiny random backbone has no `docexit train` options: only its exits and
+    strategy carry over)."""
     s = result.settings
     d = design.design
-    return (
+    command = (
         f"docexit train --corpus {result.corpus} --out OUT --init {s.init} --placement {d.placement} "
         f"--modality {d.modality} --head {d.head} --strategy {d.strategy} --gamma {s.gamma} "
         f"--max-length {s.max_length} --image-size {s.image_size} --epochs {s.epochs}"
     )
+    if s.init == "random":
+        command += "  # tiny study backbone: train the exits/strategy on a real backbone instead"
+    return command
 
 
 def write_csv(result: StudyResult, path: Path) -> None:
