@@ -114,12 +114,12 @@ class Exit(nn.Module):
     def pool(
         self, hidden: torch.Tensor, attention_mask: torch.Tensor, text_len: int
     ) -> torch.Tensor:
-        """hidden (B, S, H), attention_mask (B, S) with S = text_len + 1 + patches -> (B, H)."""
+        """hidden (B, S, H), attention_mask (B, S) with S = text_len + 1 + patches -> (B, H).
+        Not for "vision" exits, whose heads read the patches as a bag (see `forward`)."""
         assert hidden.shape[:2] == attention_mask.shape, (hidden.shape, attention_mask.shape)
+        assert self.source != "vision", "vision exits pool inside their heads"
         if self.source == "cls":
             return hidden[:, 0]  # (B, H), text [CLS]
-        if self.source == "vision":
-            return hidden[:, text_len + 1 :].mean(dim=1)  # (B, H), patches only
         if self.source == "text":
             hidden, attention_mask = hidden[:, :text_len], attention_mask[:, :text_len]
         mask = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (B, S', 1)
