@@ -100,6 +100,9 @@ class EarlyExitConfig(PretrainedConfig):
     visual_exit: dict | None = None
 
     def __post_init__(self, **kwargs):
+        # transformers before 5.2x leaves a sub-config given as a dict (as loaded from JSON)
+        if not isinstance(self.backbone, LayoutLMv3Config):
+            self.backbone = LayoutLMv3Config(**(self.backbone or {}))
         super().__post_init__(**kwargs)
         num_layers = int(self.backbone.num_hidden_layers)
         self.exits = validate_exits(list(self.exits or []), num_layers)

@@ -26,6 +26,7 @@ from torch import nn
 from transformers import LayoutLMv3Model, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
+from docexit.models import layoutlmv3_compat as compat
 from docexit.models.backbone import (
     check_backbone_config,
     load_layoutlmv3,
@@ -307,7 +308,7 @@ class EarlyExitModel(PreTrainedModel):
         extended_mask = create_bidirectional_mask(
             config=cfg, inputs_embeds=hidden, attention_mask=attention_mask
         )
-        position_bias = bb.encoder._compute_position_bias(final_position_ids, final_bbox)
+        position_bias = compat.position_bias(bb.encoder, final_position_ids, final_bbox)
         return EncoderState(
             hidden, attention_mask, extended_mask, position_bias, text_len=t, layer=0
         )
@@ -316,9 +317,9 @@ class EarlyExitModel(PreTrainedModel):
         """Encoder layer k (1-based) on a state that has run layers 1..k-1."""
         assert 1 <= k <= self.num_layers, k
         assert state.layer == k - 1, f"state is after layer {state.layer}, cannot run layer {k}"
-        layer = self.backbone.encoder.layer[k - 1]
-        hidden = layer(
-            state.hidden, state.extended_mask, position_bias=state.position_bias
+        encoder = self.backbone.encoder
+        hidden = compat.run_encoder_layer(
+            encoder, encoder.layer[k - 1], state.hidden, state.extended_mask, state.position_bias
         )  # (B, S, H)
         return replace(state, hidden=hidden, layer=k)
 
