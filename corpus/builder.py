@@ -178,3 +178,17 @@ def _write_bad_pages(path: Path, bad_pages: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=["source", "page", "stage", "error"])
         writer.writeheader()
         writer.writerows(bad_pages)
+
+
+def cached_folder_corpus(folder: Path, labels_file: Path | None = None) -> Path:
+    """A labelled folder OCRed once into the cache as a corpus whose pages are all in `test`
+    (re-runs reuse the per-file OCR cache). Returns the corpus folder."""
+    from docexit.corpus.sources import read_labelled_folder
+    from docexit.pipeline.defaults import cache_dir
+
+    files = read_labelled_folder(folder, labels_file)
+    key = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:12]
+    corpus_dir = cache_dir() / "evaluate" / key
+    report = build_corpus(files, corpus_dir, BuildSettings(fractions=(0.0, 0.0, 1.0)))
+    print(report.summary())
+    return corpus_dir

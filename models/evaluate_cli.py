@@ -5,10 +5,9 @@ calibration before and after temperature scaling. Writes REPORT/report.json and 
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
-from docexit.pipeline.defaults import bundled_model_dir, cache_dir
+from docexit.pipeline.defaults import bundled_model_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from docexit.corpus.builder import BuildSettings, build_corpus
-    from docexit.corpus.sources import read_labelled_folder
+    from docexit.corpus.builder import cached_folder_corpus
     from docexit.models.checkpoint import load_checkpoint
     from docexit.models.evaluation import evaluate_split, report_lines
     from docexit.models.model_card import record_evaluation
@@ -45,11 +43,7 @@ def main(args: argparse.Namespace) -> int:
     model = load_checkpoint(model_dir)
     corpus_dir, split = args.data, args.split
     if not (args.data / f"{split}.parquet").is_file():
-        files = read_labelled_folder(args.data, args.labels_file)
-        key = hashlib.sha256(str(args.data.resolve()).encode()).hexdigest()[:12]
-        corpus_dir, split = cache_dir() / "evaluate" / key, "test"
-        report = build_corpus(files, corpus_dir, BuildSettings(fractions=(0.0, 0.0, 1.0)))
-        print(report.summary())
+        corpus_dir, split = cached_folder_corpus(args.data, args.labels_file), "test"
     featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
     report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
     print(f"n={report['n']}, policy {report['policy']}")

@@ -36,6 +36,7 @@ from docexit.models.policies import (
 )
 
 KINDS = ("max_prob", "entropy", "margin", "patience", "per_exit_heuristic", "per_exit_search")
+AUTO = "auto"  # select_policy: every kind, the best that meets the constraint
 
 #: Default candidate grids per kind (patience: 1 .. E; per_exit_heuristic: shifts lambda,
 #: thresholds ``lambda + (1 - lambda) * t_i``; per_exit_search: accuracy tolerances).
@@ -287,7 +288,8 @@ def select_policy(
     """Pick the candidate of ``kind`` with the highest saving whose validation accuracy is
     ``>= final-exit accuracy - tolerance`` (ties: higher accuracy).
 
-    ``val_logits (E, N, C)`` must be calibrated. ``kind`` is one of :data:`KINDS`; for
+    ``val_logits (E, N, C)`` must be calibrated. ``kind`` is one of :data:`KINDS`, or
+    :data:`AUTO` for the best qualifying policy of all kinds (ties: the first kind); for
     ``per_exit_search`` the search itself runs under ``tolerance`` (``candidates`` then lists
     tolerances to try, default just ``tolerance``). The never-exit-early policy of the kind
     always meets the constraint, so a policy is always returned (``fallback=True`` then).
@@ -298,6 +300,22 @@ def select_policy(
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     _check_logits(val_logits, val_labels)
+    if kind == AUTO:  # every family on its default grid; the highest saving that qualifies
+        chosen = [
+            select_policy(
+                k,
+                val_logits,
+                val_labels,
+                gates,
+                exit_layers,
+                num_layers,
+                tolerance,
+                layer_costs=layer_costs,
+                confidence=confidence,
+            )
+            for k in KINDS
+        ]
+        return max(chosen, key=lambda c: (not c.fallback, c.saving, c.val_accuracy))
     if kind == "per_exit_search" and candidates is None:
         candidates = (tolerance,)
     rows = sweep(

@@ -71,7 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
-        "--policy", default="max_prob", help="exit policy family chosen on validation"
+        "--policy",
+        default="max_prob",
+        help="exit policy family chosen on validation (max_prob, entropy, margin, patience, "
+        "per_exit_heuristic, per_exit_search), or `auto`: the family with the highest saving "
+        "that meets the constraint",
     )
     parser.add_argument(
         "--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth"

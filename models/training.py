@@ -48,6 +48,7 @@ class TrainConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     max_train_pages: int | None = None  # cap for quick runs and tests
     max_eval_pages: int | None = None
+    keep_best: bool = True  # fit() returns the best epoch by validation; False: the last
 
 
 @dataclass
@@ -239,6 +240,8 @@ class Trainer:
             if stage == "backbone":  # exits start from the best backbone
                 self.best_accuracy = -1.0
                 self.model = load_checkpoint(self.out_dir / "best", device=self.device)
+        if not self.config.keep_best:
+            return self.model.eval()
         return load_checkpoint(self.out_dir / "best", device=self.device)
 
     def _run_epoch(self, epoch: int, stage: str, optimizer, scheduler) -> EpochResult:

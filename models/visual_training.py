@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -50,17 +51,23 @@ class InkPages:
         if limit is not None:
             table = table.slice(0, limit)
         table = table.select(["image_png", "label_id"]).to_pydict()
-        inks = []
-        for start in range(0, len(table["label_id"]), 64):
-            pixels = np.stack(
-                [
-                    image_to_pixels(Image.open(io.BytesIO(png)))
-                    for png in table["image_png"][start : start + 64]
-                ]
-            )  # (b, 3, 224, 224), the backbone's input
-            inks.append(ink_map(torch.from_numpy(pixels), image_size))  # (b, 1, s, s)
+        images = (Image.open(io.BytesIO(png)) for png in table["image_png"])
+        return cls.from_images(images, torch.tensor(table["label_id"]), image_size)
+
+    @classmethod
+    def from_images(
+        cls, images: Iterable[Image.Image], labels: torch.Tensor, image_size: int
+    ) -> InkPages:
+        """Page images (as stored in a corpus) and their labels (N,)."""
+        inks, chunk = [], []
+        for image in [*images, None]:
+            if image is not None:
+                chunk.append(image_to_pixels(image))  # (3, 224, 224), the backbone's input
+            if chunk and (len(chunk) == 64 or image is None):
+                inks.append(ink_map(torch.from_numpy(np.stack(chunk)), image_size))  # (b, 1, s, s)
+                chunk = []
         empty = torch.zeros(0, 1, image_size, image_size)
-        return cls(torch.cat(inks) if inks else empty, torch.tensor(table["label_id"]))
+        return cls(torch.cat(inks) if inks else empty, labels)
 
     def __len__(self) -> int:
         return int(self.labels.numel())

@@ -14,6 +14,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("docexit.corpus.corpus_cli", "build an OCR'd train/validation/test corpus"),
     "train": ("docexit.models.train_cli", "train, calibrate and choose the exit policy of a model"),
     "evaluate": ("docexit.models.evaluate_cli", "evaluate a model: per-exit accuracy, calibration"),
+    "adapt": (
+        "docexit.models.adapt_cli",
+        "fine-tune a model on labelled real pages, cross-validated",
+    ),
     "bench": ("docexit.benchmarks.bench_cli", "benchmarks: `bench engine` (early-exit speed)"),
     "study": ("docexit.benchmarks.study_cli", "early-exit design study, measured speed"),
 }

@@ -317,6 +317,18 @@ def test_select_policy_respects_accuracy_constraint(kind: str, tolerance: float)
         assert sel.saving > 0.1 and not sel.fallback
 
 
+@pytest.mark.parametrize("confidence", [None, 0.9])
+def test_auto_policy_is_the_best_qualifying_family(confidence: float | None) -> None:
+    logits, labels = synthetic(n=500, seed=7)
+    args = (logits, labels, None, EXIT_LAYERS, NUM_LAYERS)
+    auto = select_policy("auto", *args, confidence=confidence)
+    each = [select_policy(kind, *args, confidence=confidence) for kind in KINDS]
+    qualifying = [s.saving for s in each if not s.fallback]
+    assert not auto.fallback and auto.kind in KINDS
+    assert auto.saving == pytest.approx(max(qualifying))
+    assert auto.val_accuracy >= auto.full_accuracy - 1e-9
+
+
 def test_select_policy_falls_back_when_early_exits_are_confidently_wrong() -> None:
     logits, labels = synthetic(n=300, seed=6)
     bad = logits.clone()

@@ -1,0 +1,140 @@
+"""Adapt a trained model (the bundled one by default) to labelled real pages: fine-tune it on them
+with synthetic replay pages, recalibrate, and re-choose its exit policy and visual threshold on
+synthetic validation. First, k-fold cross-validation of that same procedure gives the real-page
+accuracy of the result, each page scored by a model that never saw it (OUT/crossval.json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from docexit.models.adaptation import AdaptConfig
+
+ADAPT_DEFAULTS = AdaptConfig()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--real",
+        type=Path,
+        required=True,
+        help="labelled real pages: a corpus folder or a labelled folder (OCR runs first, cached)",
+    )
+    parser.add_argument(
+        "--synth",
+        type=Path,
+        required=True,
+        help="the synthetic corpus (replay pages from its train split, calibration on validation)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="model to adapt (default: bundled)"
+    )
+    parser.add_argument("--labels-file", type=Path, help="RVL-CDIP label file for --real")
+    parser.add_argument(
+        "--folds", type=int, default=ADAPT_DEFAULTS.folds, help="cross-validation folds (0: none)"
+    )
+    parser.add_argument(
+        "--crossval-only", action="store_true", help="only cross-validate; save no model"
+    )
+    for option in ("epochs", "batch_size", "replay_pages", "val_pages", "seed"):
+        parser.add_argument(
+            "--" + option.replace("_", "-"), type=int, default=getattr(ADAPT_DEFAULTS, option)
+        )
+    for option in ("lr_pretrained", "lr_new", "visual_min_threshold"):
+        parser.add_argument(
+            "--" + option.replace("_", "-"), type=float, default=getattr(ADAPT_DEFAULTS, option)
+        )
+    parser.add_argument(
+        "--policy",
+        default=ADAPT_DEFAULTS.policy,
+        help="exit policy family chosen on synthetic validation (see docexit train), or `auto`",
+    )
+    parser.add_argument("--device", default=ADAPT_DEFAULTS.device)
+    parser.add_argument("--fp16", action="store_true", help="store weights as float16")
+    parser.add_argument("--work-dir", type=Path, default=None, help="default OUT/work")
+
+
+def main(args: argparse.Namespace) -> int:
+    from docexit.models.adaptation import adapt, cross_validate, load_pages
+    from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+    from docexit.models.device import resolve_device
+    from docexit.models.model_card import TRAINING_FILE, write_model_card
+    from docexit.pipeline.defaults import bundled_model_dir
+
+    names = {f.name for f in fields(AdaptConfig)}
+    config = AdaptConfig(**{k: v for k, v in vars(args).items() if k in names})
+    model_dir = args.model or bundled_model_dir()
+    real = load_pages(real_corpus(args.real, args.labels_file))
+    work_dir = args.work_dir or args.out / "work"
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
+    crossval = None
+    if args.folds:
+        start = time.perf_counter()
+        crossval = cross_validate(model_dir, real, args.synth, work_dir / "crossval", config)
+        crossval["seconds"] = time.perf_counter() - start
+        (args.out / "crossval.json").write_text(json.dumps(crossval, indent=2))
+        print(crossval_summary(crossval))
+    if args.crossval_only:
+        return 0
+    model = load_checkpoint(model_dir, device=resolve_device(args.device))
+    start = time.perf_counter()
+    model = adapt(model, real, args.synth, work_dir / "final", config)
+    save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
+    base_training = model_dir / TRAINING_FILE
+    (args.out / TRAINING_FILE).write_text(
+        json.dumps(
+            {
+                "command": "docexit adapt " + " ".join(command_line(args)),
+                "adapt_config": vars(config),
+                "seconds": time.perf_counter() - start,
+                "real_pages": real.num_rows,
+                "crossval": crossval,
+                "base_training": json.loads(base_training.read_text())
+                if base_training.is_file()
+                else None,
+            },
+            indent=2,
+        )
+    )
+    write_model_card(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def real_corpus(path: Path, labels_file: Path | None) -> Path:
+    """A corpus folder as is; a labelled folder OCRed once into the cache."""
+    if any((path / f"{s}.parquet").is_file() for s in ("train", "validation", "test")):
+        return path
+    from docexit.corpus.builder import cached_folder_corpus  # OCR stack: only when needed
+
+    return cached_folder_corpus(path, labels_file)
+
+
+def crossval_summary(crossval: dict) -> str:
+    """Base vs adapted, out of fold."""
+    lines = [f"{crossval['folds']}-fold cross-validation on {crossval['adapted']['n']} real pages:"]
+    for name in ("base", "adapted"):
+        r = crossval[name]
+        lines.append(
+            f"  {name:>8}: full depth {r['accuracy_full']:.3f}, early exit "
+            f"{r['accuracy_early_exit']:.3f} (mean layer {r['mean_exit_layer']:.2f}), with the "
+            f"visual exit {r['accuracy_with_visual_exit']:.3f} ({r['skip_ocr_share']:.1%} skip OCR)"
+        )
+    return "\n".join(lines)
+
+
+def command_line(args: argparse.Namespace) -> list[str]:
+    parts = []
+    for key, value in vars(args).items():
+        if key == "command" or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts.extend([flag] if value is True else [flag, str(value)])
+    return parts

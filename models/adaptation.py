@@ -1,0 +1,252 @@
+"""Adapt a trained model to real scans, and measure it honestly.
+
+`adapt` fine-tunes a model on labelled real pages mixed with synthetic replay pages (so it keeps
+what the synthetic corpus taught), then recalibrates its exits, chooses its exit policy and its
+visual-exit threshold on synthetic validation pages, as `docexit train` does.
+
+`cross_validate` runs that whole procedure once per fold of a stratified k-fold split of the
+real pages and scores each fold's held-out pages with the model that never saw them. The
+out-of-fold figures are the real-page accuracy to report for a model adapted on all of them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from PIL import Image
+
+from docexit.corpus.store import load_split
+from docexit.models.calibration import apply_temperatures, expected_calibration_error
+from docexit.models.checkpoint import load_checkpoint
+from docexit.models.dataset import PageDataset
+from docexit.models.device import resolve_device
+from docexit.models.evaluation import calibrate_and_choose_policy
+from docexit.models.model import EarlyExitModel
+from docexit.models.policies import policy_from_dict, simulate
+from docexit.models.training import TrainConfig, Trainer, collect_logits
+from docexit.models.visual_training import InkPages, combine, fit_visual_exit, visual_logits
+from docexit.transforms.featurize import Featurizer
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    epochs: int = 4
+    batch_size: int = 8
+    lr_pretrained: float = 3e-5
+    lr_new: float = 3e-4
+    replay_pages: int = 300  # synthetic train pages mixed into the fine-tuning set
+    val_pages: int = 400  # synthetic validation pages for calibration and the policies
+    folds: int = 5
+    seed: int = 0
+    device: str = "auto"
+    policy: str = "max_prob"
+    tolerance: float = 0.0
+    confidence: float = 0.9
+    visual_min_threshold: float = 0.95
+
+
+def load_pages(corpus_dir: Path) -> pa.Table:
+    """Every page of a built corpus, all splits together (real samples are small)."""
+    tables = [load_split(corpus_dir, s) for s in SPLITS if (corpus_dir / f"{s}.parquet").is_file()]
+    if not tables:
+        raise FileNotFoundError(f"{corpus_dir} holds no corpus split: build it with docexit corpus")
+    return pa.concat_tables(tables)
+
+
+def stratified_folds(labels: Sequence[int], folds: int, seed: int = 0) -> np.ndarray:
+    """(N,) fold of each page: each class's pages, in a seeded order, dealt round-robin, with the
+    deal continuing across classes so fold sizes differ by at most one."""
+    labels = np.asarray(labels)
+    if not 2 <= folds <= len(labels):
+        raise ValueError(f"folds must be in [2, {len(labels)}], got {folds}")
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(labels), dtype=np.int64)
+    dealt = 0
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        assignment[members] = (dealt + np.arange(len(members))) % folds
+        dealt += len(members)
+    return assignment
+
+
+def replay_pages(synth_corpus: Path, n: int, seed: int) -> pa.Table:
+    """`n` seeded random pages of the synthetic train split."""
+    table = load_split(synth_corpus, "train")
+    rows = np.random.default_rng(seed).permutation(len(table))[: min(n, len(table))]
+    return table.take(np.sort(rows))
+
+
+def adapt(
+    model: EarlyExitModel,
+    real: pa.Table,
+    synth_corpus: Path,
+    work_dir: Path,
+    config: AdaptConfig,
+) -> EarlyExitModel:
+    """`model` fine-tuned on `real` pages plus synthetic replay, then recalibrated, with its
+    policy and visual threshold chosen on synthetic validation (stored in its config)."""
+    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    replay = replay_pages(synth_corpus, config.replay_pages, config.seed)
+    train_set = PageDataset(pa.concat_tables([real, replay]), featurizer)
+    val_set = PageDataset.from_split(synth_corpus, "validation", featurizer, config.val_pages)
+    train_config = TrainConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr_pretrained=config.lr_pretrained,
+        lr_new=config.lr_new,
+        patience=config.epochs + 1,  # no early stopping: synthetic validation is not the goal
+        keep_best=False,
+        seed=config.seed,
+        device=config.device,
+    )
+    model = Trainer(model, train_set, val_set, work_dir, train_config).fit()
+    selection = calibrate_and_choose_policy(
+        model,
+        val_set,
+        kind=config.policy,
+        tolerance=config.tolerance,
+        batch_size=config.batch_size * 2,
+        confidence=config.confidence,
+    )
+    if model.visual_exit is not None:
+        fit_visual_exit(
+            model,
+            synth_corpus,
+            selection.predictions,
+            epochs=0,
+            tolerance=config.tolerance,
+            confidence=config.confidence,
+            min_threshold=config.visual_min_threshold,
+        )
+    return model
+
+
+@dataclass
+class PageOutcomes:
+    """A model's decisions on a set of pages: raw and calibrated probabilities per exit
+    (E, N, C), the early-exit prediction and exit layer (N,), the whole system's prediction
+    with the visual exit (N,) and whether it skipped OCR (N,), labels (N,)."""
+
+    raw_probs: torch.Tensor
+    calibrated_probs: torch.Tensor
+    early_exit: torch.Tensor
+    exit_layer: torch.Tensor
+    system: torch.Tensor
+    skipped_ocr: torch.Tensor
+    labels: torch.Tensor
+
+    @classmethod
+    def concat(cls, parts: Sequence[PageOutcomes]) -> PageOutcomes:
+        dims = {"raw_probs": 1, "calibrated_probs": 1}
+        return cls(
+            **{
+                name: torch.cat([getattr(p, name) for p in parts], dim=dims.get(name, 0))
+                for name in cls.__dataclass_fields__
+            }
+        )
+
+
+def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
+    """What `model` (its temperatures, policy and visual exit) does with `pages`."""
+    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    dataset = PageDataset(pages, featurizer)
+    logits, gates, labels = collect_logits(model, dataset, 16, resolve_device())  # (E, N, C)
+    calibrated = apply_temperatures(logits, model.config.temperatures)  # (E, N, C)
+    if model.config.policy is not None:
+        result = simulate(policy_from_dict(model.config.policy), calibrated, gates)
+        early_exit, exit_index = result.predictions, result.exit_index
+    else:  # no policy chosen yet: every page runs to the final exit
+        early_exit = calibrated[-1].argmax(dim=-1)  # (N,)
+        exit_index = torch.full_like(labels, len(calibrated) - 1)
+    system, skipped = early_exit, torch.zeros_like(labels, dtype=torch.bool)
+    if model.visual_exit is not None:
+        spec = model.config.visual_exit
+        ink = InkPages.from_images(
+            [Image.open(io.BytesIO(png)) for png in pages.column("image_png").to_pylist()],
+            labels,
+            model.visual_exit.image_size,
+        )
+        visual = visual_logits(model.visual_exit, ink) / spec["temperature"]  # (N, C)
+        system, skipped = combine(visual.softmax(dim=-1), early_exit, spec["threshold"])
+    return PageOutcomes(
+        raw_probs=logits.softmax(dim=-1),
+        calibrated_probs=calibrated.softmax(dim=-1),
+        early_exit=early_exit,
+        exit_layer=torch.tensor(model.exit_layers)[exit_index],
+        system=system,
+        skipped_ocr=skipped,
+        labels=labels,
+    )
+
+
+def outcome_report(outcomes: PageOutcomes, exit_names: Sequence[str]) -> dict[str, Any]:
+    """Accuracy (full depth, early exit, with the visual exit), depth and per-exit calibration."""
+    labels = outcomes.labels
+
+    def accuracy(predictions: torch.Tensor) -> float:
+        return float((predictions == labels).float().mean())
+
+    return {
+        "n": int(labels.numel()),
+        "accuracy_full": accuracy(outcomes.raw_probs[-1].argmax(dim=-1)),
+        "accuracy_early_exit": accuracy(outcomes.early_exit),
+        "accuracy_with_visual_exit": accuracy(outcomes.system),
+        "skip_ocr_share": float(outcomes.skipped_ocr.float().mean()),
+        "mean_exit_layer": float(outcomes.exit_layer.float().mean()),
+        "exits": [
+            {
+                "name": name,
+                "accuracy": accuracy(outcomes.raw_probs[e].argmax(dim=-1)),
+                "ece_before": expected_calibration_error(outcomes.raw_probs[e], labels),
+                "ece_after": expected_calibration_error(outcomes.calibrated_probs[e], labels),
+            }
+            for e, name in enumerate(exit_names)
+        ],
+    }
+
+
+def cross_validate(
+    base_model_dir: Path,
+    real: pa.Table,
+    synth_corpus: Path,
+    work_dir: Path,
+    config: AdaptConfig,
+) -> dict[str, Any]:
+    """Out-of-fold figures of `adapt` on `real`, and the base model's on the same pages."""
+    from docexit.models.evaluation import exit_names
+
+    base = load_checkpoint(base_model_dir, device=resolve_device(config.device))
+    names = exit_names(base)
+    folds = stratified_folds(real.column("label_id").to_pylist(), config.folds, config.seed)
+    parts: list[PageOutcomes] = []
+    order: list[np.ndarray] = []
+    for fold in range(config.folds):
+        held_out = np.flatnonzero(folds == fold)
+        print(f"fold {fold + 1}/{config.folds}: {len(held_out)} held-out pages", flush=True)
+        model = load_checkpoint(base_model_dir, device=resolve_device(config.device))
+        model = adapt(
+            model,
+            real.take(np.flatnonzero(folds != fold)),
+            synth_corpus,
+            work_dir / f"fold{fold}",
+            config,
+        )
+        parts.append(page_outcomes(model, real.take(held_out)))
+        order.append(held_out)
+    adapted = PageOutcomes.concat(parts)
+    return {
+        "folds": config.folds,
+        "config": vars(config),
+        "page_order": np.concatenate(order).tolist(),
+        "base": outcome_report(page_outcomes(base, real.take(np.concatenate(order))), names),
+        "adapted": outcome_report(adapted, names),
+    }

@@ -1,0 +1,80 @@
+"""`docexit adapt`: stratified folds, cross-validation of the whole adaptation, and the adapted
+model with its card, on a tiny model and tiny corpora made from the generator's own words."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from test_training import tiny_model, tiny_table
+
+from docexit.models.adaptation import stratified_folds
+from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+from docexit.models.visual_training import add_visual_exit
+
+
+def test_stratified_folds_spread_each_class_and_balance_sizes():
+    labels = [0] * 7 + [1] * 5 + [2] * 2 + [3] * 9
+    folds = stratified_folds(labels, 3, seed=4)
+    sizes = np.bincount(folds, minlength=3)
+    assert sizes.sum() == len(labels) and sizes.max() - sizes.min() <= 1
+    for label in set(labels):
+        per_fold = Counter(folds[np.asarray(labels) == label].tolist())
+        counts = [per_fold.get(f, 0) for f in range(3)]
+        assert max(counts) - min(counts) <= 1, (label, counts)
+    assert (stratified_folds(labels, 3, seed=4) == folds).all()
+    assert not (stratified_folds(labels, 3, seed=5) == folds).all()
+    with pytest.raises(ValueError, match="folds"):
+        stratified_folds(labels, 1)
+
+
+def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
+    """Two folds over 16 'real' pages, then the final fine-tune: out-of-fold figures for every
+    page, a changed model that loads, its training chain and the card's cross-validation table."""
+    from docexit.models import adapt_cli
+
+    real, synth = tmp_path / "real", tmp_path / "synth"
+    real.mkdir()
+    synth.mkdir()
+    pq.write_table(tiny_table(4, seed=7), real / "test.parquet")
+    for split, (pages, seed) in {"train": (3, 1), "validation": (2, 2)}.items():
+        pq.write_table(tiny_table(pages, seed), synth / f"{split}.parquet")
+    base = tiny_model()
+    add_visual_exit(base)
+    save_checkpoint(base, tmp_path / "base")
+    (tmp_path / "base" / "training.json").write_text(json.dumps({"command": "docexit train X"}))
+    parser = argparse.ArgumentParser()
+    adapt_cli.add_arguments(parser)
+    args = parser.parse_args(
+        ["--real", str(real), "--synth", str(synth), "--out", str(tmp_path / "out")]
+        + ["--model", str(tmp_path / "base"), "--folds", "2", "--epochs", "2"]
+        + ["--replay-pages", "4", "--val-pages", "8", "--batch-size", "4", "--device", "cpu"]
+    )
+    assert adapt_cli.main(args) == 0
+
+    crossval = json.loads((tmp_path / "out" / "crossval.json").read_text())
+    assert sorted(crossval["page_order"]) == list(range(16))
+    for name in ("base", "adapted"):
+        report = crossval[name]
+        assert report["n"] == 16 and len(report["exits"]) == len(base.config.exits)
+        for key in ("accuracy_full", "accuracy_early_exit", "accuracy_with_visual_exit"):
+            assert 0.0 <= report[key] <= 1.0
+        assert 0.0 <= report["mean_exit_layer"] <= base.num_layers
+    adapted = load_checkpoint(tmp_path / "out")
+    assert adapted.config.visual_exit["temperature"] > 0  # threshold: None if none qualifies
+    changed = [
+        not torch.equal(a, b)
+        for a, b in zip(adapted.state_dict().values(), base.state_dict().values(), strict=True)
+    ]
+    assert any(changed)
+    training = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert training["command"].startswith("docexit adapt") and training["real_pages"] == 16
+    assert training["base_training"]["command"] == "docexit train X"
+    card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert "## Real pages, 2-fold cross-validation" in card
+    assert f"| full-depth accuracy | {crossval['base']['accuracy_full']:.3f} |" in card
