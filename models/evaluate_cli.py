@@ -50,9 +50,11 @@ def main(args: argparse.Namespace) -> int:
     for line in report_lines(report):
         print(f"  {line}")
     for row in report["exits"]:
+        low, high = row["ece_change_90ci"]
         print(
             f"  exit {row['name']:>12}: accuracy {row['accuracy']:.3f}, ECE {row['ece_before']:.3f}"
-            f" -> {row['ece_after']:.3f}, exiting {row['fraction_exiting']:.1%}"
+            f" -> {row['ece_after']:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f}), exiting "
+            f"{row['fraction_exiting']:.1%}"
         )
     print(f"report: {args.report / 'report.json'}")
     if args.add_to_card:

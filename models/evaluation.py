@@ -21,7 +21,13 @@ from docexit.models.calibration import (
 )
 from docexit.models.dataset import PageDataset
 from docexit.models.device import resolve_device
-from docexit.models.metrics import accuracy_per_exit, ece_per_exit, exit_fractions, exit_histogram
+from docexit.models.metrics import (
+    accuracy_per_exit,
+    ece_change_interval,
+    ece_per_exit,
+    exit_fractions,
+    exit_histogram,
+)
 from docexit.models.model import EarlyExitModel
 from docexit.models.plots import plot_exit_histogram, plot_reliability
 from docexit.models.policies import policy_from_dict, simulate
@@ -141,6 +147,14 @@ def evaluate_logits(
                 "accuracy": accuracies[e],
                 "ece_before": ece_before[e],
                 "ece_after": ece_after[e],
+                # paired bootstrap: does calibration lower ECE beyond this split's noise?
+                "ece_change_90ci": list(
+                    ece_change_interval(
+                        logits[e].float().softmax(dim=-1),
+                        calibrated[e].float().softmax(dim=-1),
+                        labels,
+                    )
+                ),
                 "fraction_exiting": fractions[e],
             }
             for e in range(num_exits)

@@ -9,7 +9,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from docexit.models.calibration import apply_temperatures, expected_calibration_error, nll
+from docexit.models.calibration import (
+    apply_temperatures,
+    expected_calibration_error,
+    nll,
+    reliability_bins_from_confidence,
+)
 
 
 def _check(logits: Tensor, labels: Tensor) -> None:
@@ -81,3 +86,36 @@ def exit_fractions(exit_index: Tensor, num_exits: int) -> list[float]:
     counts = exit_histogram(exit_index, num_exits)
     n = max(sum(counts), 1)
     return [c / n for c in counts]
+
+
+def ece_change_interval(
+    probs_before: Tensor,
+    probs_after: Tensor,
+    labels: Tensor,
+    *,
+    level: float = 0.9,
+    resamples: int = 1000,
+    seed: int = 0,
+    n_bins: int = 15,
+) -> tuple[float, float]:
+    """Paired bootstrap interval of ``ECE(after) - ECE(before)`` over the same resampled pages.
+
+    ``probs_* (N, C)``, ``labels (N,)``. An interval holding 0 means the change is within the
+    noise of this many pages."""
+    n = labels.numel()
+    if n == 0:
+        return 0.0, 0.0
+    generator = torch.Generator().manual_seed(seed)
+    conf_b, pred_b = probs_before.max(dim=-1)  # (N,), (N,)
+    conf_a, pred_a = probs_after.max(dim=-1)  # (N,), (N,)
+    correct_b, correct_a = pred_b == labels, pred_a == labels  # (N,)
+    changes = []
+    for _ in range(resamples):
+        rows = torch.randint(0, n, (n,), generator=generator)  # (N,)
+        before = reliability_bins_from_confidence(conf_b[rows], correct_b[rows], n_bins).ece
+        after = reliability_bins_from_confidence(conf_a[rows], correct_a[rows], n_bins).ece
+        changes.append(after - before)
+    low, high = torch.tensor(changes).quantile(
+        torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float32)
+    )
+    return float(low), float(high)

@@ -10,13 +10,15 @@ from typing import Any
 
 def _exit_table(report: dict[str, Any]) -> list[str]:
     lines = [
-        "| exit | layer | accuracy | ECE before | ECE after | pages exiting |",
-        "|---|---|---|---|---|---|",
+        "| exit | layer | accuracy | ECE before | ECE after | ECE change, 90% CI | pages exiting |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in report["exits"]:
+        interval = row.get("ece_change_90ci")
+        change = f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "-"
         lines.append(
             f"| {row['name']} | {row['layer']} | {row['accuracy']:.3f} | {row['ece_before']:.3f} "
-            f"| {row['ece_after']:.3f} | {row['fraction_exiting']:.1%} |"
+            f"| {row['ece_after']:.3f} | {change} | {row['fraction_exiting']:.1%} |"
         )
     return lines
 

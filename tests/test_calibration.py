@@ -144,3 +144,19 @@ def test_plots_write_non_empty_pngs(tmp_path) -> None:
     )
     for p in (rel, hist, pareto):
         assert _is_png(p)
+
+
+def test_ece_change_interval_separates_real_gains_from_noise() -> None:
+    from docexit.models.metrics import ece_change_interval
+
+    logits, calibrated, labels = synthetic()
+    worst = max(range(len(TRUE_T)), key=lambda e: abs(TRUE_T[e] - 1.0))  # most miscalibrated
+    before, after = logits[worst].softmax(-1), calibrated[worst].softmax(-1)  # (N, C)
+    low, high = ece_change_interval(before, after, labels, resamples=300)
+    point = expected_calibration_error(after, labels) - expected_calibration_error(before, labels)
+    assert low <= point <= high and high < 0  # a real improvement: the interval excludes 0
+    same = ece_change_interval(before, before, labels, resamples=50)
+    assert same == (0.0, 0.0)  # no change at all
+    jitter = (calibrated[worst] * 1.01).softmax(-1)  # a 1% temperature change: noise
+    low, high = ece_change_interval(after, jitter, labels, resamples=300)
+    assert low < 0 < high or abs(low) + abs(high) < 0.01
