@@ -55,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=ADAPT_DEFAULTS.policy,
         help="exit policy family chosen on synthetic validation (see docexit train), or `auto`",
     )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="text tokens per page from now on (default: the model's own); real pages often "
+        "hold more words than synthetic ones",
+    )
     parser.add_argument("--device", default=ADAPT_DEFAULTS.device)
     parser.add_argument("--fp16", action="store_true", help="store weights as float16")
     parser.add_argument("--work-dir", type=Path, default=None, help="default OUT/work")

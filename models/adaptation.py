@@ -52,6 +52,7 @@ class AdaptConfig:
     tolerance: float = 0.0
     confidence: float = 0.9
     visual_min_threshold: float = 0.95
+    max_length: int | None = None  # text tokens per page after adaptation (None: the model's)
 
 
 def load_pages(corpus_dir: Path) -> pa.Table:
@@ -94,6 +95,8 @@ def adapt(
 ) -> EarlyExitModel:
     """`model` fine-tuned on `real` pages plus synthetic replay, then recalibrated, with its
     policy and visual threshold chosen on synthetic validation (stored in its config)."""
+    if config.max_length is not None:
+        set_max_text_tokens(model, config.max_length)
     featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
     replay = replay_pages(synth_corpus, config.replay_pages, config.seed)
     train_set = PageDataset(pa.concat_tables([real, replay]), featurizer)
@@ -128,6 +131,16 @@ def adapt(
             min_threshold=config.visual_min_threshold,
         )
     return model
+
+
+def set_max_text_tokens(model: EarlyExitModel, tokens: int) -> None:
+    """Let the model read `tokens` text tokens per page (up to what its position embeddings
+    hold): real pages carry more words than the synthetic ones it may have been trained on."""
+    backbone = model.config.backbone
+    limit = int(backbone.max_position_embeddings) - int(backbone.pad_token_id) - 1
+    if not 2 <= tokens <= limit:
+        raise ValueError(f"max_length must be in [2, {limit}], got {tokens}")
+    model.config.max_text_tokens = tokens
 
 
 @dataclass

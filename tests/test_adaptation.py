@@ -54,6 +54,7 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
         ["--real", str(real), "--synth", str(synth), "--out", str(tmp_path / "out")]
         + ["--model", str(tmp_path / "base"), "--folds", "2", "--epochs", "2"]
         + ["--replay-pages", "4", "--val-pages", "8", "--batch-size", "4", "--device", "cpu"]
+        + ["--max-length", "96"]
     )
     assert adapt_cli.main(args) == 0
 
@@ -66,6 +67,7 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
             assert 0.0 <= report[key] <= 1.0
         assert 0.0 <= report["mean_exit_layer"] <= base.num_layers
     adapted = load_checkpoint(tmp_path / "out")
+    assert adapted.config.max_text_tokens == 96 and base.config.max_text_tokens == 128
     assert adapted.config.visual_exit["temperature"] > 0  # threshold: None if none qualifies
     changed = [
         not torch.equal(a, b)
@@ -78,3 +80,13 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
     card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
     assert "## Real pages, 2-fold cross-validation" in card
     assert f"| full-depth accuracy | {crossval['base']['accuracy_full']:.3f} |" in card
+
+
+def test_max_length_is_bounded_by_the_position_embeddings():
+    from docexit.models.adaptation import set_max_text_tokens
+
+    model = tiny_model()
+    with pytest.raises(ValueError, match="max_length must be in"):
+        set_max_text_tokens(model, 4096)
+    set_max_text_tokens(model, 32)
+    assert model.config.max_text_tokens == 32
