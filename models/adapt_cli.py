@@ -81,6 +81,13 @@ def main(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or args.out / "work"
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
+    seen = pages_seen_before(model_dir) & set(real.column("content_hash").to_pylist())
+    if seen and args.folds:
+        raise SystemExit(
+            f"docexit adapt: {model_dir} was already adapted on {len(seen)} of these pages, so "
+            "cross-validation would score pages it has seen: adapt the model it started from "
+            "(--model), or pass --folds 0"
+        )
     crossval = None
     if args.folds:
         start = time.perf_counter()
@@ -102,6 +109,7 @@ def main(args: argparse.Namespace) -> int:
                 "adapt_config": vars(config),
                 "seconds": time.perf_counter() - start,
                 "real_pages": real.num_rows,
+                "real_page_hashes": sorted(set(real.column("content_hash").to_pylist())),
                 "crossval": crossval,
                 "base_training": json.loads(base_training.read_text())
                 if base_training.is_file()
@@ -113,6 +121,15 @@ def main(args: argparse.Namespace) -> int:
     write_model_card(args.out)
     print(f"wrote {args.out}")
     return 0
+
+
+def pages_seen_before(model_dir: Path) -> set[str]:
+    """Content hashes of the real pages any `docexit adapt` step behind this model used."""
+    from docexit.models.model_card import TRAINING_FILE, training_chain
+
+    path = Path(model_dir) / TRAINING_FILE
+    chain = training_chain(json.loads(path.read_text())) if path.is_file() else []
+    return {h for step in chain for h in step.get("real_page_hashes", [])}
 
 
 def real_corpus(path: Path, labels_file: Path | None) -> Path:

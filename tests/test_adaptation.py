@@ -77,6 +77,13 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
     training = json.loads((tmp_path / "out" / "training.json").read_text())
     assert training["command"].startswith("docexit adapt") and training["real_pages"] == 16
     assert training["base_training"]["command"] == "docexit train X"
+    assert len(training["real_page_hashes"]) == 16
+    again = parser.parse_args(
+        ["--real", str(real), "--synth", str(synth), "--out", str(tmp_path / "again")]
+        + ["--model", str(tmp_path / "out")]
+    )
+    with pytest.raises(SystemExit, match="already adapted on 16 of these pages"):
+        adapt_cli.main(again)  # cross-validating pages the model has seen would leak
     card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
     assert "## Real pages, 2-fold cross-validation" in card
     assert f"| full-depth accuracy | {crossval['base']['accuracy_full']:.3f} |" in card
