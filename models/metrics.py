@@ -100,8 +100,9 @@ def ece_change_interval(
 ) -> tuple[float, float]:
     """Paired bootstrap interval of ``ECE(after) - ECE(before)`` over the same resampled pages.
 
-    ``probs_* (N, C)``, ``labels (N,)``. An interval holding 0 means the change is within the
-    noise of this many pages."""
+    ``probs_* (N, C)``, ``labels (N,)``. The basic (pivotal) interval ``2 d - q``: binned ECE is
+    biased upwards on resamples, and the percentile interval can miss the point estimate ``d``.
+    An interval holding 0 means the change is within the noise of this many pages."""
     n = labels.numel()
     if n == 0:
         return 0.0, 0.0
@@ -115,7 +116,11 @@ def ece_change_interval(
         before = reliability_bins_from_confidence(conf_b[rows], correct_b[rows], n_bins).ece
         after = reliability_bins_from_confidence(conf_a[rows], correct_a[rows], n_bins).ece
         changes.append(after - before)
-    low, high = torch.tensor(changes).quantile(
-        torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float32)
+    q_low, q_high = torch.tensor(changes, dtype=torch.float64).quantile(
+        torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
     )
-    return float(low), float(high)
+    point = (
+        reliability_bins_from_confidence(conf_a, correct_a, n_bins).ece
+        - reliability_bins_from_confidence(conf_b, correct_b, n_bins).ece
+    )
+    return float(2 * point - q_high), float(2 * point - q_low)
