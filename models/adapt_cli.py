@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from docexit.models.adaptation import AdaptConfig
+from docexit.pipeline.cli import options_as_argv
 
 ADAPT_DEFAULTS = AdaptConfig()
 
@@ -105,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
     (args.out / TRAINING_FILE).write_text(
         json.dumps(
             {
-                "command": "docexit adapt " + " ".join(command_line(args)),
+                "command": "docexit adapt " + " ".join(options_as_argv(args)),
                 "adapt_config": vars(config),
                 "seconds": time.perf_counter() - start,
                 "real_pages": real.num_rows,
@@ -152,13 +153,3 @@ def crossval_summary(crossval: dict) -> str:
             f"visual exit {r['accuracy_with_visual_exit']:.3f} ({r['skip_ocr_share']:.1%} skip OCR)"
         )
     return "\n".join(lines)
-
-
-def command_line(args: argparse.Namespace) -> list[str]:
-    parts = []
-    for key, value in vars(args).items():
-        if key == "command" or value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        parts.extend([flag] if value is True else [flag, str(value)])
-    return parts

@@ -12,6 +12,7 @@ import torch
 from docexit.models.model_card import TRAINING_FILE, record_evaluation
 from docexit.models.strategies import STRATEGIES, StrategyConfig
 from docexit.models.training import TrainConfig
+from docexit.pipeline.cli import options_as_argv
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,7 +181,8 @@ def main(args: argparse.Namespace) -> int:
     (args.out / TRAINING_FILE).write_text(
         json.dumps(
             {
-                "command": "docexit train " + " ".join(_argv_of(args)),
+                "command": "docexit train "
+                + " ".join(options_as_argv(args, NEW_MODEL_ONLY if args.from_model else set())),
                 "history": [vars(h) for h in history],
                 "selection": selection.to_dict(),
                 "visual_history": [vars(h) for h in visual_history],
@@ -214,15 +216,3 @@ def _base_training(from_model: Path | None) -> dict | None:
 NEW_MODEL_ONLY = {"init", "placement", "modality", "head", "strategy", "gamma", "epochs"}
 NEW_MODEL_ONLY |= {"max_length", "image_size", "lr_pretrained", "lr_new", "patience", "resume"}
 NEW_MODEL_ONLY |= {"work_dir"}
-
-
-def _argv_of(args: argparse.Namespace) -> list[str]:
-    parts = []
-    for key, value in vars(args).items():
-        if key in {"command"} or value is None or value is False:
-            continue
-        if args.from_model is not None and key in NEW_MODEL_ONLY:
-            continue
-        flag = "--" + key.replace("_", "-")
-        parts.extend([flag] if value is True else [flag, str(value)])
-    return parts

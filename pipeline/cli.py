@@ -23,6 +23,20 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def options_as_argv(
+    args: argparse.Namespace, skip: set[str] | frozenset = frozenset()
+) -> list[str]:
+    """The options a command was given, as command-line words (for training records): flags
+    for True, nothing for None/False, and no option named in `skip`."""
+    parts: list[str] = []
+    for key, value in vars(args).items():
+        if key in skip or key == "command" or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts.extend([flag] if value is True else [flag, str(value)])
+    return parts
+
+
 def usage() -> str:
     lines = ["usage: docexit COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
