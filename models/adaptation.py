@@ -27,7 +27,7 @@ from docexit.models.calibration import apply_temperatures, expected_calibration_
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.dataset import PageDataset
 from docexit.models.device import resolve_device
-from docexit.models.evaluation import calibrate_and_choose_policy
+from docexit.models.evaluation import calibrate_and_choose_policy, exit_names
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.training import TrainConfig, Trainer, collect_logits
@@ -201,7 +201,7 @@ def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
     )
 
 
-def outcome_report(outcomes: PageOutcomes, exit_names: Sequence[str]) -> dict[str, Any]:
+def outcome_report(outcomes: PageOutcomes, names: Sequence[str]) -> dict[str, Any]:
     """Accuracy (full depth, early exit, with the visual exit), depth and per-exit calibration."""
     labels = outcomes.labels
 
@@ -222,7 +222,7 @@ def outcome_report(outcomes: PageOutcomes, exit_names: Sequence[str]) -> dict[st
                 "ece_before": expected_calibration_error(outcomes.raw_probs[e], labels),
                 "ece_after": expected_calibration_error(outcomes.calibrated_probs[e], labels),
             }
-            for e, name in enumerate(exit_names)
+            for e, name in enumerate(names)
         ],
     }
 
@@ -235,8 +235,6 @@ def cross_validate(
     config: AdaptConfig,
 ) -> dict[str, Any]:
     """Out-of-fold figures of `adapt` on `real`, and the base model's on the same pages."""
-    from docexit.models.evaluation import exit_names
-
     base = load_checkpoint(base_model_dir, device=resolve_device(config.device))
     names = exit_names(base)
     folds = stratified_folds(real.column("label_id").to_pylist(), config.folds, config.seed)
