@@ -84,7 +84,9 @@ def load_data(corpus: Path, settings: StudySettings) -> StudyData:
     featurizer = Featurizer(settings.max_length, settings.image_size)
     limit = settings.max_eval_pages
     return StudyData(
-        train=PageDataset.from_split(corpus, "train", featurizer, settings.max_train_pages),
+        train=PageDataset.from_split(
+            corpus, "train", featurizer, settings.max_train_pages, spread=True
+        ),
         validation=PageDataset.from_split(corpus, "validation", featurizer, limit),
         test=PageDataset.from_split(corpus, "test", featurizer, limit),
         label_names=list(LABELS),  # `docexit corpus` numbers labels as RVL-CDIP's 16 classes

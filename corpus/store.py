@@ -41,6 +41,18 @@ def load_split(corpus_dir: Path, split: str) -> pa.Table:
     return pq.read_table(path, schema=CORPUS_SCHEMA)
 
 
+def first_or_spread(table: pa.Table, limit: int | None, spread: bool = False) -> pa.Table:
+    """At most `limit` rows: the first ones, or (`spread`) evenly spaced over the table, in
+    order. Splits are written class by class, so a training cap must spread or it keeps a few
+    classes only."""
+    if limit is None or limit >= table.num_rows:
+        return table
+    if not spread:
+        return table.slice(0, limit)
+    step = table.num_rows / limit
+    return table.take([int(i * step) for i in range(limit)])
+
+
 def encode_page_image(image: Image.Image) -> bytes:
     """A page as stored in the corpus: greyscale, STORED_IMAGE_SIDE square, PNG."""
     small = image.convert("L").resize(

@@ -10,7 +10,7 @@ import pyarrow as pa
 import torch
 from PIL import Image
 
-from docexit.corpus.store import load_split
+from docexit.corpus.store import first_or_spread, load_split
 from docexit.models.batch import ModelBatch, collate
 from docexit.transforms.featurize import Featurizer, image_to_pixels
 from docexit.transforms.records import PageFeatures
@@ -33,11 +33,16 @@ class PageDataset(torch.utils.data.Dataset):
 
     @classmethod
     def from_split(
-        cls, corpus_dir: Path, split: str, featurizer: Featurizer, limit: int | None = None
+        cls,
+        corpus_dir: Path,
+        split: str,
+        featurizer: Featurizer,
+        limit: int | None = None,
+        spread: bool = False,
     ) -> PageDataset:
-        """One split of a corpus built by `docexit corpus`, optionally its first `limit` pages."""
-        table = load_split(corpus_dir, split)
-        return cls(table if limit is None else table.slice(0, limit), featurizer)
+        """One split of a corpus built by `docexit corpus`, optionally `limit` pages: its first
+        ones, or (`spread`, for training) pages evenly spaced over the split."""
+        return cls(first_or_spread(load_split(corpus_dir, split), limit, spread), featurizer)
 
     def __len__(self) -> int:
         return len(self.labels)

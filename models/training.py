@@ -363,7 +363,7 @@ def load_datasets(
 ) -> tuple[PageDataset, PageDataset]:
     """Train and validation splits with the caps of `config`."""
     return (
-        PageDataset.from_split(corpus_dir, "train", featurizer, config.max_train_pages),
+        PageDataset.from_split(corpus_dir, "train", featurizer, config.max_train_pages, True),
         PageDataset.from_split(corpus_dir, "validation", featurizer, config.max_eval_pages),
     )
 

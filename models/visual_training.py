@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from docexit.corpus.store import load_split
+from docexit.corpus.store import first_or_spread, load_split
 from docexit.models.calibration import fit_temperature
 from docexit.models.device import respect_omp_thread_limit
 from docexit.models.model import EarlyExitModel
@@ -44,12 +44,16 @@ class InkPages:
 
     @classmethod
     def from_split(
-        cls, corpus_dir: Path, split: str, image_size: int, limit: int | None = None
+        cls,
+        corpus_dir: Path,
+        split: str,
+        image_size: int,
+        limit: int | None = None,
+        spread: bool = False,
     ) -> InkPages:
-        """One split of a corpus (its first `limit` pages), in the table's order."""
-        table = load_split(corpus_dir, split)
-        if limit is not None:
-            table = table.slice(0, limit)
+        """One split of a corpus (`limit` pages: its first, or evenly spaced with `spread`),
+        in the table's order."""
+        table = first_or_spread(load_split(corpus_dir, split), limit, spread)
         table = table.select(["image_png", "label_id"]).to_pydict()
         images = (Image.open(io.BytesIO(png)) for png in table["image_png"])
         return cls.from_images(images, torch.tensor(table["label_id"]), image_size)
@@ -246,7 +250,7 @@ def fit_visual_exit(
     validation = InkPages.from_split(corpus_dir, "validation", size, len(validation_predictions))
     history: list[VisualEpoch] = []
     if epochs > 0:
-        train = InkPages.from_split(corpus_dir, "train", size, max_train_pages)
+        train = InkPages.from_split(corpus_dir, "train", size, max_train_pages, spread=True)
         history = train_visual_exit(exit_, train, validation, epochs=epochs, seed=seed)
     selection = select_visual_threshold(
         visual_logits(exit_, validation),

@@ -313,3 +313,18 @@ def test_model_card_lists_every_training_step(tmp_path):
     positions = [card.index(f"    {step['command']}\n") for step in (first, second, third)]
     assert positions == sorted(positions)
     assert "- note: resumed once" in card and "| 1 | 1.5000 | 0.500 0.600 | 3 |" in card
+
+
+def test_a_training_cap_keeps_every_class(tmp_path, featurizer):
+    """Splits are written class by class: `--max-train-pages` must spread over the split, or a
+    cap keeps a few classes only (the study's base design once saw 5 of 16)."""
+    import pyarrow.parquet as pq
+
+    from docexit.corpus.store import first_or_spread
+
+    table = tiny_table(3, seed=4)  # 4 classes x 3 pages, class by class
+    pq.write_table(table, tmp_path / "train.parquet")
+    capped = PageDataset.from_split(tmp_path, "train", featurizer, 4, spread=True)
+    assert sorted(capped.labels.tolist()) == [0, 1, 2, 3]
+    assert PageDataset.from_split(tmp_path, "train", featurizer, 4).labels.tolist() == [0, 0, 0, 1]
+    assert first_or_spread(table, None, spread=True) is table
