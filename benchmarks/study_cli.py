@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-pages-bs1", type=int, default=None, help="pages timed at batch size 1 (0 = all)"
     )
     parser.add_argument(
+        "--time-pages", type=int, default=None, help="pages timed at larger batches (0 = all)"
+    )
+    parser.add_argument(
         "--tolerance",
         type=float,
         default=None,
@@ -132,6 +135,8 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
         changes["policies"] = kinds
     if args.time_pages_bs1 is not None:
         changes["time_pages_bs1"] = args.time_pages_bs1 or None
+    if args.time_pages is not None:
+        changes["time_pages"] = args.time_pages or None
     return replace(settings, **changes)
 
 

@@ -390,7 +390,8 @@ def markdown(result: StudyResult, command: str) -> str:
         f"- Timing: the engine (`models/engine.py`) in `shrink_refill` mode against the same model "
         f"at full depth with length bucketing (`full_bucketed`), at batch sizes "
         f"{', '.join(map(str, s.batch_sizes))}, on the test pages"
-        + (f" (first {s.time_pages_bs1} at batch 1)" if s.time_pages_bs1 else "")
+        + (f" ({s.time_pages_bs1} spread over the split at batch 1)" if s.time_pages_bs1 else "")
+        + (f" ({s.time_pages} at larger batches)" if s.time_pages else "")
         + f". Each of {s.repeats} repeat(s) times full depth, then every point (a page set whose "
         f"full-depth run is shorter than {s.min_seconds:g} s is timed several copies over); a "
         "speed-up is the median over repeats of point / full depth within a repeat. Timed per design: the selected point of every "

@@ -212,7 +212,11 @@ def run_study(
         attach_intervals(result.rows, base_full, settings.bootstrap)
     pages = dataset_pages(data.test)
     plan = TimingPlan(
-        settings.batch_sizes, settings.repeats, settings.time_pages_bs1, settings.min_seconds
+        settings.batch_sizes,
+        settings.repeats,
+        settings.time_pages_bs1,
+        settings.min_seconds,
+        settings.time_pages,
     )
     timing_bar = tqdm(results, desc="time designs", disable=not progress)
     for result in timing_bar:

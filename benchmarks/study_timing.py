@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from docexit.benchmarks.engine_bench import Page, ideal_speedup, measure_layer_costs, run_mode
+from docexit.benchmarks.study_stats import spread_indices
 from docexit.benchmarks.study_sweep import FULL_DEPTH, PointRow
 from docexit.benchmarks.study_train import Run
 from docexit.models.dataset import PageDataset
@@ -58,18 +59,21 @@ def _exits_key(row: PointRow, seed_index: int) -> bytes:
 
 @dataclass(frozen=True)
 class TimingPlan:
-    """How points are timed: batch sizes, repeats (median), pages at batch 1, and the least
-    time of one full-depth run (shorter page sets are timed several copies over)."""
+    """How points are timed: batch sizes, repeats (median), pages at batch 1 and at larger
+    batches (None = all), and the least time of one full-depth run (shorter page sets are
+    timed several copies over)."""
 
     batch_sizes: tuple[int, ...]
     repeats: int
     pages_bs1: int | None
     min_seconds: float
+    pages_batched: int | None = None
 
-    def pages(self, batch_size: int, available: int) -> int:
-        if batch_size > 1 or self.pages_bs1 is None:
-            return available
-        return min(available, self.pages_bs1)
+    def indices(self, batch_size: int, available: int) -> list[int]:
+        """The test pages timed at `batch_size`: all, or a cap spread evenly over the split
+        (splits are stored class by class: the first N would hold a few classes only)."""
+        cap = self.pages_bs1 if batch_size == 1 else self.pages_batched
+        return spread_indices(available, available if cap is None else cap)
 
     def key(self, available: int, device: torch.device) -> str:
         spec = [asdict(self), available, str(device), torch.get_num_threads()]
@@ -138,7 +142,8 @@ def time_run(
         disable=not progress,
     )
     for bs in plan.batch_sizes:
-        subset = list(pages[: plan.pages(bs, len(pages))])
+        index = plan.indices(bs, len(pages))
+        subset = [pages[i] for i in index]
         n = len(subset)
         model.config.temperatures = list(run.temperatures)
         copies = _copies(model, subset, bs, plan.min_seconds)
@@ -167,8 +172,10 @@ def time_run(
                 "pages_per_s": speeds[i],
                 "full_depth_pages_per_s": base,
                 "copies": copies,
-                "accuracy": float((engine_labels == labels[:n]).mean()),
-                "exit_agreement": float((engine_exits == row.exit_index[seed_index][:n]).mean()),
+                "accuracy": float((engine_labels == labels[index]).mean()),
+                "exit_agreement": float(
+                    (engine_exits == np.asarray(row.exit_index[seed_index])[index]).mean()
+                ),
                 "mean_exit_layer": float(np.mean([predictions[i][p].exit_layer for p in range(n)])),
             }
     for row in todo:  # points that leave every page where a timed one does: same work

@@ -87,8 +87,8 @@ def load_data(corpus: Path, settings: StudySettings) -> StudyData:
         train=PageDataset.from_split(
             corpus, "train", featurizer, settings.max_train_pages, spread=True
         ),
-        validation=PageDataset.from_split(corpus, "validation", featurizer, limit),
-        test=PageDataset.from_split(corpus, "test", featurizer, limit),
+        validation=PageDataset.from_split(corpus, "validation", featurizer, limit, spread=True),
+        test=PageDataset.from_split(corpus, "test", featurizer, limit, spread=True),
         label_names=list(LABELS),  # `docexit corpus` numbers labels as RVL-CDIP's 16 classes
     )
 

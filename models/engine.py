@@ -55,6 +55,7 @@ The non-bucketed modes take pages in arrival order and pad each group to its lon
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -303,6 +304,12 @@ class EarlyExitEngine:
     mode: one of MODES (benchmark comparisons); "shrink_refill" is the engine proper.
     pool_size: pages read from `items` at a time and bucketed together.
     pad_multiple: bucketed groups are padded to a multiple of this many text tokens.
+    merge_slack: a refill step merges another waiting cohort only while the merge pads the
+        step by at most this fraction of the tokens its cohorts carry on their own (`inf`:
+        fill every step whatever the padding). Deep cohorts gather survivors of many admission
+        groups; merging a short one with a long one pads the short one's rows to the long
+        length. On CPU that costs more than a smaller step (cost follows tokens), so None
+        means 0 there; on CUDA a step is launch-bound and fuller steps pay, so None means inf.
     autocast: bf16 autocast on CUDA; None = on for CUDA, off elsewhere.
     """
 
@@ -314,6 +321,7 @@ class EarlyExitEngine:
     mode: str = "shrink_refill"
     pool_size: int = 1024
     pad_multiple: int = 8
+    merge_slack: float | None = None
     autocast: bool | None = None
     stats: EngineStats = field(default_factory=EngineStats, init=False)
 
@@ -343,6 +351,10 @@ class EarlyExitEngine:
         self.visual_tokens = 1 + (backbone.input_size // backbone.patch_size) ** 2
         self.max_text_tokens = int(self.model.config.max_text_tokens)
         self.spec = MODES[self.mode]
+        if self.merge_slack is None:
+            self.merge_slack = 0.0 if self.device.type == "cpu" else math.inf
+        if self.merge_slack < 0:
+            raise ValueError(f"merge_slack must be >= 0, got {self.merge_slack}")
         self._temperatures = self.model.temperatures
         self._last_exit = len(self.model.exits) - 1
 
@@ -580,12 +592,14 @@ class EarlyExitEngine:
             queue.clear()
             queue.extend(by_length)
         taken: list[Cohort] = []
-        pages = text_len = 0
+        pages = text_len = own_tokens = 0
         while queue:
             head = queue[0]
             longer = max(text_len, head.state.text_len)
             room = len(head.keys) if whole else self._capacity(longer) - pages
             if room <= 0:
+                break
+            if taken and not whole and self._pads_too_much(pages, own_tokens, head, room, longer):
                 break
             if head.size <= room:
                 taken.append(queue.popleft())
@@ -594,8 +608,19 @@ class EarlyExitEngine:
                 queue[0] = rest
                 taken.append(first)
             pages += taken[-1].size
+            own_tokens += taken[-1].size * (taken[-1].state.text_len + self.visual_tokens)
             text_len = longer
             if pages >= self._capacity(text_len) and not whole:
                 break
         assert taken, "a depth with waiting pages always yields a step"
         return merge_cohorts(self.model, taken)
+
+    def _pads_too_much(
+        self, pages: int, own_tokens: int, head: Cohort, room: int, text_len: int
+    ) -> bool:
+        """Whether adding `head`'s first `room` rows to a step of `pages` pages that carry
+        `own_tokens` tokens on their own would pad the merged step (every row padded to
+        `text_len`) by more than `merge_slack` of those tokens."""
+        rows = pages + min(room, head.size)
+        own = own_tokens + min(room, head.size) * (head.state.text_len + self.visual_tokens)
+        return rows * (text_len + self.visual_tokens) > (1.0 + self.merge_slack) * own

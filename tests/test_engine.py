@@ -9,6 +9,8 @@ float noise from padding cannot flip a decision.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -260,6 +262,13 @@ def test_every_mode_matches_page_by_page(setup, mode, step_size):
     assert_same(got, want, min_depths=1 if full else 3)
 
 
+@pytest.mark.parametrize("merge_slack", [0.0, 0.5, math.inf])
+def test_refill_matches_page_by_page_at_any_merge_slack(setup, merge_slack):
+    model, pages, policy, want = setup
+    engine = EarlyExitEngine(model, policy, step_size=8, pool_size=24, merge_slack=merge_slack)
+    assert_same(engine.classify(enumerate(pages)), want, min_depths=3)
+
+
 @pytest.mark.parametrize("budget", [300, 1200, 5000])
 def test_token_budget_matches_and_is_respected(setup, budget):
     model, pages, policy, want = setup
@@ -299,7 +308,10 @@ def test_refill_fills_layer_steps_and_bucketing_cuts_padding(setup):
     model, pages, policy, _ = setup
     stats = {}
     for mode in ("shrink", "shrink_refill", "full_padded", "full_bucketed"):
-        engine = EarlyExitEngine(model, policy, step_size=8, mode=mode, pool_size=40)
+        slack = math.inf if mode == "shrink_refill" else None  # inf: fill steps whatever pads
+        engine = EarlyExitEngine(
+            model, policy, step_size=8, mode=mode, pool_size=40, merge_slack=slack
+        )
         engine.classify(enumerate(pages))
         stats[mode] = engine.stats
     assert stats["shrink_refill"].mean_step_pages > stats["shrink"].mean_step_pages
@@ -311,6 +323,23 @@ def test_refill_fills_layer_steps_and_bucketing_cuts_padding(setup):
     refill = stats["shrink_refill"]
     assert refill.syncs == refill.groups + refill.layer_steps
     assert stats["full_bucketed"].syncs == stats["full_bucketed"].groups  # one per group
+
+
+def test_merge_slack_trades_step_size_for_less_padding(setup):
+    """Without a limit refill merges short and long cohorts (the short rows are padded); with
+    slack 0 a step merges only cohorts of one padded length: smaller steps, fewer tokens."""
+    model, pages, policy, _ = setup
+    stats = {}
+    for slack in (math.inf, 0.0):
+        engine = EarlyExitEngine(model, policy, step_size=8, pool_size=40, merge_slack=slack)
+        engine.classify(enumerate(pages))
+        stats[slack] = engine.stats
+    loose, strict = stats[math.inf], stats[0.0]
+    assert strict.page_layers == loose.page_layers  # the same pages run the same layers
+    assert strict.layer_tokens < loose.layer_tokens
+    assert strict.layer_steps > loose.layer_steps
+    with pytest.raises(ValueError, match="merge_slack"):
+        EarlyExitEngine(model, policy, merge_slack=-0.1)
 
 
 def test_results_stream_before_the_input_ends(setup):

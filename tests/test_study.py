@@ -291,3 +291,14 @@ def test_quick_study_end_to_end_writes_report_pngs_and_json(tmp_path, capsys):
 def test_quick_settings_are_small():
     assert QUICK.init == "random" and QUICK.layers <= 6 and QUICK.hidden <= 128
     assert QUICK.batch_sizes == (32, 1)
+
+
+def test_timing_caps_spread_over_the_split():
+    """Splits are stored class by class: a timing cap must sample the whole split."""
+    from docexit.benchmarks.study_timing import TimingPlan
+
+    plan = TimingPlan((32, 1), repeats=1, pages_bs1=4, min_seconds=0.0, pages_batched=10)
+    assert plan.indices(1, 100) == [0, 33, 66, 99]
+    batched = plan.indices(32, 100)
+    assert len(batched) == 10 and batched[0] == 0 and batched[-1] == 99
+    assert TimingPlan((32,), 1, None, 0.0).indices(32, 7) == list(range(7))
