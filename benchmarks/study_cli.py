@@ -62,7 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--policies", default=None, help=f"comma-separated subset of {','.join(POLICY_KINDS)}"
     )
     parser.add_argument(
-        "--init", default=None, help="minilm (default), random, or a LayoutLMv3 folder"
+        "--init",
+        default=None,
+        help="minilm (default), random, a LayoutLMv3 folder, or a docexit model folder whose trained "
+        "backbone every design shares (its exits are dropped)",
     )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--max-train-pages", type=int, default=None)

@@ -21,6 +21,7 @@ from docexit.benchmarks.study_sweep import (
     noise_note,
     select_on_validation,
 )
+from docexit.models.factory import is_docexit_folder
 
 PARETO_PNG = "study_pareto.png"
 CALIBRATION_PNG = "study_calibration.png"
@@ -348,6 +349,14 @@ def markdown(result: StudyResult, command: str) -> str:
         if s.init == "random"
         else f"LayoutLMv3 architecture, backbone `{s.init}` ({result.num_layers} layers)"
     )
+    if is_docexit_folder(s.init):
+        model += (
+            ", the trained backbone of that docexit model shared by every design (its exits "
+            "dropped; each design trains new exits, and the backbone with them, by its own "
+            "strategy). Designs so differ in their exits and how they train them, not in "
+            "pre-training; the shared backbone was trained with that model's own exits, which "
+            "may favour designs like them"
+        )
     lines = [
         "# docexit study: early-exit designs, measured",
         "",

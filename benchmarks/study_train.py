@@ -20,13 +20,12 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import LayoutLMv3Config
 
 from docexit.benchmarks.study_grid import Design, StudySettings
 from docexit.models.calibration import fit_temperatures
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.dataset import PageDataset
-from docexit.models.factory import build_model
+from docexit.models.factory import build_model, init_depth
 from docexit.models.model import EarlyExitModel
 from docexit.models.strategies import StrategyConfig
 from docexit.models.training import TrainConfig, Trainer, collect_logits
@@ -95,13 +94,7 @@ def load_data(corpus: Path, settings: StudySettings) -> StudyData:
 
 def backbone_depth(settings: StudySettings) -> int:
     """Encoder layers of the backbone `settings.init` builds (before building it)."""
-    if settings.init == "random":
-        return settings.layers
-    if settings.init == "minilm":
-        from docexit.models.backbone import minilm_backbone_config
-
-        return int(minilm_backbone_config().num_hidden_layers)
-    return int(LayoutLMv3Config.from_pretrained(settings.init).num_hidden_layers)
+    return init_depth(settings.init, {"num_hidden_layers": settings.layers})
 
 
 def build_design(design: Design, settings: StudySettings, label_names: list[str]) -> EarlyExitModel:

@@ -93,7 +93,8 @@ class EarlyExitConfig(PretrainedConfig):
     # Text tokens per page the featurizer keeps ([CLS] and [SEP] included). None: as many as
     # the position embeddings allow (LayoutLMv3 numbers positions from pad_token_id + 1).
     max_text_tokens: int | None = None
-    # How the backbone was initialised: "random", "minilm" or "layoutlmv3:<dir>" (provenance only).
+    # How the backbone was initialised: "random", "minilm", "layoutlmv3:<dir>" or "docexit:<dir>"
+    # (another docexit model's backbone); decides which parameters train at the pretrained rate.
     init_source: str = "random"
     # The image-only exit before OCR (`models/visual_exit.py`): kind, size, temperature and
     # threshold. None: the model has none and every page is OCRed.

@@ -3,6 +3,7 @@ modality exits, head type, input sizes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from transformers import LayoutLMv3Config
@@ -23,6 +24,35 @@ def parse_placement(placement: str) -> str | list[int]:
     return placement
 
 
+def is_docexit_folder(init: str | Path) -> bool:
+    """True when `init` is a folder holding a docexit checkpoint (not a bare LayoutLMv3)."""
+    config = Path(init) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except (OSError, ValueError):
+        return False
+    return model_type == EarlyExitConfig.model_type
+
+
+def init_depth(init: str, backbone_overrides: dict | None = None) -> int:
+    """Encoder layers of the backbone `init` builds, read before building it."""
+    if init == "minilm":
+        return int(minilm_backbone_config().num_hidden_layers)
+    if init == "random":
+        return int(backbone_config(**(backbone_overrides or {})).num_hidden_layers)
+    if is_docexit_folder(init):
+        backbone = json.loads((Path(init) / "config.json").read_text())["backbone"]
+        return int(backbone["num_hidden_layers"])
+    if Path(init).is_dir():
+        return int(LayoutLMv3Config.from_pretrained(init).num_hidden_layers)
+    raise ValueError(
+        "--init must be `minilm`, `random`, a LayoutLMv3 folder or a docexit model folder, "
+        f"got {init!r}"
+    )
+
+
 def build_model(
     init: str = "minilm",
     placement: str | list[int] = "quarter",
@@ -35,19 +65,13 @@ def build_model(
     visual_exit: dict | None = None,
 ) -> EarlyExitModel:
     """A new model. `init`: "minilm" (all-MiniLM-L6-v2 warm start), "random" (LayoutLMv3 shape
-    from `backbone_overrides`), or a folder with a LayoutLMv3 checkpoint. `visual_exit`: the
-    image-only exit before OCR (`models/visual_exit.py` config; None = none)."""
+    from `backbone_overrides`), a folder with a LayoutLMv3 checkpoint, or a docexit model
+    folder (its trained backbone, new exits). `visual_exit`: the image-only exit before OCR
+    (`models/visual_exit.py` config; None = none)."""
     if isinstance(placement, str):
         placement = parse_placement(placement)
     overrides = {"input_size": image_size, **(backbone_overrides or {})}
-    if init == "minilm":
-        num_layers = minilm_backbone_config().num_hidden_layers
-    elif init == "random":
-        num_layers = backbone_config(**overrides).num_hidden_layers
-    elif Path(init).is_dir():
-        num_layers = LayoutLMv3Config.from_pretrained(init).num_hidden_layers
-    else:
-        raise ValueError(f"--init must be `minilm`, `random` or a LayoutLMv3 folder, got {init!r}")
+    num_layers = init_depth(init, overrides)
     common = {
         "label_names": label_names,
         "max_text_tokens": max_length,
@@ -59,4 +83,11 @@ def build_model(
     if init == "random":
         config = EarlyExitConfig(backbone=backbone_config(**overrides).to_dict(), **common)
         return EarlyExitModel(config)
+    if is_docexit_folder(init):
+        model = EarlyExitModel.from_docexit_backbone(init, **common)
+        if model.config.backbone.input_size != image_size:
+            raise ValueError(
+                f"{init} reads {model.config.backbone.input_size} px page images, not {image_size}"
+            )
+        return model
     return EarlyExitModel.from_layoutlmv3(init, **common)

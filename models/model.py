@@ -175,6 +175,25 @@ class EarlyExitModel(PreTrainedModel):
         assert not missing and not unexpected
         return model
 
+    @classmethod
+    def from_docexit_backbone(cls, folder: str | Path, **config_kwargs) -> EarlyExitModel:
+        """Backbone of a trained docexit checkpoint (its exits are dropped); exits start fresh.
+        How `docexit study` shares one corpus-trained backbone among its designs."""
+        from docexit.models.checkpoint import load_checkpoint
+
+        source = load_checkpoint(folder)
+        config = EarlyExitConfig(
+            backbone=source.config.backbone.to_dict(),
+            init_source=f"docexit:{folder}",
+            **config_kwargs,
+        )
+        model = cls(config)
+        missing, unexpected = model.backbone.load_state_dict(
+            source.backbone.state_dict(), strict=True
+        )
+        assert not missing and not unexpected
+        return model
+
     # ---- structure ---------------------------------------------------------------------------
 
     @property
@@ -216,7 +235,7 @@ class EarlyExitModel(PreTrainedModel):
                 local in minilm_weight_map(self.num_layers)
                 or local == "embeddings.position_embeddings.weight"
             )
-        return self.config.init_source.startswith("layoutlmv3")
+        return self.config.init_source.startswith(("layoutlmv3", "docexit"))
 
     def parameter_counts_to_exit(self) -> list[int]:
         """Parameters used up to each exit: the whole embedding stage (text, layout and patch

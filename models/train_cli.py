@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init",
         default="minilm",
-        help="backbone: `minilm` (all-MiniLM-L6-v2 warm start), `random`, or a folder holding a "
-        "LayoutLMv3 checkpoint",
+        help="backbone: `minilm` (all-MiniLM-L6-v2 warm start), `random`, a folder holding a "
+        "LayoutLMv3 checkpoint, or a docexit model folder (its trained backbone, new exits)",
     )
     parser.add_argument(
         "--placement", default="quarter", help="single|quarter|alternate|all or 1,3,5"

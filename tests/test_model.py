@@ -374,6 +374,39 @@ def test_layoutlmv3_folder_errors(tmp_path):
         EarlyExitModel.from_layoutlmv3(tmp_path)
 
 
+def test_docexit_backbone_from_folder_keeps_backbone_and_renews_exits(tmp_path):
+    from docexit.models.checkpoint import save_checkpoint
+    from docexit.models.factory import build_model, init_depth
+
+    source = tiny_model(layers=4, seed=5)
+    save_checkpoint(source, tmp_path / "trained")
+    assert init_depth(str(tmp_path / "trained")) == 4
+    model = build_model(
+        init=str(tmp_path / "trained"),
+        placement="all",
+        modality="concat",
+        head="gate",
+        max_length=64,
+        image_size=source.config.backbone.input_size,
+    ).eval()
+    assert model.config.init_source.startswith("docexit:")
+    assert model.exit_layers == [0, 1, 2, 3, 4]  # the new design's exits, not the source's
+    assert model.has_gate[:-1] == [True] * 4
+    ours = model.backbone.state_dict()
+    for name, tensor in source.backbone.state_dict().items():
+        assert torch.equal(ours[name], tensor), name
+    assert model.is_pretrained_parameter("backbone.embeddings.patch_embed.proj.weight")
+    assert not model.is_pretrained_parameter("exits.0.classifier.weight")
+    batch = make_batch(seq_len=12)
+    with torch.no_grad():
+        assert torch.equal(
+            model.run_layer(1, model.embed(batch)).hidden,
+            source.run_layer(1, source.embed(batch)).hidden,
+        )
+    with pytest.raises(ValueError, match="px page images"):
+        build_model(init=str(tmp_path / "trained"), max_length=64, image_size=96)
+
+
 # ---- basic early-exit classify ------------------------------------------------------------
 
 
