@@ -24,16 +24,21 @@ def parse_placement(placement: str) -> str | list[int]:
     return placement
 
 
-def is_docexit_folder(init: str | Path) -> bool:
-    """True when `init` is a folder holding a docexit checkpoint (not a bare LayoutLMv3)."""
-    config = Path(init) / "config.json"
-    if not config.is_file():
-        return False
+def docexit_config(init: str | Path) -> dict | None:
+    """The saved config when `init` is a docexit model folder (not a bare LayoutLMv3), else None."""
+    path = Path(init) / "config.json"
+    if not path.is_file():
+        return None
     try:
-        model_type = json.loads(config.read_text()).get("model_type")
+        config = json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    return model_type == EarlyExitConfig.model_type
+        return None
+    return config if config.get("model_type") == EarlyExitConfig.model_type else None
+
+
+def is_docexit_folder(init: str | Path) -> bool:
+    """True when `init` is a folder holding a docexit checkpoint."""
+    return docexit_config(init) is not None
 
 
 def init_depth(init: str, backbone_overrides: dict | None = None) -> int:
@@ -42,9 +47,8 @@ def init_depth(init: str, backbone_overrides: dict | None = None) -> int:
         return int(minilm_backbone_config().num_hidden_layers)
     if init == "random":
         return int(backbone_config(**(backbone_overrides or {})).num_hidden_layers)
-    if is_docexit_folder(init):
-        backbone = json.loads((Path(init) / "config.json").read_text())["backbone"]
-        return int(backbone["num_hidden_layers"])
+    if (saved := docexit_config(init)) is not None:
+        return int(saved["backbone"]["num_hidden_layers"])
     if Path(init).is_dir():
         return int(LayoutLMv3Config.from_pretrained(init).num_hidden_layers)
     raise ValueError(
@@ -83,11 +87,9 @@ def build_model(
     if init == "random":
         config = EarlyExitConfig(backbone=backbone_config(**overrides).to_dict(), **common)
         return EarlyExitModel(config)
-    if is_docexit_folder(init):
-        model = EarlyExitModel.from_docexit_backbone(init, **common)
-        if model.config.backbone.input_size != image_size:
-            raise ValueError(
-                f"{init} reads {model.config.backbone.input_size} px page images, not {image_size}"
-            )
-        return model
+    if (saved := docexit_config(init)) is not None:
+        saved_size = saved["backbone"].get("input_size")
+        if saved_size != image_size:  # checked before loading its weights
+            raise ValueError(f"{init} reads {saved_size} px page images, not {image_size}")
+        return EarlyExitModel.from_docexit_backbone(init, **common)
     return EarlyExitModel.from_layoutlmv3(init, **common)
