@@ -16,11 +16,12 @@ under --out, and a rerun skips them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from docexit.benchmarks.study_grid import (
@@ -89,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tolerance",
         type=float,
         default=None,
-        help="accuracy loss vs full depth still kept (default 0.01)",
+        help="accuracy loss vs full depth still kept (default 0.002: 0.2 points)",
     )
     parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples")
     parser.add_argument(
@@ -109,6 +110,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="designs trained at once, one process each (default: 2 with --quick on 2+ cores, "
         "else 1; timing always runs alone)",
+    )
+    parser.add_argument(
+        "--shipped",
+        default=None,
+        help="model folder checked against the winner: its design, and its own policy measured "
+        "on the test pages (default: the bundled model for the full grid, none with --quick; "
+        "`none` skips the check)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -156,6 +164,34 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def shipped_model(args: argparse.Namespace) -> Path | None:
+    """The model to check against the winner (see --shipped); ValueError when it is not a
+    model folder with an exit policy."""
+    from docexit.pipeline.defaults import bundled_model_dir
+
+    if args.shipped is None:
+        return None if args.quick else bundled_model_dir()
+    if args.shipped.lower() == "none":
+        return None
+    folder = Path(args.shipped)
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ValueError(f"--shipped {folder}: no config.json (not a docexit model folder)")
+    if not json.loads(config.read_text()).get("policy"):
+        raise ValueError(f"--shipped {folder}: the model stores no exit policy")
+    return folder
+
+
+def record_verdict(result, model_dir: Path, report: Path, command: str) -> Path:
+    """The study's verdict on the shipped model, stored next to it (its card links the report)."""
+    from docexit.models.model_card import record_design_study
+
+    best = result.best.design if result.best is not None else "base"
+    link = os.path.relpath(Path(report).resolve(), Path(model_dir).resolve())
+    entry = {"command": command, "report": link, "best": best, "shipped": asdict(result.shipped)}
+    return record_design_study(model_dir, entry)
+
+
 def log(line: str) -> None:
     print(line, flush=True)
 
@@ -182,7 +218,8 @@ def main(args: argparse.Namespace) -> int:
         designs = study_designs(
             [n.strip() for n in args.designs.split(",")] if args.designs else None
         )
-    except ValueError as err:
+        shipped = shipped_model(args)
+    except (ValueError, FileNotFoundError) as err:
         print(f"docexit study: {err}", file=sys.stderr)
         return 2
     out = args.out or Path("out/study-quick" if args.quick else "out/study")
@@ -233,12 +270,15 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         log=log,
         jobs=jobs,
+        shipped=shipped,
     )
     command = command_line(args)
     result.seconds = time.perf_counter() - start  # corpus generation included
     paths = write_outputs(result, args.report, command)
     for name, path in paths.items():
         log(f"wrote {name}: {path}")
+    if result.shipped is not None:
+        log(f"wrote model card: {record_verdict(result, shipped, args.report, command)}")
     bs = settings.primary_batch
     if result.best is None:
         log(

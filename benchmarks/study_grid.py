@@ -131,7 +131,7 @@ class StudySettings:
     min_seconds: float = 2.0  # shorter full-depth runs are timed several copies of the pages over
     time_pages_bs1: int | None = 128  # pages timed at batch size 1 (the slowest runs)
     time_pages: int | None = None  # pages timed at larger batch sizes (None = every test page)
-    tolerance: float = 0.01  # accuracy loss against full depth still called "keeps accuracy"
+    tolerance: float = 0.002  # accuracy loss against full depth still called "keeps accuracy"
     bootstrap: int = 2000
     policies: tuple[str, ...] = POLICY_KINDS
     extra: dict[str, Any] = field(default_factory=dict)  # recorded, not used (e.g. corpus info)

@@ -58,6 +58,7 @@ def study_json(result: StudyResult, command: str, report: Path) -> dict[str, Any
         "threads": result.threads,
         "seconds": result.seconds,
         "base_full_accuracy": result.base.full_depth().accuracy,
+        "shipped": asdict(result.shipped) if result.shipped else None,
         "designs": [
             {
                 "name": d.design.name,
@@ -165,6 +166,7 @@ def write_outputs(result: StudyResult, report: Path, command: str) -> dict[str, 
         result.base.full_depth().accuracy,
         result.best,
         paths["pareto"],
+        result.shipped,
     )
     plot_calibration(result.rows, names, paths["calibration"])
     plot_simulated_vs_measured(

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from docexit.benchmarks.study_shipped import ShippedCheck  # noqa: E402
 from docexit.benchmarks.study_stats import pareto_mask  # noqa: E402
 from docexit.benchmarks.study_sweep import FULL_DEPTH, PointRow  # noqa: E402
 
@@ -32,9 +33,11 @@ def plot_pareto(
     base_full_accuracy: float,
     best: PointRow | None,
     path: Path,
+    shipped: ShippedCheck | None = None,
 ) -> None:
     """Test accuracy vs measured speed-up over full depth (bucketed), one panel per batch size;
-    each design's timed points, its Pareto-optimal ones joined by a line."""
+    each design's timed points, its Pareto-optimal ones joined by a line; the shipped model's
+    own policy as a diamond."""
     colours = _colours(designs)
     markers = {name: MARKERS[i % len(MARKERS)] for i, name in enumerate(designs)}
     fig, axes = plt.subplots(
@@ -72,7 +75,20 @@ def plot_pareto(
                 zorder=5,
                 label=f"best: {best.design}, {best.label}",
             )
-        ax.set_xlabel(f"measured speed-up over full depth (bucketed), batch {bs}")
+        if shipped is not None and str(bs) in shipped.speedup:
+            ax.scatter(
+                [shipped.speedup[str(bs)]],
+                [100 * shipped.accuracy_early_exit],
+                marker="D",
+                s=90,
+                facecolor="none",
+                edgecolor="black",
+                zorder=5,
+                label=f"shipped model ({shipped.policy.get('name')}; trained longer)",
+            )
+        ax.set_xscale("log")  # points that exit everything at layer 0 run tens of times faster
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.set_xlabel(f"measured speed-up over full depth (bucketed), batch {bs}, log scale")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"batch size {bs}", fontsize=10)
         ax.grid(alpha=0.3)

@@ -126,8 +126,8 @@ def _best_section(result: StudyResult) -> list[str]:
         "",
         f"Model: `{design.runs[0].model_dir}` (exits {_exit_names(design.exits)}, "
         f"head {design.design.head}, strategy {design.design.strategy}); temperatures "
-        f"{'fitted on validation' if best.calibrated else 'not applied (all 1.0)'}. `study.json` holds it "
-        "under `best`.",
+        f"{'fitted on validation' if best.calibrated else 'not applied (all 1.0)'}. `study.json` (written next "
+        "to this report) holds it under `best`.",
         "",
         "Caveat: the design and threshold are chosen among points selected on validation, but the "
         "choice between them uses test figures; on a small test split treat the winner's margin "
@@ -135,6 +135,56 @@ def _best_section(result: StudyResult) -> list[str]:
         "",
     ]
     return lines
+
+
+def _shipped_section(result: StudyResult) -> list[str]:
+    """Whether the shipped model is the winner's design, and its own policy's figures."""
+    check = result.shipped
+    if check is None:
+        return []
+    best = result.best
+    winner = best.design if best is not None else BASE.name
+    if winner in check.designs:
+        verdict = f"matches the best design, **{winner}**"
+    elif check.designs:
+        verdict = f"matches **{', '.join(check.designs)}**, not the best design ({winner})"
+    else:
+        verdict = f"matches none of the study's designs (the best is {winner})"
+    strategy = check.strategy or "not recorded"
+    bs = result.settings.batch_sizes
+    return [
+        "## The shipped model",
+        "",
+        f"`{check.model_dir}` (exits {', '.join(check.exits)}; strategy {strategy}) {verdict}. Its policy `{json.dumps(check.policy)}` was chosen on its own validation split "
+        "by the product's rule (`docexit train --policy`); which policy family saves most depends "
+        "on a model's trained exits, so the study picks the design and each model picks its policy. "
+        "It is trained on more pages for longer than the study's runs: compare its early-exit loss "
+        "and speed-up, not its absolute accuracy.",
+        "",
+        *_table(
+            [
+                "test pages",
+                "full depth (%)",
+                "early exit (%)",
+                "vs own full depth",
+                "mean exit layer",
+                *[f"speed-up bs {b}" for b in bs],
+                "keeps accuracy",
+            ],
+            [
+                [
+                    check.n,
+                    _pct(check.accuracy_full),
+                    _pct(check.accuracy_early_exit),
+                    noise_note(check.vs_own_full),
+                    f"{check.mean_exit_layer:.2f}",
+                    *[_x(check.speedup.get(str(b))) for b in bs],
+                    "yes" if check.keeps_accuracy else "no",
+                ]
+            ],
+        ),
+        "",
+    ]
 
 
 def _pareto_rows(result: StudyResult) -> list[list[Any]]:
@@ -409,13 +459,13 @@ def markdown(result: StudyResult, command: str) -> str:
         f"- Statistics: paired bootstrap over test pages ({s.bootstrap} resamples, {int(100 * LEVEL)}% "
         "percentile intervals; with several seeds each page's correctness is averaged over seeds "
         "first, so the interval covers page sampling, not training noise). A difference is "
-        "*within noise* when its interval contains 0. A point *keeps full-depth accuracy* when, "
-        "against its own model at full depth and against the base design at full depth, its "
-        f"test accuracy is at most {100 * s.tolerance:.1f} points lower or the difference is "
-        'within noise. On a small test split "within noise" admits losses of several points: '
-        "read the intervals.",
+        "*within noise* when its interval contains 0. A point *keeps full-depth accuracy* when "
+        f"its test accuracy is at most {100 * s.tolerance:.1f} points below its own model at full "
+        'depth (the point estimate: on a small test split "within noise" admits losses of several '
+        "points) and not significantly below the base design at full depth.",
         "",
         *_best_section(result),
+        *_shipped_section(result),
         "## Designs at full depth",
         "",
         *_table(

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from docexit.benchmarks.study_grid import BASE, Design, StudySettings, data_key
+from docexit.benchmarks.study_shipped import ShippedCheck, check_shipped
 from docexit.benchmarks.study_sweep import (
     FULL_DEPTH,
     PointRow,
@@ -70,6 +71,7 @@ class StudyResult:
     seconds: float  # the study's wall time (the command sets it to its own)
     trained: int  # runs trained by this call (the others came from the cache)
     cached: int
+    shipped: ShippedCheck | None = None  # the shipped model against the winner
 
     @property
     def rows(self) -> list[PointRow]:
@@ -173,6 +175,7 @@ def run_study(
     progress: bool = True,
     log: Callable[[str], None] = print,
     jobs: int = 1,
+    shipped: Path | None = None,
 ) -> StudyResult:
     """Everything the report shows (module docstring); runs and timings cached under `out_dir`."""
     from docexit.models.device import resolve_device
@@ -238,6 +241,17 @@ def run_study(
     best = choose_best(
         [r for d in results for r in d.rows], settings.tolerance, settings.primary_batch
     )
+    check = None
+    if shipped is not None:
+        check = check_shipped(
+            shipped, corpus, settings, plan, list(designs), depth, out_dir, torch_device
+        )
+        log(
+            f"shipped {shipped}: design {', '.join(check.designs) or 'none of the study'}; "
+            f"early exit {100 * check.accuracy_early_exit:.1f}% vs own full depth "
+            f"{100 * check.accuracy_full:.1f}%, speed-up "
+            + ", ".join(f"{s:.2f}x at batch {b}" for b, s in check.speedup.items())
+        )
     return StudyResult(
         settings=settings,
         corpus=corpus,
@@ -250,5 +264,6 @@ def run_study(
         else torch.cuda.get_device_name(torch_device),
         threads=torch.get_num_threads(),
         seconds=time.perf_counter() - start,
+        shipped=check,
         **counts,
     )

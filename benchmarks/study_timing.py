@@ -88,7 +88,7 @@ def _load_cache(path: Path, key: str) -> dict[str, Any]:
     return {"key": key, "baseline": {}, "points": {}, "layer_costs_ms": None}
 
 
-def _pages_per_s(
+def pages_per_s(
     model, policy, pages: Sequence[Page], mode: str, batch_size: int
 ) -> tuple[float, dict[int, Any]]:
     """pages/s of `mode` over `pages`, and its predictions by page index."""
@@ -98,11 +98,11 @@ def _pages_per_s(
     return result.pages_per_s, predictions
 
 
-def _copies(model, pages: Sequence[Page], batch_size: int, min_seconds: float) -> int:
+def copies_for(model, pages: Sequence[Page], batch_size: int, min_seconds: float) -> int:
     """How many copies of `pages` one timed run needs to last `min_seconds` at full depth
     (runs of a tiny model take milliseconds; per-run overhead and scheduler noise swamp them)."""
     never = never_exit_early("max_prob", len(model.exits))
-    speed, _ = _pages_per_s(model, never, pages, "full_bucketed", batch_size)
+    speed, _ = pages_per_s(model, never, pages, "full_bucketed", batch_size)
     return max(1, min(MAX_COPIES, math.ceil(min_seconds * speed / len(pages))))
 
 
@@ -146,21 +146,21 @@ def time_run(
         subset = [pages[i] for i in index]
         n = len(subset)
         model.config.temperatures = list(run.temperatures)
-        copies = _copies(model, subset, bs, plan.min_seconds)
+        copies = copies_for(model, subset, bs, plan.min_seconds)
         timed = subset * copies  # the same pages, `copies` times over: one long run
         base: list[float] = []
         speeds: dict[int, list[float]] = {i: [] for i in range(len(unique))}
         predictions: dict[int, dict[int, Any]] = {}
         for _ in range(plan.repeats):
             model.config.temperatures = list(run.temperatures)
-            base.append(_pages_per_s(model, never, timed, "full_bucketed", bs)[0])
+            base.append(pages_per_s(model, never, timed, "full_bucketed", bs)[0])
             bar.update(1)
             for i, row in enumerate(unique):
                 policy = policy_from_dict(row.policies[seed_index])
                 model.config.temperatures = (
                     list(run.temperatures) if row.calibrated else [1.0] * num_exits
                 )
-                speed, predictions[i] = _pages_per_s(model, policy, timed, "shrink_refill", bs)
+                speed, predictions[i] = pages_per_s(model, policy, timed, "shrink_refill", bs)
                 speeds[i].append(speed)
                 bar.update(1)
         cache["baseline"].setdefault(str(bs), {"pages_per_s": base, "copies": copies})

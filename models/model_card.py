@@ -114,6 +114,7 @@ def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
 
 TRAINING_FILE = "training.json"  # written by `docexit train` and `docexit adapt`
 EVALUATIONS_FILE = "evaluations.json"  # title -> {"command", "report"}, added to by evaluate
+DESIGN_STUDY_FILE = "design_study.json"  # written by `docexit study` for the model it checks
 
 
 def record_evaluation(model_dir: Path, title: str, command: str, report: dict[str, Any]) -> Path:
@@ -123,6 +124,42 @@ def record_evaluation(model_dir: Path, title: str, command: str, report: dict[st
     evaluations[title] = {"command": command, "report": report}
     path.write_text(json.dumps(evaluations, indent=2))
     return write_model_card(model_dir)
+
+
+def record_design_study(model_dir: Path, entry: dict[str, Any]) -> Path:
+    """Store `docexit study`'s verdict on this model (command, report, best design, the model's
+    own figures) next to it and regenerate its card."""
+    (Path(model_dir) / DESIGN_STUDY_FILE).write_text(json.dumps(entry, indent=2))
+    return write_model_card(model_dir)
+
+
+def _design_study_lines(model_dir: Path) -> list[str]:
+    path = model_dir / DESIGN_STUDY_FILE
+    if not path.is_file():
+        return []
+    study = json.loads(path.read_text())
+    check = study["shipped"]
+    verdict = (
+        f"has the design of the study's best, **{study['best']}**"
+        if study["best"] in check["designs"]
+        else f"is not the study's best design ({study['best']}); it matches "
+        f"{', '.join(check['designs']) or 'none of its designs'}"
+    )
+    speedups = ", ".join(f"{s:.2f}x at batch {b}" for b, s in check["speedup"].items())
+    low, high = (100 * x for x in check["vs_own_full"][1:])
+    return [
+        "",
+        "## Design: the study's choice",
+        "",
+        f"    {study['command']}",
+        "",
+        f"The [design study]({study['report']}) compared exit heads, exit inputs, placements, "
+        f"training strategies, calibration and policies; this model {verdict}. With its own "
+        f"policy on the study's {check['n']} test pages: early exit "
+        f"{100 * check['accuracy_early_exit']:.1f}% vs full depth {100 * check['accuracy_full']:.1f}% "
+        f"(95% interval of the difference [{low:+.1f}, {high:+.1f}] points), mean exit layer "
+        f"{check['mean_exit_layer']:.2f}, measured speed-up over full depth {speedups}.",
+    ]
 
 
 def training_chain(training: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -181,6 +218,7 @@ def write_model_card(model_dir: Path) -> Path:
         )
     lines += _visual_exit_lines(config, chain)
     lines += _crossval_lines(chain)
+    lines += _design_study_lines(model_dir)
     for title, evaluation in evaluations.items():
         report = evaluation["report"]
         lines += ["", f"## {title}", "", f"    {evaluation['command']}", "", _summary_line(report)]

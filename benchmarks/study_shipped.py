@@ -1,0 +1,169 @@
+"""Does the product ship the study's winner? The shipped model (the bundled one by default) is
+matched to the study's designs by its exits and training strategy, and its own exit policy is
+measured like the study's points: the same test pages, paired bootstrap against its own full
+depth, and the engine's speed-up over full depth with length bucketing at each batch size.
+
+The shipped model is trained on more pages for longer than the study's runs, so its absolute
+accuracy is not comparable with theirs; its early-exit loss against its own full depth and its
+measured speed-up are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+import torch
+
+from docexit.benchmarks.engine_bench import Page
+from docexit.benchmarks.study_grid import Design, StudySettings
+from docexit.benchmarks.study_stats import paired_bootstrap
+from docexit.benchmarks.study_timing import TimingPlan, copies_for, pages_per_s
+from docexit.models.policies import policy_from_dict
+from docexit.models.thresholds import never_exit_early
+
+SHIPPED_FILE = "shipped.json"
+
+
+@dataclass
+class ShippedCheck:
+    """The shipped model's design and its own policy's figures on the study's test pages."""
+
+    model_dir: str
+    exits: list[str]
+    strategy: str | None  # from its training record; None when not recorded
+    designs: list[str]  # the study's designs with the same exits (and strategy, when known)
+    policy: dict[str, Any]
+    n: int
+    accuracy_full: float
+    accuracy_early_exit: float
+    vs_own_full: list[float]  # difference, low, high (95% paired bootstrap)
+    mean_exit_layer: float
+    speedup: dict[str, float]  # batch size -> median (early exit / full depth) pages/s
+    keeps_accuracy: bool  # early exit at most `tolerance` below its own full depth
+
+
+def _exit_name(spec: dict[str, Any]) -> str:
+    return f"{spec['source']}@{spec['layer']}:{spec['head']}"
+
+
+def recorded_strategy(model_dir: Path) -> str | None:
+    """The `--strategy` of the first `docexit train` in the model's training record
+    (`training.json`, earlier steps nested under `base_training`), else None."""
+    path = model_dir / "training.json"
+    if not path.is_file():
+        return None
+    record: dict[str, Any] | None = json.loads(path.read_text())
+    commands: list[str] = []
+    while record:
+        commands.append(record.get("command", ""))
+        record = record.get("base_training")
+    for command in reversed(commands):  # the first step comes last
+        words = shlex.split(command)
+        if "--strategy" in words[:-1]:
+            return words[words.index("--strategy") + 1]
+    return None
+
+
+def matching_designs(
+    exits: list[dict[str, Any]], strategy: str | None, designs: list[Design], depth: int
+) -> list[str]:
+    """Designs whose exit list at `depth` is `exits` and, when known, whose strategy matches."""
+    names = [_exit_name(e) for e in exits]
+    return [
+        d.name
+        for d in designs
+        if [_exit_name(e) for e in d.exits(depth)] == names
+        and (strategy is None or d.strategy == strategy)
+    ]
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it lies inside it (reports stay portable)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _cache_key(model_dir: Path, settings: StudySettings, plan: TimingPlan, n: int) -> str:
+    weights = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
+    config = (model_dir / "config.json").read_text()
+    spec = [weights, config, asdict(plan), n, settings.bootstrap, torch.get_num_threads()]
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def check_shipped(
+    model_dir: Path,
+    corpus: Path,
+    settings: StudySettings,
+    plan: TimingPlan,
+    designs: list[Design],
+    depth: int,
+    out_dir: Path,
+    device: torch.device,
+) -> ShippedCheck:
+    """Measure the shipped model's own policy on the study's test pages (cached in `out_dir`).
+
+    Raises ValueError when the model stores no exit policy."""
+    from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.dataset import PageDataset
+    from docexit.transforms.featurize import Featurizer
+
+    model = load_checkpoint(model_dir, device)
+    if not model.config.policy:
+        raise ValueError(f"{model_dir} stores no exit policy: nothing to compare")
+    featurizer = Featurizer(int(model.config.max_text_tokens), model.config.image_size)
+    test = PageDataset.from_split(corpus, "test", featurizer, settings.max_eval_pages, spread=True)
+    pages: list[Page] = [test[i] for i in range(len(test))]
+    cache_path = out_dir / SHIPPED_FILE
+    key = _cache_key(model_dir, settings, plan, len(pages))
+    if cache_path.is_file():
+        cached = json.loads(cache_path.read_text())
+        if cached.get("key") == key:
+            return ShippedCheck(**{**cached["check"], "model_dir": _shown(model_dir)})
+    policy = policy_from_dict(model.config.policy)
+    never = never_exit_early("max_prob", len(model.exits))
+    labels = np.array([label for _, label in pages])
+    bs = settings.primary_batch
+    _, full = pages_per_s(model, never, pages, "full_bucketed", bs)
+    _, early = pages_per_s(model, policy, pages, "shrink_refill", bs)
+    full_ok = np.array([full[i].label_id for i in range(len(pages))]) == labels  # (N,)
+    early_ok = np.array([early[i].label_id for i in range(len(pages))]) == labels  # (N,)
+    diff, low, high = paired_bootstrap(
+        (early_ok.astype(float) - full_ok.astype(float))[None], settings.bootstrap
+    )
+    speedup: dict[str, float] = {}
+    for batch_size in plan.batch_sizes:
+        subset = [pages[i] for i in plan.indices(batch_size, len(pages))]
+        timed = subset * copies_for(model, subset, batch_size, plan.min_seconds)
+        ratios = []
+        for _ in range(plan.repeats):
+            base, _ = pages_per_s(model, never, timed, "full_bucketed", batch_size)
+            fast, _ = pages_per_s(model, policy, timed, "shrink_refill", batch_size)
+            ratios.append(fast / base)
+        speedup[str(batch_size)] = median(ratios)
+    strategy = recorded_strategy(model_dir)
+    exits = [dict(e) for e in model.config.exits]
+    check = ShippedCheck(
+        model_dir=_shown(model_dir),
+        exits=[f"{e['source']}@{e['layer']}" for e in exits],
+        strategy=strategy,
+        designs=matching_designs(exits, strategy, designs, depth),
+        policy=dict(model.config.policy),
+        n=len(pages),
+        accuracy_full=float(full_ok.mean()),
+        accuracy_early_exit=float(early_ok.mean()),
+        vs_own_full=[float(diff[0]), float(low[0]), float(high[0])],
+        mean_exit_layer=float(np.mean([early[i].exit_layer for i in range(len(pages))])),
+        speedup=speedup,
+        keeps_accuracy=bool(diff[0] >= -settings.tolerance - 1e-12),
+    )
+    cache_path.write_text(json.dumps({"key": key, "check": asdict(check)}, indent=2))
+    return check
