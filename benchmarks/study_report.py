@@ -13,7 +13,7 @@ import numpy as np
 
 from docexit.benchmarks.study_grid import BASE
 from docexit.benchmarks.study_run import StudyResult
-from docexit.benchmarks.study_stats import LEVEL, pareto_mask
+from docexit.benchmarks.study_stats import pareto_mask
 from docexit.benchmarks.study_sweep import (
     FULL_DEPTH,
     PointRow,
@@ -22,6 +22,7 @@ from docexit.benchmarks.study_sweep import (
     select_on_validation,
 )
 from docexit.models.factory import is_docexit_folder
+from docexit.models.metrics import LEVEL
 
 PARETO_PNG = "study_pareto.png"
 CALIBRATION_PNG = "study_calibration.png"

@@ -23,8 +23,8 @@ import torch
 
 from docexit.benchmarks.engine_bench import Page
 from docexit.benchmarks.study_grid import Design, StudySettings
-from docexit.benchmarks.study_stats import paired_bootstrap
 from docexit.benchmarks.study_timing import TimingPlan, copies_for, pages_per_s
+from docexit.models.metrics import paired_bootstrap
 from docexit.models.policies import policy_from_dict
 from docexit.models.thresholds import never_exit_early
 

@@ -152,4 +152,8 @@ def crossval_summary(crossval: dict) -> str:
             f"{r['accuracy_early_exit']:.3f} (mean layer {r['mean_exit_layer']:.2f}), with the "
             f"visual exit {r['accuracy_with_visual_exit']:.3f} ({r['skip_ocr_share']:.1%} skip OCR)"
         )
+    if "text_floor" in crossval:
+        from docexit.models.model_card import text_floor_line
+
+        lines.append(f"  text floor: {text_floor_line(crossval['text_floor'])}")
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from docexit.models.checkpoint import load_checkpoint
 from docexit.models.dataset import PageDataset
 from docexit.models.device import resolve_device
 from docexit.models.evaluation import calibrate_and_choose_policy, exit_names
+from docexit.models.metrics import paired_bootstrap
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.training import TrainConfig, Trainer, collect_logits
@@ -254,10 +255,37 @@ def cross_validate(
         parts.append(page_outcomes(model, real.take(held_out)))
         order.append(held_out)
     adapted = PageOutcomes.concat(parts)
+    page_order = np.concatenate(order)
     return {
         "folds": config.folds,
         "config": vars(config),
-        "page_order": np.concatenate(order).tolist(),
-        "base": outcome_report(page_outcomes(base, real.take(np.concatenate(order))), names),
+        "page_order": page_order.tolist(),
+        "base": outcome_report(page_outcomes(base, real.take(page_order)), names),
         "adapted": outcome_report(adapted, names),
+        "text_floor": text_floor_report(real, folds, page_order, adapted),
+    }
+
+
+def text_floor_report(
+    real: pa.Table, folds: np.ndarray, page_order: np.ndarray, adapted: PageOutcomes
+) -> dict[str, Any]:
+    """The text-only floor (TF-IDF + logistic regression on OCR words) under the same folds:
+    each page predicted by a floor trained on the other folds; and the adapted model's
+    full-depth accuracy minus the floor's, with a 95% paired bootstrap interval."""
+    from docexit.corpus.baseline import text_classifier
+
+    texts = [" ".join(words) for words in real.column("words").to_pylist()]
+    labels = np.array(real.column("label_id").to_pylist())
+    predictions = np.empty(len(labels), dtype=np.int64)
+    for fold in np.unique(folds):
+        train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+        floor = text_classifier().fit([texts[i] for i in train], labels[train])
+        predictions[test] = floor.predict([texts[i] for i in test])
+    floor_ok = (predictions == labels)[page_order].astype(np.float64)  # (N,) in outcome order
+    model_ok = (adapted.raw_probs[-1].argmax(dim=-1) == adapted.labels).numpy().astype(np.float64)
+    diff, low, high = paired_bootstrap((model_ok - floor_ok)[None])  # (1,) each
+    return {
+        "name": "TF-IDF + logistic regression on OCR words, same folds",
+        "accuracy": float(floor_ok.mean()),
+        "adapted_minus_floor": [float(diff[0]), float(low[0]), float(high[0])],
     }

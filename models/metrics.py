@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -124,3 +125,32 @@ def ece_change_interval(
         - reliability_bins_from_confidence(conf_b, correct_b, n_bins).ece
     )
     return float(2 * point - q_high), float(2 * point - q_low)
+
+
+LEVEL = 0.95  # two-sided level of every interval
+
+
+def paired_bootstrap(
+    deltas: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile bootstrap of the mean per-page difference, pages resampled with replacement.
+
+    deltas: (R, N): for R comparisons, each test page's correctness difference (e.g. early exit
+    minus full depth, each in [-1, 1]; averages over seeds allowed). Every comparison uses the
+    same resamples, so intervals of different rows are comparable. Returns mean, low and high,
+    each (R,).
+    """
+    deltas = np.atleast_2d(np.asarray(deltas, dtype=np.float64))  # (R, N)
+    rows, n = deltas.shape
+    if n == 0:
+        zeros = np.zeros(rows)
+        return zeros, zeros, zeros
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)  # (B, N)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.empty(rows), np.empty(rows)
+    for start in range(0, rows, 256):  # (B, 256) at a time
+        means = weights @ deltas[start : start + 256].T / n  # (B, r)
+        low[start : start + 256] = np.quantile(means, alpha, axis=0)
+        high[start : start + 256] = np.quantile(means, 1.0 - alpha, axis=0)
+    return deltas.mean(axis=1), low, high

@@ -72,6 +72,16 @@ def _visual_exit_lines(config: dict[str, Any], chain: list[dict[str, Any]]) -> l
     return lines
 
 
+def text_floor_line(floor: dict) -> str:
+    """The same-folds text floor and the adapted model's margin over it, in points."""
+    diff, low, high = (100 * x for x in floor["adapted_minus_floor"])
+    verdict = "within noise" if low <= 0 <= high else ("above" if low > 0 else "below")
+    return (
+        f"{floor['name']}: {floor['accuracy']:.3f}; adapted model at full depth minus the floor "
+        f"{diff:+.1f} points, 95% interval [{low:+.1f}, {high:+.1f}] ({verdict})"
+    )
+
+
 def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
     """The real-page cross-validation of the latest `docexit adapt` step, if any."""
     step = next((t for t in reversed(chain) if t.get("crossval")), None)
@@ -95,6 +105,11 @@ def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
         "it, so these are the real-page figures to quote, not the evaluation of the real sample "
         "with the shipped model, which has seen every one of those pages.",
         "",
+        *(
+            [f"Text floor: {text_floor_line(crossval['text_floor'])}.", ""]
+            if "text_floor" in crossval
+            else []
+        ),
         "| | before adaptation | adapted (out of fold) |",
         "|---|---|---|",
         *[

@@ -66,6 +66,10 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
         for key in ("accuracy_full", "accuracy_early_exit", "accuracy_with_visual_exit"):
             assert 0.0 <= report[key] <= 1.0
         assert 0.0 <= report["mean_exit_layer"] <= base.num_layers
+    floor = crossval["text_floor"]  # the text-only floor, trained on the same folds
+    diff, low, high = floor["adapted_minus_floor"]
+    assert 0.0 <= floor["accuracy"] <= 1.0 and low <= diff <= high
+    assert diff == pytest.approx(crossval["adapted"]["accuracy_full"] - floor["accuracy"])
     adapted = load_checkpoint(tmp_path / "out")
     assert adapted.config.max_text_tokens == 96 and base.config.max_text_tokens == 128
     assert adapted.config.visual_exit["temperature"] > 0  # threshold: None if none qualifies
@@ -87,6 +91,32 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
     card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
     assert "## Real pages, 2-fold cross-validation" in card
     assert f"| full-depth accuracy | {crossval['base']['accuracy_full']:.3f} |" in card
+    assert (
+        f"Text floor: TF-IDF + logistic regression on OCR words, same folds: {floor['accuracy']:.3f}"
+        in card
+    )
+
+
+def test_text_floor_learns_words_that_name_the_class():
+    """Pages whose words name their class: the floor, trained on the other folds, gets every
+    held-out page right, so a model that gets half of them wrong is 50 points below it."""
+    import pyarrow as pa
+
+    from docexit.models.adaptation import PageOutcomes, text_floor_report
+
+    labels = [0, 1, 2, 3] * 4
+    words = [[f"class{y}", "page", f"class{y}word"] for y in labels]
+    real = pa.table({"words": words, "label_id": labels})
+    folds = stratified_folds(labels, 2, seed=0)
+    order = np.concatenate([np.flatnonzero(folds == f) for f in range(2)])
+    truth = torch.tensor(labels)[order]  # (N,) in outcome order
+    half_right = torch.where(torch.arange(16) % 2 == 0, truth, (truth + 1) % 4)  # (N,)
+    probs = torch.nn.functional.one_hot(half_right, 4).float()[None]  # (1, N, C)
+    outcomes = PageOutcomes(probs, probs, half_right, half_right, half_right, truth < 0, truth)
+    floor = text_floor_report(real, folds, order, outcomes)
+    assert floor["accuracy"] == 1.0
+    diff, low, high = floor["adapted_minus_floor"]
+    assert diff == pytest.approx(-0.5) and low < -0.2 and high < 0
 
 
 def test_max_length_is_bounded_by_the_position_embeddings():

@@ -20,7 +20,7 @@ from docexit.benchmarks.study_grid import (
     one_factor_grid,
     study_designs,
 )
-from docexit.benchmarks.study_stats import paired_bootstrap, pareto_mask, within_noise
+from docexit.benchmarks.study_stats import pareto_mask, within_noise
 from docexit.benchmarks.study_sweep import (
     FULL_DEPTH,
     aggregate,
@@ -32,6 +32,7 @@ from docexit.benchmarks.study_sweep import (
     sweep_run,
 )
 from docexit.benchmarks.study_train import Run, SplitLogits
+from docexit.models.metrics import paired_bootstrap
 
 # ---- the grid -------------------------------------------------------------------------------
 
