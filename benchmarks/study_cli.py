@@ -5,8 +5,9 @@ placement, training strategy, plus a few combinations), sweeps calibration on/of
 exit policy's thresholds on its stored validation logits, evaluates on test pages with paired
 bootstrap intervals, times the chosen points with the early-exit engine at batch 32 and 1
 against full depth with length bucketing, and writes a Markdown report with PNGs and
-`study.json` (the best design, ready to ship). Resumable: trained runs and timings are cached
-under --out, and a rerun skips them.
+`study.json` (the best design). Then it checks the shipped model (--shipped, the bundled one by
+default) against the winner and records the verdict in its model card. Resumable: trained runs
+and timings are cached under --out, and a rerun skips them.
 
 `--quick`: a tiny model on a small corpus generated from the synthetic generator's own words (or
 `--corpus DIR`), a few minutes on 2 cores. Without `--quick`: `--corpus DIR` from
@@ -23,6 +24,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docexit.benchmarks.study_grid import (
     POLICY_KINDS,
@@ -31,6 +33,9 @@ from docexit.benchmarks.study_grid import (
     QUICK_PAGES,
     StudySettings,
 )
+
+if TYPE_CHECKING:
+    from docexit.benchmarks.study_run import StudyResult
 
 DEFAULT_REPORT = Path("docs/study.md")
 
@@ -182,11 +187,12 @@ def shipped_model(args: argparse.Namespace) -> Path | None:
     return folder
 
 
-def record_verdict(result, model_dir: Path, report: Path, command: str) -> Path:
+def record_verdict(result: StudyResult, model_dir: Path, report: Path, command: str) -> Path:
     """The study's verdict on the shipped model, stored next to it (its card links the report)."""
+    from docexit.benchmarks.study_grid import BASE
     from docexit.models.model_card import record_design_study
 
-    best = result.best.design if result.best is not None else "base"
+    best = result.best.design if result.best is not None else BASE.name
     link = os.path.relpath(Path(report).resolve(), Path(model_dir).resolve())
     entry = {"command": command, "report": link, "best": best, "shipped": asdict(result.shipped)}
     return record_design_study(model_dir, entry)

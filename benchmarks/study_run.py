@@ -1,6 +1,6 @@
 """`docexit study`, the steps: train every design (cached), sweep policies on stored logits,
-compare on test pages with bootstrap intervals, time the chosen points with the engine, and
-pick the best design."""
+compare on test pages with bootstrap intervals, time the chosen points with the engine, pick
+the best design, and check the shipped model against it (`study_shipped`)."""
 
 from __future__ import annotations
 
