@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from docexit.benchmarks.engine_bench import Page
-from docexit.benchmarks.study_grid import Design, StudySettings
+from docexit.benchmarks.study_grid import Design, StudySettings, data_key
 from docexit.benchmarks.study_timing import TimingPlan, copies_for, pages_per_s
 from docexit.models.metrics import paired_bootstrap
 from docexit.models.policies import policy_from_dict
@@ -92,10 +92,12 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _cache_key(model_dir: Path, settings: StudySettings, plan: TimingPlan, n: int) -> str:
+def _cache_key(model_dir: Path, corpus: Path, settings: StudySettings, plan: TimingPlan) -> str:
+    """What the check's figures depend on: the model's files, the test pages, the timing."""
     weights = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
     config = (model_dir / "config.json").read_text()
-    spec = [weights, config, asdict(plan), n, settings.bootstrap, torch.get_num_threads()]
+    pages = [data_key(corpus), settings.max_eval_pages]
+    spec = [weights, config, pages, asdict(plan), settings.bootstrap, torch.get_num_threads()]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -116,18 +118,18 @@ def check_shipped(
     from docexit.models.dataset import PageDataset
     from docexit.transforms.featurize import Featurizer
 
+    cache_path = out_dir / SHIPPED_FILE
+    key = _cache_key(model_dir, corpus, settings, plan)
+    if cache_path.is_file():
+        cached = json.loads(cache_path.read_text())
+        if cached.get("key") == key:
+            return ShippedCheck(**{**cached["check"], "model_dir": _shown(model_dir)})
     model = load_checkpoint(model_dir, device)
     if not model.config.policy:
         raise ValueError(f"{model_dir} stores no exit policy: nothing to compare")
     featurizer = Featurizer(int(model.config.max_text_tokens), model.config.image_size)
     test = PageDataset.from_split(corpus, "test", featurizer, settings.max_eval_pages, spread=True)
     pages: list[Page] = [test[i] for i in range(len(test))]
-    cache_path = out_dir / SHIPPED_FILE
-    key = _cache_key(model_dir, settings, plan, len(pages))
-    if cache_path.is_file():
-        cached = json.loads(cache_path.read_text())
-        if cached.get("key") == key:
-            return ShippedCheck(**{**cached["check"], "model_dir": _shown(model_dir)})
     policy = policy_from_dict(model.config.policy)
     never = never_exit_early("max_prob", len(model.exits))
     labels = np.array([label for _, label in pages])
