@@ -54,18 +54,15 @@ def _exit_name(spec: dict[str, Any]) -> str:
 
 
 def recorded_strategy(model_dir: Path) -> str | None:
-    """The `--strategy` of the first `docexit train` in the model's training record
-    (`training.json`, earlier steps nested under `base_training`), else None."""
-    path = model_dir / "training.json"
+    """The `--strategy` of the first step in the model's training chain that names one
+    (`training.json`), else None."""
+    from docexit.models.model_card import TRAINING_FILE, training_chain
+
+    path = model_dir / TRAINING_FILE
     if not path.is_file():
         return None
-    record: dict[str, Any] | None = json.loads(path.read_text())
-    commands: list[str] = []
-    while record:
-        commands.append(record.get("command", ""))
-        record = record.get("base_training")
-    for command in reversed(commands):  # the first step comes last
-        words = shlex.split(command)
+    for step in training_chain(json.loads(path.read_text())):  # oldest first
+        words = shlex.split(step.get("command", ""))
         if "--strategy" in words[:-1]:
             return words[words.index("--strategy") + 1]
     return None
@@ -116,6 +113,7 @@ def check_shipped(
     Raises ValueError when the model stores no exit policy."""
     from docexit.models.checkpoint import load_checkpoint
     from docexit.models.dataset import PageDataset
+    from docexit.models.evaluation import exit_names
     from docexit.transforms.featurize import Featurizer
 
     cache_path = out_dir / SHIPPED_FILE
@@ -152,12 +150,11 @@ def check_shipped(
             ratios.append(fast / base)
         speedup[str(batch_size)] = median(ratios)
     strategy = recorded_strategy(model_dir)
-    exits = [dict(e) for e in model.config.exits]
     check = ShippedCheck(
         model_dir=_shown(model_dir),
-        exits=[f"{e['source']}@{e['layer']}" for e in exits],
+        exits=exit_names(model),
         strategy=strategy,
-        designs=matching_designs(exits, strategy, designs, depth),
+        designs=matching_designs(list(model.config.exits), strategy, designs, depth),
         policy=dict(model.config.policy),
         n=len(pages),
         accuracy_full=float(full_ok.mean()),
