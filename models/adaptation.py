@@ -23,12 +23,16 @@ import torch
 from PIL import Image
 
 from docexit.corpus.store import load_split
-from docexit.models.calibration import apply_temperatures, expected_calibration_error
+from docexit.models.calibration import (
+    apply_temperatures,
+    expected_calibration_error,
+    reliability_bins_from_confidence,
+)
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.dataset import PageDataset
 from docexit.models.device import resolve_device
 from docexit.models.evaluation import calibrate_and_choose_policy, exit_names
-from docexit.models.metrics import paired_bootstrap
+from docexit.models.metrics import paired_bootstrap, reported_confidence
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.training import TrainConfig, Trainer, collect_logits
@@ -146,12 +150,12 @@ def set_max_text_tokens(model: EarlyExitModel, tokens: int) -> None:
 
 @dataclass
 class PageOutcomes:
-    """A model's decisions on a set of pages: raw and calibrated probabilities per exit
-    (E, N, C), the early-exit prediction and exit layer (N,), the whole system's prediction
+    """A model's decisions on a set of pages: raw probabilities per exit (E, N, C), the
+    calibrated confidence each exit would report (E, N), the early-exit prediction and exit layer (N,), the whole system's prediction
     with the visual exit (N,) and whether it skipped OCR (N,), labels (N,)."""
 
     raw_probs: torch.Tensor
-    calibrated_probs: torch.Tensor
+    confidence: torch.Tensor
     early_exit: torch.Tensor
     exit_layer: torch.Tensor
     system: torch.Tensor
@@ -160,7 +164,7 @@ class PageOutcomes:
 
     @classmethod
     def concat(cls, parts: Sequence[PageOutcomes]) -> PageOutcomes:
-        dims = {"raw_probs": 1, "calibrated_probs": 1}
+        dims = {"raw_probs": 1, "confidence": 1}
         return cls(
             **{
                 name: torch.cat([getattr(p, name) for p in parts], dim=dims.get(name, 0))
@@ -193,7 +197,7 @@ def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
         system, skipped = combine(visual.softmax(dim=-1), early_exit, spec["threshold"])
     return PageOutcomes(
         raw_probs=logits.softmax(dim=-1),
-        calibrated_probs=calibrated.softmax(dim=-1),
+        confidence=reported_confidence(calibrated, labels, None, model.config.confidence_maps)[0],
         early_exit=early_exit,
         exit_layer=torch.tensor(model.exit_layers)[exit_index],
         system=system,
@@ -221,7 +225,9 @@ def outcome_report(outcomes: PageOutcomes, names: Sequence[str]) -> dict[str, An
                 "name": name,
                 "accuracy": accuracy(outcomes.raw_probs[e].argmax(dim=-1)),
                 "ece_before": expected_calibration_error(outcomes.raw_probs[e], labels),
-                "ece_after": expected_calibration_error(outcomes.calibrated_probs[e], labels),
+                "ece_after": reliability_bins_from_confidence(
+                    outcomes.confidence[e], outcomes.raw_probs[e].argmax(dim=-1) == labels
+                ).ece,
             }
             for e, name in enumerate(names)
         ],

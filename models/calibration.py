@@ -4,6 +4,13 @@ Each exit gets one temperature ``T_e`` fitted on validation logits by minimising
 log-likelihood of ``softmax(logits / T_e)`` (Guo et al. 2017). Calibrated logits are
 ``logits / T_e``; everything downstream (policies, thresholds) consumes calibrated logits.
 
+The confidence a page is given (its top label's probability) then passes through the exit's
+confidence map ``sigmoid(a * logit(p) + b)``: Platt scaling of the top-label confidence (Gupta
+and Ramdas 2022, top-label calibration), fitted on the same validation pages. One temperature
+can only soften or sharpen every page alike, so it cannot mend an exit that is overconfident on
+its unsure pages and underconfident on its sure ones; the map (slope ``a > 1``) can. It is
+monotone, so it changes no label and no exit decision, only the confidence reported.
+
 Conventions: ``logits (E, N, C)`` for E exits ordered by depth (last = final classifier),
 ``labels (N,)`` long. Everything here is pure: no model, no global state.
 """
@@ -20,6 +27,12 @@ from torch import Tensor
 
 MIN_TEMPERATURE = 0.05
 MAX_TEMPERATURE = 20.0
+# Slopes outside this range would turn a narrow band of validation confidences into a step,
+# which pages outside that band (other data, other scans) would then fall off.
+MIN_SLOPE = 0.25
+MAX_SLOPE = 4.0
+IDENTITY_MAP = (1.0, 0.0)
+_EPS = 1e-6
 
 
 def fit_temperature(
@@ -85,6 +98,91 @@ def apply_temperatures(logits: Tensor, temperatures: Sequence[float]) -> Tensor:
     if bool((t <= 0).any()):
         raise ValueError(f"temperatures must be positive, got {list(temperatures)}")
     return logits / t[:, None, None]  # (E, N, C)
+
+
+def map_confidence(confidence: Tensor, confidence_map: Sequence[float]) -> Tensor:
+    """``sigmoid(a * logit(p) + b)`` of confidences ``p (N,)`` in [0, 1]; ``(a, b)`` the map."""
+    a, b = (float(v) for v in confidence_map)
+    if (a, b) == IDENTITY_MAP:
+        return confidence
+    z = torch.logit(confidence.clamp(_EPS, 1 - _EPS))  # (N,)
+    return torch.sigmoid(a * z + b).to(confidence.dtype)
+
+
+def top_label(calibrated: Tensor, confidence_map: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """Reported ``(confidence (N,), label (N,))`` of temperature-scaled logits ``(N, C)``."""
+    confidence, label = calibrated.softmax(dim=-1).max(dim=-1)  # (N,), (N,)
+    return map_confidence(confidence, confidence_map), label
+
+
+def _fit_bias(z: Tensor, correct: Tensor, slope: float, init: float) -> float:
+    """The bias ``b`` minimising the log-loss of ``sigmoid(slope * z + b)`` against ``correct``."""
+    bias = torch.tensor([init], dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([bias], lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(slope * z + bias, correct)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(bias.detach())
+
+
+def fit_confidence_map(
+    confidence: Tensor, correct: Tensor, *, n_bins: int = 15
+) -> tuple[float, float]:
+    """Fit ``(a, b)`` of ``sigmoid(a * logit(p) + b)`` to whether each page's top label is right.
+
+    Log-loss (Platt scaling) with L-BFGS in float64; the slope is clamped to
+    ``[MIN_SLOPE, MAX_SLOPE]`` and the bias refitted for it. The map is kept only when it lowers
+    the ECE of these pages; otherwise the identity ``(1, 0)`` is returned (an exit near chance
+    has a narrow band of confidences that no bounded slope can spread well).
+
+    Args:
+        confidence: ``(N,)`` temperature-scaled top-label probabilities.
+        correct: ``(N,)`` bool, whether each page's top label is its true label.
+        n_bins: ECE bins of the keep-or-drop check.
+    """
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise ValueError(
+            f"confidence and correct must both be (N,), got {tuple(confidence.shape)} "
+            f"and {tuple(correct.shape)}"
+        )
+    y = correct.detach().double().cpu()  # (N,)
+    if y.numel() == 0 or bool((y == y[0]).all()):
+        return IDENTITY_MAP  # all right or all wrong: no slope to learn
+    p = confidence.detach().double().cpu()  # (N,)
+    z = torch.logit(p.clamp(_EPS, 1 - _EPS))  # (N,)
+    params = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)  # (a, b)
+    optimizer = torch.optim.LBFGS([params], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(params[0] * z + params[1], y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    a, b = (float(v) for v in params.detach())
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return IDENTITY_MAP
+    if not MIN_SLOPE <= a <= MAX_SLOPE:
+        a = min(max(a, MIN_SLOPE), MAX_SLOPE)
+        b = _fit_bias(z, y, a, b if math.isfinite(b) else 0.0)
+    before = reliability_bins_from_confidence(p, correct, n_bins).ece
+    after = reliability_bins_from_confidence(map_confidence(p, (a, b)), correct, n_bins).ece
+    return (a, b) if after < before else IDENTITY_MAP
+
+
+def fit_confidence_maps(calibrated: Tensor, labels: Tensor) -> list[tuple[float, float]]:
+    """One confidence map per exit: temperature-scaled ``logits (E, N, C)``, ``labels (N,)``."""
+    if calibrated.ndim != 3:
+        raise ValueError(f"logits must be (E, N, C), got shape {tuple(calibrated.shape)}")
+    confidence, prediction = calibrated.float().softmax(dim=-1).max(dim=-1)  # (E, N), (E, N)
+    correct = prediction == labels.to(prediction.device)[None]  # (E, N)
+    return [fit_confidence_map(confidence[e], correct[e]) for e in range(calibrated.shape[0])]
 
 
 def nll(logits: Tensor, labels: Tensor) -> float:

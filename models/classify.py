@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from docexit.models.calibration import top_label
 from docexit.models.model import EarlyExitModel
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ def classify(model: EarlyExitModel, batch: ModelBatch, policy: Any) -> list[Pred
     if num_pages == 0:
         return []
     temperatures = model.temperatures
+    confidence_maps = model.confidence_maps
     last_exit = len(model.exits) - 1
     state = model.embed(batch)
     decide, policy_state = _policy_parts(policy, num_pages, state.hidden.device)
@@ -92,7 +94,7 @@ def classify(model: EarlyExitModel, batch: ModelBatch, policy: Any) -> list[Pred
             assert exit_now.dtype == torch.bool and exit_now.shape == (state.num_pages,), exit_now
             if i == last_exit:
                 exit_now = torch.ones_like(exit_now)  # the final classifier always exits
-            confidence, label = calibrated.softmax(dim=-1).max(dim=-1)  # (b,), (b,)
+            confidence, label = top_label(calibrated, confidence_maps[i])  # (b,), (b,)
             for row in exit_now.nonzero().squeeze(1).tolist():
                 page = int(pages[row])
                 assert results[page] is None, page

@@ -13,6 +13,7 @@ exit and is appended when missing. `temperatures` has one entry per exit, final 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
@@ -68,6 +69,23 @@ def validate_exits(exits: list[dict[str, Any]], num_layers: int) -> list[dict[st
     return out
 
 
+def validate_confidence_maps(maps: list | None, num_exits: int) -> list[list[float]]:
+    """One finite ``[slope, bias]`` per exit with slope > 0 (a monotone map); None: identity."""
+    if maps is None:
+        return [[1.0, 0.0] for _ in range(num_exits)]
+    if len(maps) != num_exits:
+        raise ValueError(
+            f"confidence_maps has {len(maps)} entries for {num_exits} exits "
+            "(one [slope, bias] per exit, final classifier included)"
+        )
+    out = []
+    for i, pair in enumerate(maps):
+        if len(pair) != 2 or not all(math.isfinite(float(v)) for v in pair) or not pair[0] > 0:
+            raise ValueError(f"confidence map {i} must be [slope > 0, bias], got {pair!r}")
+        out.append([float(pair[0]), float(pair[1])])
+    return out
+
+
 @strict
 class EarlyExitConfig(PretrainedConfig):
     """Configuration of `EarlyExitModel` (see the module docstring for the exit format)."""
@@ -84,6 +102,9 @@ class EarlyExitConfig(PretrainedConfig):
     label_names: list[str] | None = None
     # One softmax temperature per exit (final included), fitted on validation logits; 1.0 = none.
     temperatures: list[float] | None = None
+    # One top-label confidence map (slope, bias) per exit, applied after the temperature:
+    # confidence = sigmoid(slope * logit(p) + bias). None: the identity (1, 0) everywhere.
+    confidence_maps: list[list[float]] | None = None
     # The chosen exit policy, as written by `policies.ExitPolicy.to_dict()` (opaque here).
     policy: dict | None = None
     # Dropout inside every exit head (before the dense layer and before the output layer).
@@ -122,6 +143,7 @@ class EarlyExitConfig(PretrainedConfig):
             )
         if any(not t > 0 for t in self.temperatures):
             raise ValueError(f"temperatures must be > 0, got {self.temperatures}")
+        self.confidence_maps = validate_confidence_maps(self.confidence_maps, len(self.exits))
         limit = int(self.backbone.max_position_embeddings) - int(self.backbone.pad_token_id) - 1
         if self.max_text_tokens is None:
             self.max_text_tokens = limit

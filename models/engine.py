@@ -65,6 +65,7 @@ import torch
 from transformers.masking_utils import create_bidirectional_mask
 
 from docexit.models.batch import collate
+from docexit.models.calibration import top_label
 from docexit.models.classify import Prediction
 from docexit.models.model import EarlyExitModel, EncoderState
 from docexit.models.policies import ExitPolicy, PolicyState, policy_from_dict
@@ -356,6 +357,7 @@ class EarlyExitEngine:
         if self.merge_slack < 0:
             raise ValueError(f"merge_slack must be >= 0, got {self.merge_slack}")
         self._temperatures = self.model.temperatures
+        self._confidence_maps = self.model.confidence_maps
         self._last_exit = len(self.model.exits) - 1
 
     # ---- public API --------------------------------------------------------------------------
@@ -463,7 +465,7 @@ class EarlyExitEngine:
             assert exit_now.dtype == torch.bool and exit_now.shape == (state.num_pages,)
             if i == self._last_exit:
                 exit_now = torch.ones_like(exit_now)  # the final classifier always exits
-            confidence, label = calibrated.softmax(dim=-1).max(dim=-1)  # (B,), (B,)
+            confidence, label = top_label(calibrated, self._confidence_maps[i])  # (B,), (B,)
             new = exit_now & (record.exit_index < 0)  # (B,)
             record.exit_index = torch.where(new, i, record.exit_index)
             record.label = torch.where(new, label, record.label)
@@ -512,7 +514,9 @@ class EarlyExitEngine:
         record = _ExitRecord.empty(state.num_pages, self.device)
         logits = self.model.exit_logits(self._last_exit, state).logits  # (B, C)
         calibrated = logits.float() / self._temperatures[self._last_exit]
-        record.confidence, record.label = calibrated.softmax(dim=-1).max(dim=-1)
+        record.confidence, record.label = top_label(
+            calibrated, self._confidence_maps[self._last_exit]
+        )  # (B,), (B,)
         record.exit_index.fill_(self._last_exit)
         self.stats.syncs += 1
         return [

@@ -17,6 +17,7 @@ import torch
 from docexit.models.calibration import (
     apply_temperatures,
     expected_calibration_error,
+    fit_confidence_maps,
     fit_temperatures,
 )
 from docexit.models.dataset import PageDataset
@@ -27,6 +28,7 @@ from docexit.models.metrics import (
     ece_per_exit,
     exit_fractions,
     exit_histogram,
+    reported_confidence,
 )
 from docexit.models.model import EarlyExitModel
 from docexit.models.plots import plot_exit_histogram, plot_reliability
@@ -39,6 +41,7 @@ from docexit.models.visual_training import InkPages, combine, visual_logits
 @dataclass(frozen=True)
 class CalibrationAndPolicy:
     temperatures: list[float]
+    confidence_maps: list[list[float]]
     selected: SelectedPolicy
     predictions: torch.Tensor  # (N,) the chosen policy's validation predictions, dataset order
     labels: torch.Tensor  # (N,)
@@ -46,7 +49,8 @@ class CalibrationAndPolicy:
     def summary(self) -> str:
         s = self.selected
         return (
-            f"temperatures {[round(t, 3) for t in self.temperatures]}; policy {s.policy.to_dict()} "
+            f"temperatures {[round(t, 3) for t in self.temperatures]}; confidence maps "
+            f"{[[round(v, 3) for v in m] for m in self.confidence_maps]}; policy {s.policy.to_dict()} "
             f"(validation accuracy {s.val_accuracy:.4f} vs full depth {s.full_accuracy:.4f}, "
             f"simulated saving {s.saving:.1%}{', fallback: no early exit' if s.fallback else ''})"
         )
@@ -55,6 +59,7 @@ class CalibrationAndPolicy:
         s = self.selected
         return {
             "temperatures": self.temperatures,
+            "confidence_maps": self.confidence_maps,
             "policy": s.policy.to_dict(),
             "val_accuracy": s.val_accuracy,
             "full_accuracy": s.full_accuracy,
@@ -80,15 +85,17 @@ def calibrate_and_choose_policy(
     batch_size: int = 32,
     confidence: float | None = None,
 ) -> CalibrationAndPolicy:
-    """Fit one temperature per exit on validation logits, then the policy of `kind` with the
-    highest simulated saving whose validation accuracy is not below full depth minus
-    `tolerance`. Both are stored in `model.config`."""
+    """Fit one temperature and one confidence map per exit on validation logits, then the policy
+    of `kind` with the highest simulated saving whose validation accuracy is not below full
+    depth minus `tolerance`. All three are stored in `model.config`."""
     device = resolve_device()
     logits, gates, labels = collect_logits(model, val_set, batch_size, device)  # (E, N, C)
     temperatures = fit_temperatures(logits, labels)
+    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
+    confidence_maps = [list(m) for m in fit_confidence_maps(calibrated, labels)]
     selected = select_policy(
         kind,
-        apply_temperatures(logits, temperatures),
+        calibrated,
         labels,
         gates,
         model.exit_layers,
@@ -97,10 +104,12 @@ def calibrate_and_choose_policy(
         confidence=confidence,
     )
     model.config.temperatures = [float(t) for t in temperatures]
+    model.config.confidence_maps = confidence_maps
     model.config.policy = selected.policy.to_dict()
-    calibrated = apply_temperatures(logits, temperatures)
     predictions = simulate(selected.policy, calibrated, gates).predictions
-    return CalibrationAndPolicy(list(model.config.temperatures), selected, predictions, labels)
+    return CalibrationAndPolicy(
+        list(model.config.temperatures), confidence_maps, selected, predictions, labels
+    )
 
 
 def evaluate_logits(
@@ -111,8 +120,10 @@ def evaluate_logits(
     report_dir: Path,
     visual_logits: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """The report of stored logits (E, N, C) under the model's temperatures and policy; with the
-    visual exit's logits (N, C), also what the exit before OCR does."""
+    """The report of stored logits (E, N, C) under the model's calibration and policy; with the
+    visual exit's logits (N, C), also what the exit before OCR does. "ECE after" is of the
+    confidence the pipeline reports (temperature, then confidence map); "ECE after temperature"
+    is of the temperature alone."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     temperatures = model.config.temperatures
@@ -125,8 +136,12 @@ def evaluate_logits(
     num_exits = logits.shape[0]
     names = exit_names(model)
     accuracies = accuracy_per_exit(logits, labels)
+    maps = model.config.confidence_maps
+    confidence_before, correct = reported_confidence(logits, labels)  # (E, N), (E, N)
+    confidence_after, _ = reported_confidence(calibrated, labels, None, maps)  # (E, N)
     ece_before = ece_per_exit(logits, labels)
-    ece_after = ece_per_exit(calibrated, labels)
+    ece_after_temperature = ece_per_exit(calibrated, labels)
+    ece_after = ece_per_exit(calibrated, labels, confidence_maps=maps)
     fractions = exit_fractions(result.exit_index, num_exits)
     exit_layer_of_page = torch.tensor(model.exit_layers)[result.exit_index]  # (N,)
     report = {
@@ -138,6 +153,7 @@ def evaluate_logits(
         "simulated_saving": summary["saving"],
         "policy": model.config.policy,
         "temperatures": list(temperatures),
+        "confidence_maps": maps,
         "exits": [
             {
                 "name": names[e],
@@ -146,14 +162,11 @@ def evaluate_logits(
                 "head": model.config.exits[e]["head"],
                 "accuracy": accuracies[e],
                 "ece_before": ece_before[e],
+                "ece_after_temperature": ece_after_temperature[e],
                 "ece_after": ece_after[e],
                 # paired bootstrap: does calibration lower ECE beyond this split's noise?
                 "ece_change_90ci": list(
-                    ece_change_interval(
-                        logits[e].float().softmax(dim=-1),
-                        calibrated[e].float().softmax(dim=-1),
-                        labels,
-                    )
+                    ece_change_interval(confidence_before[e], confidence_after[e], correct[e])
                 ),
                 "fraction_exiting": fractions[e],
             }
@@ -164,7 +177,14 @@ def evaluate_logits(
         report["visual_exit"] = visual_exit_report(
             model.config.visual_exit, visual_logits, result.predictions, labels
         )
-    plot_reliability(logits, labels, temperatures, report_dir / "reliability.png", exit_names=names)
+    plot_reliability(
+        logits,
+        labels,
+        temperatures,
+        report_dir / "reliability.png",
+        exit_names=names,
+        confidence_maps=maps,
+    )
     plot_exit_histogram(
         exit_histogram(result.exit_index, num_exits),
         report_dir / "exit_histogram.png",

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from docexit.models.calibration import (
     apply_temperatures,
-    expected_calibration_error,
+    map_confidence,
     nll,
     reliability_bins_from_confidence,
 )
@@ -32,19 +32,38 @@ def accuracy_per_exit(logits: Tensor, labels: Tensor) -> list[float]:
     return correct.float().mean(dim=1).tolist()
 
 
+def reported_confidence(
+    logits: Tensor,
+    labels: Tensor,
+    temperatures: Sequence[float] | None = None,
+    confidence_maps: Sequence[Sequence[float]] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Every exit's reported confidence ``(E, N)`` and whether its label is right ``(E, N)``:
+    max softmax of ``logits / T_e`` (if given), then the exit's confidence map (if given)."""
+    _check(logits, labels)
+    if temperatures is not None:
+        logits = apply_temperatures(logits, temperatures)
+    confidence, prediction = torch.softmax(logits.float(), dim=-1).max(dim=-1)  # (E, N)
+    if confidence_maps is not None:
+        confidence = torch.stack(
+            [map_confidence(confidence[e], confidence_maps[e]) for e in range(len(confidence))]
+        )  # (E, N)
+    return confidence, prediction == labels.to(logits.device)[None]
+
+
 def ece_per_exit(
     logits: Tensor,
     labels: Tensor,
     temperatures: Sequence[float] | None = None,
     n_bins: int = 15,
+    confidence_maps: Sequence[Sequence[float]] | None = None,
 ) -> list[float]:
-    """ECE (max softmax, equal-width bins) of every exit, after ``logits / T_e`` if given."""
-    _check(logits, labels)
-    if temperatures is not None:
-        logits = apply_temperatures(logits, temperatures)
-    probs = torch.softmax(logits.float(), dim=-1)  # (E, N, C)
-    labels = labels.to(logits.device)
-    return [expected_calibration_error(p, labels, n_bins) for p in probs]
+    """ECE (equal-width bins) of every exit's reported confidence (see `reported_confidence`)."""
+    confidence, correct = reported_confidence(logits, labels, temperatures, confidence_maps)
+    return [
+        reliability_bins_from_confidence(confidence[e], correct[e], n_bins).ece
+        for e in range(len(confidence))
+    ]
 
 
 def calibration_report(
@@ -90,9 +109,9 @@ def exit_fractions(exit_index: Tensor, num_exits: int) -> list[float]:
 
 
 def ece_change_interval(
-    probs_before: Tensor,
-    probs_after: Tensor,
-    labels: Tensor,
+    confidence_before: Tensor,
+    confidence_after: Tensor,
+    correct: Tensor,
     *,
     level: float = 0.9,
     resamples: int = 1000,
@@ -101,29 +120,26 @@ def ece_change_interval(
 ) -> tuple[float, float]:
     """Paired bootstrap interval of ``ECE(after) - ECE(before)`` over the same resampled pages.
 
-    ``probs_* (N, C)``, ``labels (N,)``. The basic (pivotal) interval ``2 d - q``: binned ECE is
-    biased upwards on resamples, and the percentile interval can miss the point estimate ``d``.
-    An interval holding 0 means the change is within the noise of this many pages."""
-    n = labels.numel()
+    ``confidence_* (N,)`` of the same top labels (calibration changes no label), ``correct
+    (N,)`` bool. The basic (pivotal) interval ``2 d - q``: binned ECE is biased upwards on
+    resamples, and the percentile interval can miss the point estimate ``d``. An interval
+    holding 0 means the change is within the noise of this many pages."""
+    n = correct.numel()
     if n == 0:
         return 0.0, 0.0
+
+    def ece(confidence: Tensor, rows: Tensor | slice) -> float:
+        return reliability_bins_from_confidence(confidence[rows], correct[rows], n_bins).ece
+
     generator = torch.Generator().manual_seed(seed)
-    conf_b, pred_b = probs_before.max(dim=-1)  # (N,), (N,)
-    conf_a, pred_a = probs_after.max(dim=-1)  # (N,), (N,)
-    correct_b, correct_a = pred_b == labels, pred_a == labels  # (N,)
     changes = []
     for _ in range(resamples):
         rows = torch.randint(0, n, (n,), generator=generator)  # (N,)
-        before = reliability_bins_from_confidence(conf_b[rows], correct_b[rows], n_bins).ece
-        after = reliability_bins_from_confidence(conf_a[rows], correct_a[rows], n_bins).ece
-        changes.append(after - before)
+        changes.append(ece(confidence_after, rows) - ece(confidence_before, rows))
     q_low, q_high = torch.tensor(changes, dtype=torch.float64).quantile(
         torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
     )
-    point = (
-        reliability_bins_from_confidence(conf_a, correct_a, n_bins).ece
-        - reliability_bins_from_confidence(conf_b, correct_b, n_bins).ece
-    )
+    point = ece(confidence_after, slice(None)) - ece(confidence_before, slice(None))
     return float(2 * point - q_high), float(2 * point - q_low)
 
 

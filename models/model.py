@@ -214,6 +214,11 @@ class EarlyExitModel(PreTrainedModel):
         return list(self.config.temperatures)
 
     @property
+    def confidence_maps(self) -> list[tuple[float, float]]:
+        """Each exit's top-label confidence map (slope, bias), applied after its temperature."""
+        return [(float(a), float(b)) for a, b in self.config.confidence_maps]
+
+    @property
     def label_names(self) -> list[str]:
         return list(self.config.label_names)
 

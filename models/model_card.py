@@ -10,14 +10,17 @@ from typing import Any
 
 def _exit_table(report: dict[str, Any]) -> list[str]:
     lines = [
-        "| exit | layer | accuracy | ECE before | ECE after | ECE change, 90% CI | pages exiting |",
-        "|---|---|---|---|---|---|---|",
+        "| exit | layer | accuracy | ECE before | after temperature | after confidence map "
+        "| ECE change, 90% CI | pages exiting |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in report["exits"]:
         interval = row.get("ece_change_90ci")
         change = f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "-"
+        temperature_only = row.get("ece_after_temperature")
         lines.append(
             f"| {row['name']} | {row['layer']} | {row['accuracy']:.3f} | {row['ece_before']:.3f} "
+            f"| {'-' if temperature_only is None else f'{temperature_only:.3f}'} "
             f"| {row['ece_after']:.3f} | {change} | {row['fraction_exiting']:.1%} |"
         )
     return lines
@@ -221,6 +224,8 @@ def write_model_card(model_dir: Path) -> Path:
         f"- text tokens per page: {config.get('max_text_tokens')}; page image: "
         f"{config['backbone'].get('input_size')} px",
         f"- temperatures (fitted on validation): {[round(t, 3) for t in config['temperatures']]}",
+        "- confidence maps (slope, bias), fitted on validation after the temperatures: "
+        + str([[round(v, 3) for v in m] for m in config.get("confidence_maps") or []]),
         f"- exit policy (chosen on validation, no accuracy loss allowed): `{json.dumps(config['policy'])}`",
         "",
         "| epoch | train loss | validation accuracy per exit | seconds |",

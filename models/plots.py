@@ -15,7 +15,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from docexit.models.calibration import apply_temperatures, reliability_bins
+from docexit.models.calibration import (
+    apply_temperatures,
+    map_confidence,
+    reliability_bins_from_confidence,
+)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -42,16 +46,20 @@ def plot_reliability(
     *,
     exit_names: Sequence[str] | None = None,
     n_bins: int = 15,
+    confidence_maps: Sequence[Sequence[float]] | None = None,
 ) -> Path:
-    """Reliability diagrams before/after temperature scaling, one panel per exit.
+    """Reliability diagrams before and after calibration, one panel per exit.
 
-    ``logits (E, N, C)`` uncalibrated, ``labels (N,)``, ``temperatures`` E floats. Each panel
-    shows bin accuracy against bin confidence (the diagonal is perfect calibration) for the raw
-    and the calibrated logits, with their ECE in the legend.
+    ``logits (E, N, C)`` uncalibrated, ``labels (N,)``, ``temperatures`` E floats and, if
+    given, E confidence maps ``(slope, bias)``. Each panel shows bin accuracy against bin
+    confidence (the diagonal is perfect calibration) for the raw logits, after the temperature
+    and, with maps, after the map too, with their ECE in the legend.
     """
     num_exits = logits.shape[0]
     names = _exit_names(num_exits, exit_names)
-    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
+    raw = torch.softmax(logits.float(), dim=-1).max(dim=-1)  # (E, N) confidence, label
+    scaled = torch.softmax(apply_temperatures(logits, temperatures).float(), dim=-1).max(dim=-1)
+    correct = raw.indices == labels[None]  # (E, N): calibration changes no label
     cols = min(num_exits, 4)
     rows = math.ceil(num_exits / cols)
     fig = Figure(figsize=(3.6 * cols, 3.4 * rows), layout="constrained")
@@ -60,17 +68,28 @@ def plot_reliability(
     for e in range(num_exits):
         ax = axes[e // cols][e % cols]
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
-        for lg, label, color, offset in (
-            (logits[e], "before", "tab:red", 0.0),
-            (calibrated[e], f"after (T={temperatures[e]:.2f})", "tab:blue", 0.5),
-        ):
-            bins = reliability_bins(torch.softmax(lg.float(), dim=-1), labels, n_bins)
+        series = [
+            (raw.values[e], "before", "tab:red"),
+            (scaled.values[e], f"T={temperatures[e]:.2f}", "tab:blue"),
+        ]
+        if confidence_maps is not None:
+            slope, bias = confidence_maps[e]
+            series.append(
+                (
+                    map_confidence(scaled.values[e], (slope, bias)),
+                    f"T, then map ({slope:.2f}, {bias:+.2f})",
+                    "tab:green",
+                )
+            )
+        bar = width / len(series)
+        for s, (confidence, label, color) in enumerate(series):
+            bins = reliability_bins_from_confidence(confidence, correct[e], n_bins)
             filled = bins.counts > 0
-            centers = bins.edges[:-1] + width * (0.25 + offset / 2)
+            centers = bins.edges[:-1] + bar * (s + 0.5)
             ax.bar(
                 centers[filled].numpy(),
                 bins.accuracy[filled].numpy(),
-                width=width / 2,
+                width=bar,
                 color=color,
                 alpha=0.7,
                 label=f"{label}, ECE={bins.ece:.3f}",
@@ -83,7 +102,7 @@ def plot_reliability(
         ax.legend(fontsize=6, loc="upper left")
     for e in range(num_exits, rows * cols):
         axes[e // cols][e % cols].set_visible(False)
-    fig.suptitle("Reliability before/after temperature scaling")
+    fig.suptitle("Reliability before and after calibration")
     return _save(fig, path)
 
 

@@ -90,6 +90,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         "exit_layers": [int(e["layer"]) for e in exits],
         "exits": exits,
         "temperatures": config.get("temperatures"),
+        "confidence_maps": config.get("confidence_maps"),
         "policy": policy,
         "policy_name": str(policy["name"]),
     }
@@ -167,6 +168,7 @@ def parquet_metadata(spec: JobSpec) -> dict[str, Any]:
         "docexit.exit_layers": meta["exit_layers"],
         "docexit.num_layers": meta["num_layers"],
         "docexit.temperatures": meta["temperatures"],
+        "docexit.confidence_maps": meta["confidence_maps"],
         "docexit.label_names": meta["label_names"],
         "docexit.visual_threshold": spec.visual_threshold,  # None: every page was OCRed
     }

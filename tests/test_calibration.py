@@ -8,12 +8,17 @@ import pytest
 import torch
 
 from docexit.models.calibration import (
+    IDENTITY_MAP,
+    MAX_SLOPE,
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
     apply_temperatures,
     expected_calibration_error,
+    fit_confidence_map,
+    fit_confidence_maps,
     fit_temperature,
     fit_temperatures,
+    map_confidence,
     reliability_bins,
     reliability_bins_from_confidence,
 )
@@ -77,6 +82,56 @@ def test_fit_temperature_clamps_and_handles_edge_cases() -> None:
     assert fit_temperature(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)) == 1.0
     with pytest.raises(ValueError):
         fit_temperature(torch.zeros(3, 4, 2), labels[:3])
+
+
+def stretched(
+    n: int, slope: float, bias: float, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confidences ``p`` in (0.2, 0.99) whose top label is right with probability
+    ``sigmoid(slope * logit(p) + bias)``: overconfident when unsure, underconfident when sure
+    for slope > 1, which no single temperature mends. Returns (p (N,), correct (N,))."""
+    g = torch.Generator().manual_seed(seed)
+    p = 0.2 + 0.79 * torch.rand(n, generator=g, dtype=torch.float64)
+    truth = torch.sigmoid(slope * torch.logit(p) + bias)
+    return p.float(), torch.rand(n, generator=g, dtype=torch.float64) < truth
+
+
+def test_confidence_map_mends_miscalibration_a_temperature_cannot() -> None:
+    p, correct = stretched(8000, slope=2.0, bias=-0.3)
+    a, b = fit_confidence_map(p[:4000], correct[:4000])
+    assert a == pytest.approx(2.0, rel=0.15) and b == pytest.approx(-0.3, abs=0.15)
+    before = reliability_bins_from_confidence(p[4000:], correct[4000:]).ece
+    after = reliability_bins_from_confidence(map_confidence(p[4000:], (a, b)), correct[4000:]).ece
+    assert after < before / 2  # on pages the map never saw
+    mapped = map_confidence(p, (a, b))
+    assert bool((mapped.argsort() == p.argsort()).all())  # monotone: the order of pages stays
+
+
+def test_confidence_map_keeps_calibrated_exits_and_bounds_its_slope() -> None:
+    p, correct = stretched(8000, slope=1.0, bias=0.0, seed=1)  # already calibrated
+    a, b = fit_confidence_map(p, correct)
+    assert (a, b) == IDENTITY_MAP or (a == pytest.approx(1.0, abs=0.15) and abs(b) < 0.15)
+    # A step (every page above 0.6 right, none below) would need an infinite slope.
+    p, _ = stretched(2000, slope=1.0, bias=0.0, seed=2)
+    a, _ = fit_confidence_map(p, p > 0.6)
+    assert a == pytest.approx(MAX_SLOPE)
+    all_right = torch.ones(100, dtype=torch.bool)
+    assert fit_confidence_map(p[:100], all_right) == IDENTITY_MAP
+    assert fit_confidence_map(p[:0], all_right[:0]) == IDENTITY_MAP
+    with pytest.raises(ValueError, match=r"\(N,\)"):
+        fit_confidence_map(p[:10], all_right[:9])
+
+
+def test_fitted_maps_never_raise_the_ece_of_their_own_pages() -> None:
+    logits, calibrated, labels = synthetic(n=1500, seed=4)
+    temps = fit_temperatures(logits, labels)
+    scaled = apply_temperatures(logits, temps)  # (E, N, C)
+    maps = fit_confidence_maps(scaled, labels)
+    assert len(maps) == logits.shape[0]
+    after_t = ece_per_exit(scaled, labels)
+    after_map = ece_per_exit(scaled, labels, confidence_maps=maps)
+    for t_only, with_map, m in zip(after_t, after_map, maps, strict=True):
+        assert with_map < t_only or (m == IDENTITY_MAP and with_map == t_only)
 
 
 def test_ece_of_calibrated_sampler_is_small() -> None:
@@ -152,11 +207,12 @@ def test_ece_change_interval_separates_real_gains_from_noise() -> None:
     logits, calibrated, labels = synthetic()
     worst = max(range(len(TRUE_T)), key=lambda e: abs(TRUE_T[e] - 1.0))  # most miscalibrated
     before, after = logits[worst].softmax(-1), calibrated[worst].softmax(-1)  # (N, C)
-    low, high = ece_change_interval(before, after, labels, resamples=300)
+    correct = before.argmax(-1) == labels  # (N,)
+    low, high = ece_change_interval(before.amax(-1), after.amax(-1), correct, resamples=300)
     point = expected_calibration_error(after, labels) - expected_calibration_error(before, labels)
     assert low <= point <= high and high < 0  # a real improvement: the interval excludes 0
-    same = ece_change_interval(before, before, labels, resamples=50)
+    same = ece_change_interval(before.amax(-1), before.amax(-1), correct, resamples=50)
     assert same == (0.0, 0.0)  # no change at all
     jitter = (calibrated[worst] * 1.01).softmax(-1)  # a 1% temperature change: noise
-    low, high = ece_change_interval(after, jitter, labels, resamples=300)
+    low, high = ece_change_interval(after.amax(-1), jitter.amax(-1), correct, resamples=300)
     assert low < 0 < high or abs(low) + abs(high) < 0.01

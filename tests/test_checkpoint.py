@@ -42,6 +42,7 @@ def batch() -> ModelBatch:
 def test_round_trip_keeps_logits_and_config(tmp_path):
     model = tiny_model(
         temperatures=[1.5, 0.8, 1.2, 1.1, 1.0],
+        confidence_maps=[[1.5, -0.2], [1.0, 0.0], [2.0, 0.1], [0.5, 0.3], [1.2, -0.4]],
         policy={"kind": "max_prob", "threshold": 0.9},
         label_names=[f"class_{i}" for i in range(5)],
     )
@@ -54,6 +55,7 @@ def test_round_trip_keeps_logits_and_config(tmp_path):
     assert not loaded.training
     assert loaded.config.exits == model.config.exits
     assert loaded.config.temperatures == [1.5, 0.8, 1.2, 1.1, 1.0]
+    assert loaded.confidence_maps == [(1.5, -0.2), (1.0, 0.0), (2.0, 0.1), (0.5, 0.3), (1.2, -0.4)]
     assert loaded.config.policy == {"kind": "max_prob", "threshold": 0.9}
     assert loaded.label_names == model.label_names
     backbone = {k: v for k, v in model.config.backbone.to_dict().items() if k != "dtype"}
@@ -130,10 +132,23 @@ def test_weights_that_do_not_match_the_config(tmp_path):
     config_file = tmp_path / "config.json"
     config = json.loads(config_file.read_text())
     config["exits"] = exit_plan(3, "all", "none", "ramp")  # different heads than saved
-    config["temperatures"] = None
+    config["temperatures"] = config["confidence_maps"] = None
     config_file.write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="do not match"):
         load_checkpoint(tmp_path)
+
+
+def test_confidence_maps_default_to_identity_and_must_be_monotone(tmp_path):
+    save_checkpoint(tiny_model(), tmp_path)
+    config_file = tmp_path / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["confidence_maps"]  # a checkpoint written before confidence maps existed
+    config_file.write_text(json.dumps(config))
+    assert load_checkpoint(tmp_path).confidence_maps == [(1.0, 0.0)] * len(config["exits"])
+    for bad in ([[1.0, 0.0]], [[-1.0, 0.0]] * len(config["exits"])):
+        config_file.write_text(json.dumps({**config, "confidence_maps": bad}))
+        with pytest.raises(CheckpointError, match="confidence.map"):
+            load_checkpoint(tmp_path)
 
 
 def test_save_rejects_odd_dtype(tmp_path):

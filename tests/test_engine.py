@@ -9,6 +9,7 @@ float noise from padding cannot flip a decision.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -290,6 +291,26 @@ def test_stateful_policy_survives_refill(setup):
     assert len({w.exit_layer for w in want}) >= 2
     engine = EarlyExitEngine(model, policy, step_size=6, pool_size=16)
     assert_same(engine.classify(enumerate(pages)), want, min_depths=2)
+
+
+@pytest.mark.parametrize("mode", ["shrink_refill", "full_bucketed"])
+def test_confidence_maps_change_only_the_reported_confidence(setup, mode):
+    model, pages, policy, want = setup
+    mapped = copy.deepcopy(model)
+    mapped.config.confidence_maps = [[2.0, -0.5]] * len(model.exits)
+    engine = EarlyExitEngine(mapped, policy, step_size=8, mode=mode, pool_size=24)
+    got = engine.classify(enumerate(pages))
+    plain = EarlyExitEngine(model, policy, step_size=8, mode=mode, pool_size=24)
+    base = plain.classify(enumerate(pages))
+    assert len({p.exit_layer for p in base.values()}) >= (1 if mode == "full_bucketed" else 3)
+    for key, b in base.items():
+        g = got[key]
+        assert (g.label_id, g.exit_index, g.exit_layer) == (b.label_id, b.exit_index, b.exit_layer)
+        z = math.log(b.confidence / (1 - b.confidence))
+        assert g.confidence == pytest.approx(1 / (1 + math.exp(-(2.0 * z - 0.5))), abs=ATOL)
+    if mode == "shrink_refill":  # the page-by-page path reports the same mapped confidences
+        for key, r in enumerate(reference(mapped, pages, policy)):
+            assert r.confidence == pytest.approx(got[key].confidence, abs=ATOL)
 
 
 def test_model_without_position_bias(setup):
