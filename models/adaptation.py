@@ -150,11 +150,13 @@ def set_max_text_tokens(model: EarlyExitModel, tokens: int) -> None:
 
 @dataclass
 class PageOutcomes:
-    """A model's decisions on a set of pages: raw probabilities per exit (E, N, C), the
-    calibrated confidence each exit would report (E, N), the early-exit prediction and exit layer (N,), the whole system's prediction
+    """A model's decisions on a set of pages: raw probabilities per exit (E, N, C), each exit's
+    confidence after its temperature alone and the confidence it reports (temperature, then
+    map) (E, N), the early-exit prediction and exit layer (N,), the whole system's prediction
     with the visual exit (N,) and whether it skipped OCR (N,), labels (N,)."""
 
     raw_probs: torch.Tensor
+    temperature_confidence: torch.Tensor
     confidence: torch.Tensor
     early_exit: torch.Tensor
     exit_layer: torch.Tensor
@@ -164,7 +166,7 @@ class PageOutcomes:
 
     @classmethod
     def concat(cls, parts: Sequence[PageOutcomes]) -> PageOutcomes:
-        dims = {"raw_probs": 1, "confidence": 1}
+        dims = {"raw_probs": 1, "temperature_confidence": 1, "confidence": 1}
         return cls(
             **{
                 name: torch.cat([getattr(p, name) for p in parts], dim=dims.get(name, 0))
@@ -197,6 +199,7 @@ def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
         system, skipped = combine(visual.softmax(dim=-1), early_exit, spec["threshold"])
     return PageOutcomes(
         raw_probs=logits.softmax(dim=-1),
+        temperature_confidence=reported_confidence(calibrated, labels)[0],
         confidence=reported_confidence(calibrated, labels, None, model.config.confidence_maps)[0],
         early_exit=early_exit,
         exit_layer=torch.tensor(model.exit_layers)[exit_index],
@@ -213,6 +216,10 @@ def outcome_report(outcomes: PageOutcomes, names: Sequence[str]) -> dict[str, An
     def accuracy(predictions: torch.Tensor) -> float:
         return float((predictions == labels).float().mean())
 
+    def ece(confidence: torch.Tensor, exit_index: int) -> float:
+        correct = outcomes.raw_probs[exit_index].argmax(dim=-1) == labels  # (N,)
+        return reliability_bins_from_confidence(confidence, correct).ece
+
     return {
         "n": int(labels.numel()),
         "accuracy_full": accuracy(outcomes.raw_probs[-1].argmax(dim=-1)),
@@ -225,9 +232,8 @@ def outcome_report(outcomes: PageOutcomes, names: Sequence[str]) -> dict[str, An
                 "name": name,
                 "accuracy": accuracy(outcomes.raw_probs[e].argmax(dim=-1)),
                 "ece_before": expected_calibration_error(outcomes.raw_probs[e], labels),
-                "ece_after": reliability_bins_from_confidence(
-                    outcomes.confidence[e], outcomes.raw_probs[e].argmax(dim=-1) == labels
-                ).ece,
+                "ece_after_temperature": ece(outcomes.temperature_confidence[e], e),
+                "ece_after": ece(outcomes.confidence[e], e),
             }
             for e, name in enumerate(names)
         ],

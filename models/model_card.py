@@ -8,6 +8,19 @@ from pathlib import Path
 from typing import Any
 
 
+def _optional(value: float | None) -> str:
+    """A figure to 3 decimals, or "-" where an older report lacks it."""
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _ece_after(row: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(ECE after the temperature, after temperature and map) of a report's exit row. Reports
+    written before confidence maps existed hold the temperature-only ECE as `ece_after`."""
+    if "ece_after_temperature" not in row:
+        return row["ece_after"], None
+    return row["ece_after_temperature"], row["ece_after"]
+
+
 def _exit_table(report: dict[str, Any]) -> list[str]:
     lines = [
         "| exit | layer | accuracy | ECE before | after temperature | after confidence map "
@@ -17,11 +30,10 @@ def _exit_table(report: dict[str, Any]) -> list[str]:
     for row in report["exits"]:
         interval = row.get("ece_change_90ci")
         change = f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "-"
-        temperature_only = row.get("ece_after_temperature")
         lines.append(
             f"| {row['name']} | {row['layer']} | {row['accuracy']:.3f} | {row['ece_before']:.3f} "
-            f"| {'-' if temperature_only is None else f'{temperature_only:.3f}'} "
-            f"| {row['ece_after']:.3f} | {change} | {row['fraction_exiting']:.1%} |"
+            f"| {' | '.join(_optional(v) for v in _ece_after(row))} "
+            f"| {change} | {row['fraction_exiting']:.1%} |"
         )
     return lines
 
@@ -120,10 +132,12 @@ def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
             for name, k, fmt in rows
         ],
         "",
-        "| exit | accuracy | ECE before | ECE after |",
-        "|---|---|---|---|",
+        "| exit | accuracy | ECE before | after temperature | after confidence map |",
+        "|---|---|---|---|---|",
         *[
-            f"| {e['name']} | {e['accuracy']:.3f} | {e['ece_before']:.3f} | {e['ece_after']:.3f} |"
+            f"| {e['name']} | {e['accuracy']:.3f} | {e['ece_before']:.3f} | "
+            + " | ".join(_optional(v) for v in _ece_after(e))
+            + " |"
             for e in adapted["exits"]
         ],
     ]

@@ -66,6 +66,9 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
         for key in ("accuracy_full", "accuracy_early_exit", "accuracy_with_visual_exit"):
             assert 0.0 <= report[key] <= 1.0
         assert 0.0 <= report["mean_exit_layer"] <= base.num_layers
+        for row in report["exits"]:  # ECE of raw, temperature-scaled and reported confidence
+            assert all(0.0 <= row[k] <= 1.0 for k in ("ece_before", "ece_after_temperature"))
+            assert 0.0 <= row["ece_after"] <= 1.0
     floor = crossval["text_floor"]  # the text-only floor, trained on the same folds
     diff, low, high = floor["adapted_minus_floor"]
     assert 0.0 <= floor["accuracy"] <= 1.0 and low <= diff <= high
@@ -73,6 +76,8 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
     adapted = load_checkpoint(tmp_path / "out")
     assert adapted.config.max_text_tokens == 96 and base.config.max_text_tokens == 128
     assert adapted.config.visual_exit["temperature"] > 0  # threshold: None if none qualifies
+    maps = adapted.confidence_maps  # refitted on synthetic validation with the temperatures
+    assert len(maps) == len(base.config.exits) and all(slope > 0 for slope, _ in maps)
     changed = [
         not torch.equal(a, b)
         for a, b in zip(adapted.state_dict().values(), base.state_dict().values(), strict=True)
@@ -112,7 +117,17 @@ def test_text_floor_learns_words_that_name_the_class():
     truth = torch.tensor(labels)[order]  # (N,) in outcome order
     half_right = torch.where(torch.arange(16) % 2 == 0, truth, (truth + 1) % 4)  # (N,)
     probs = torch.nn.functional.one_hot(half_right, 4).float()[None]  # (1, N, C)
-    outcomes = PageOutcomes(probs, probs, half_right, half_right, half_right, truth < 0, truth)
+    confidence = probs.amax(dim=-1)  # (1, N)
+    outcomes = PageOutcomes(
+        raw_probs=probs,
+        temperature_confidence=confidence,
+        confidence=confidence,
+        early_exit=half_right,
+        exit_layer=half_right,
+        system=half_right,
+        skipped_ocr=truth < 0,
+        labels=truth,
+    )
     floor = text_floor_report(real, folds, order, outcomes)
     assert floor["accuracy"] == 1.0
     diff, low, high = floor["adapted_minus_floor"]
