@@ -10,16 +10,12 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from docexit.models.calibration import (
-    apply_temperatures,
-    map_confidence,
-    reliability_bins_from_confidence,
-)
+from docexit.models.calibration import reliability_bins_from_confidence
+from docexit.models.metrics import reported_confidence
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -57,9 +53,13 @@ def plot_reliability(
     """
     num_exits = logits.shape[0]
     names = _exit_names(num_exits, exit_names)
-    raw = torch.softmax(logits.float(), dim=-1).max(dim=-1)  # (E, N) confidence, label
-    scaled = torch.softmax(apply_temperatures(logits, temperatures).float(), dim=-1).max(dim=-1)
-    correct = raw.indices == labels[None]  # (E, N): calibration changes no label
+    raw, correct = reported_confidence(logits, labels)  # (E, N): calibration changes no label
+    scaled, _ = reported_confidence(logits, labels, temperatures)  # (E, N)
+    mapped = (
+        reported_confidence(logits, labels, temperatures, confidence_maps)[0]
+        if confidence_maps is not None
+        else None
+    )  # (E, N)
     cols = min(num_exits, 4)
     rows = math.ceil(num_exits / cols)
     fig = Figure(figsize=(3.6 * cols, 3.4 * rows), layout="constrained")
@@ -69,14 +69,14 @@ def plot_reliability(
         ax = axes[e // cols][e % cols]
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
         series = [
-            (raw.values[e], "before", "tab:red"),
-            (scaled.values[e], f"T={temperatures[e]:.2f}", "tab:blue"),
+            (raw[e], "before", "tab:red"),
+            (scaled[e], f"T={temperatures[e]:.2f}", "tab:blue"),
         ]
         if confidence_maps is not None:
             slope, bias = confidence_maps[e]
             series.append(
                 (
-                    map_confidence(scaled.values[e], (slope, bias)),
+                    mapped[e],
                     f"T, then map ({slope:.2f}, {bias:+.2f})",
                     "tab:green",
                 )
