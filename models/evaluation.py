@@ -77,6 +77,35 @@ def exit_names(model: EarlyExitModel) -> list[str]:
     return names
 
 
+def fit_calibration_and_policy(
+    logits: torch.Tensor,
+    gates: torch.Tensor | None,
+    labels: torch.Tensor,
+    exit_layers: list[int],
+    num_layers: int,
+    kind: str = "max_prob",
+    tolerance: float = 0.0,
+    confidence: float | None = None,
+) -> tuple[list[float], list[list[float]], SelectedPolicy]:
+    """One temperature and one confidence map per exit fitted on raw `logits (E, N, C)`, then
+    the policy of `kind` with the highest simulated saving whose accuracy on these pages is not
+    below full depth minus `tolerance`. Touches no model."""
+    temperatures = [float(t) for t in fit_temperatures(logits, labels)]
+    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
+    confidence_maps = [list(m) for m in fit_confidence_maps(calibrated, labels)]
+    selected = select_policy(
+        kind,
+        calibrated,
+        labels,
+        gates,
+        exit_layers,
+        num_layers,
+        tolerance=tolerance,
+        confidence=confidence,
+    )
+    return temperatures, confidence_maps, selected
+
+
 def calibrate_and_choose_policy(
     model: EarlyExitModel,
     val_set: PageDataset,
@@ -85,31 +114,19 @@ def calibrate_and_choose_policy(
     batch_size: int = 32,
     confidence: float | None = None,
 ) -> CalibrationAndPolicy:
-    """Fit one temperature and one confidence map per exit on validation logits, then the policy
-    of `kind` with the highest simulated saving whose validation accuracy is not below full
-    depth minus `tolerance`. All three are stored in `model.config`."""
+    """`fit_calibration_and_policy` on the model's validation logits; temperatures, confidence
+    maps and policy are stored in `model.config`."""
     device = resolve_device()
     logits, gates, labels = collect_logits(model, val_set, batch_size, device)  # (E, N, C)
-    temperatures = fit_temperatures(logits, labels)
-    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
-    confidence_maps = [list(m) for m in fit_confidence_maps(calibrated, labels)]
-    selected = select_policy(
-        kind,
-        calibrated,
-        labels,
-        gates,
-        model.exit_layers,
-        model.num_layers,
-        tolerance=tolerance,
-        confidence=confidence,
+    temperatures, confidence_maps, selected = fit_calibration_and_policy(
+        logits, gates, labels, model.exit_layers, model.num_layers, kind, tolerance, confidence
     )
-    model.config.temperatures = [float(t) for t in temperatures]
+    model.config.temperatures = temperatures
     model.config.confidence_maps = confidence_maps
     model.config.policy = selected.policy.to_dict()
+    calibrated = apply_temperatures(logits, temperatures)  # (E, N, C)
     predictions = simulate(selected.policy, calibrated, gates).predictions
-    return CalibrationAndPolicy(
-        list(model.config.temperatures), confidence_maps, selected, predictions, labels
-    )
+    return CalibrationAndPolicy(temperatures, confidence_maps, selected, predictions, labels)
 
 
 def evaluate_logits(

@@ -67,8 +67,13 @@ def _visual_exit_lines(config: dict[str, Any], chain: list[dict[str, Any]]) -> l
         "## Visual exit before OCR",
         "",
         f"A {len(visual['widths'])}-block CNN on a {visual['image_size']} px ink map of the page "
-        f"(widths {visual['widths']}); temperature {visual['temperature']:.3f}; pages with a "
-        f"calibrated confidence >= {visual['threshold']} skip OCR and the multimodal model.",
+        f"(widths {visual['widths']}); temperature {visual['temperature']:.3f}; "
+        + (
+            f"pages with a calibrated confidence >= {visual['threshold']} skip OCR and the "
+            "multimodal model."
+            if visual["threshold"] is not None
+            else "no threshold kept the accuracy, so every page goes through OCR."
+        ),
     ]
     selection = chain[-1].get("visual_selection") if chain else None
     if selection:
@@ -95,6 +100,52 @@ def text_floor_line(floor: dict) -> str:
         f"{floor['name']}: {floor['accuracy']:.3f}; adapted model at full depth minus the floor "
         f"{diff:+.1f} points, 95% interval [{low:+.1f}, {high:+.1f}] ({verdict})"
     )
+
+
+def _calibrated_on(chain: list[dict[str, Any]]) -> str:
+    """Where the model's current calibration and policy were fitted."""
+    if chain and "archive_pages" in chain[-1]:
+        return f"{chain[-1]['archive_pages']} labelled archive pages (`docexit calibrate`)"
+    return "validation"
+
+
+def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
+    """The cross-fitted report of the latest `docexit calibrate` step, if any."""
+    step = next((t for t in reversed(chain) if t.get("archive_report")), None)
+    if step is None:
+        return []
+    report = step["archive_report"]
+    shipped, archive = report["shipped"], report["archive"]
+    rows = [
+        ("early-exit accuracy", "accuracy_early_exit", "{:.3f}"),
+        ("mean exit layer", "mean_exit_layer", "{:.2f}"),
+        ("accuracy with the visual exit", "accuracy_with_visual_exit", "{:.3f}"),
+        ("pages skipping OCR", "skip_ocr_share", "{:.1%}"),
+    ]
+    return [
+        "",
+        f"## Recalibrated on archive pages, {report['folds']}-fold cross-fitting",
+        "",
+        f"`docexit calibrate` refitted the temperatures, confidence maps, exit policy and "
+        f"visual-exit threshold on {report['n']} labelled archive pages (full-depth accuracy "
+        f"{report['accuracy_full']:.3f}; the weights are unchanged). Each page below is scored "
+        "by a calibration fitted on the other folds, next to the calibration the model had.",
+        "",
+        "| | as before | archive calibration (out of fold) |",
+        "|---|---|---|",
+        *[
+            f"| {name} | {fmt.format(shipped[k])} | {fmt.format(archive[k])} |"
+            for name, k, fmt in rows
+        ],
+        "",
+        "| exit | accuracy | ECE as before | ECE, archive calibration | change, 90% CI |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {e['name']} | {e['accuracy']:.3f} | {e['ece_shipped']:.3f} | {e['ece_archive']:.3f} "
+            f"| [{e['ece_change_90ci'][0]:+.3f}, {e['ece_change_90ci'][1]:+.3f}] |"
+            for e in report["exits"]
+        ],
+    ]
 
 
 def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
@@ -144,7 +195,7 @@ def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-TRAINING_FILE = "training.json"  # written by `docexit train` and `docexit adapt`
+TRAINING_FILE = "training.json"  # written by `docexit train`, `adapt` and `calibrate`
 EVALUATIONS_FILE = "evaluations.json"  # title -> {"command", "report"}, added to by evaluate
 DESIGN_STUDY_FILE = "design_study.json"  # written by `docexit study` for the model it checks
 
@@ -237,10 +288,13 @@ def write_model_card(model_dir: Path) -> Path:
         + ", ".join(f"{e['source']}@{e['layer']} ({e['head']})" for e in config["exits"]),
         f"- text tokens per page: {config.get('max_text_tokens')}; page image: "
         f"{config['backbone'].get('input_size')} px",
-        f"- temperatures (fitted on validation): {[round(t, 3) for t in config['temperatures']]}",
-        "- confidence maps (slope, bias), fitted on validation after the temperatures: "
+        f"- temperatures (fitted on {_calibrated_on(chain)}): "
+        f"{[round(t, 3) for t in config['temperatures']]}",
+        f"- confidence maps (slope, bias), fitted on {_calibrated_on(chain)} after the "
+        "temperatures: "
         + str([[round(v, 3) for v in m] for m in config.get("confidence_maps") or []]),
-        f"- exit policy (chosen on validation, no accuracy loss allowed): `{json.dumps(config['policy'])}`",
+        f"- exit policy (chosen on {_calibrated_on(chain)}, no accuracy loss allowed): "
+        f"`{json.dumps(config['policy'])}`",
         "",
         "| epoch | train loss | validation accuracy per exit | seconds |",
         "|---|---|---|---|",
@@ -252,6 +306,7 @@ def write_model_card(model_dir: Path) -> Path:
         )
     lines += _visual_exit_lines(config, chain)
     lines += _crossval_lines(chain)
+    lines += _archive_calibration_lines(chain)
     lines += _design_study_lines(model_dir)
     for title, evaluation in evaluations.items():
         report = evaluation["report"]

@@ -52,14 +52,43 @@ def plot_reliability(
     and, with maps, after the map too, with their ECE in the legend.
     """
     num_exits = logits.shape[0]
-    names = _exit_names(num_exits, exit_names)
     raw, correct = reported_confidence(logits, labels)  # (E, N): calibration changes no label
     scaled, _ = reported_confidence(logits, labels, temperatures)  # (E, N)
-    mapped = (
-        reported_confidence(logits, labels, temperatures, confidence_maps)[0]
-        if confidence_maps is not None
-        else None
-    )  # (E, N)
+    series = [
+        [(raw[e], "before"), (scaled[e], f"T={temperatures[e]:.2f}")] for e in range(num_exits)
+    ]
+    if confidence_maps is not None:
+        mapped, _ = reported_confidence(logits, labels, temperatures, confidence_maps)  # (E, N)
+        for e, (slope, bias) in enumerate(confidence_maps):
+            series[e].append((mapped[e], f"T, then map ({slope:.2f}, {bias:+.2f})"))
+    return plot_reliability_series(
+        series,
+        correct,
+        path,
+        exit_names=exit_names,
+        n_bins=n_bins,
+        title="Reliability before and after calibration",
+    )
+
+
+SERIES_COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
+
+
+def plot_reliability_series(
+    series: Sequence[Sequence[tuple[Tensor, str]]],
+    correct: Tensor,
+    path: str | Path,
+    *,
+    exit_names: Sequence[str] | None = None,
+    n_bins: int = 15,
+    title: str = "Reliability",
+) -> Path:
+    """Reliability diagrams, one panel per exit, several confidences side by side per bin.
+
+    ``series[e]`` lists ``(confidence (N,), legend label)`` for exit e; ``correct (E, N)``
+    whether the exit's label is right (the same for every series of an exit)."""
+    num_exits = len(series)
+    names = _exit_names(num_exits, exit_names)
     cols = min(num_exits, 4)
     rows = math.ceil(num_exits / cols)
     fig = Figure(figsize=(3.6 * cols, 3.4 * rows), layout="constrained")
@@ -68,21 +97,8 @@ def plot_reliability(
     for e in range(num_exits):
         ax = axes[e // cols][e % cols]
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
-        series = [
-            (raw[e], "before", "tab:red"),
-            (scaled[e], f"T={temperatures[e]:.2f}", "tab:blue"),
-        ]
-        if confidence_maps is not None:
-            slope, bias = confidence_maps[e]
-            series.append(
-                (
-                    mapped[e],
-                    f"T, then map ({slope:.2f}, {bias:+.2f})",
-                    "tab:green",
-                )
-            )
-        bar = width / len(series)
-        for s, (confidence, label, color) in enumerate(series):
+        bar = width / len(series[e])
+        for s, (confidence, label) in enumerate(series[e]):
             bins = reliability_bins_from_confidence(confidence, correct[e], n_bins)
             filled = bins.counts > 0
             centers = bins.edges[:-1] + bar * (s + 0.5)
@@ -90,7 +106,7 @@ def plot_reliability(
                 centers[filled].numpy(),
                 bins.accuracy[filled].numpy(),
                 width=bar,
-                color=color,
+                color=SERIES_COLORS[s % len(SERIES_COLORS)],
                 alpha=0.7,
                 label=f"{label}, ECE={bins.ece:.3f}",
             )
@@ -102,7 +118,7 @@ def plot_reliability(
         ax.legend(fontsize=6, loc="upper left")
     for e in range(num_exits, rows * cols):
         axes[e // cols][e % cols].set_visible(False)
-    fig.suptitle("Reliability before and after calibration")
+    fig.suptitle(title)
     return _save(fig, path)
 
 

@@ -15,6 +15,26 @@ from docexit.models.training import TrainConfig
 from docexit.pipeline.cli import options_as_argv
 
 
+def add_policy_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """--policy, --tolerance and --confidence: how the exit policy is chosen."""
+    parser.add_argument(
+        "--policy",
+        default=default,
+        help="exit policy family to choose (max_prob, entropy, margin, patience, "
+        "per_exit_heuristic, per_exit_search), or `auto`: the family with the highest saving "
+        f"that meets the constraint (default {default})",
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth"
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.9,
+        help="one-sided confidence that the chosen policy loses no accuracy vs. full depth",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--corpus", type=Path, required=True, help="folder written by `docexit corpus`"
@@ -71,22 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=TrainConfig.patience)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--policy",
-        default="max_prob",
-        help="exit policy family chosen on validation (max_prob, entropy, margin, patience, "
-        "per_exit_heuristic, per_exit_search), or `auto`: the family with the highest saving "
-        "that meets the constraint",
-    )
-    parser.add_argument(
-        "--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth"
-    )
-    parser.add_argument(
-        "--confidence",
-        type=float,
-        default=0.9,
-        help="one-sided confidence that the chosen policy loses no accuracy vs. full depth",
-    )
+    add_policy_arguments(parser, default="max_prob")
     parser.add_argument(
         "--fp16", action="store_true", help="store weights as float16 (bundled model)"
     )

@@ -18,6 +18,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "docexit.models.adapt_cli",
         "fine-tune a model on labelled real pages, cross-validated",
     ),
+    "calibrate": (
+        "docexit.models.calibrate_cli",
+        "recalibrate a model and re-choose its exit policy on labelled archive pages",
+    ),
     "bench": ("docexit.benchmarks.bench_cli", "benchmarks: `bench engine` (early-exit speed)"),
     "study": ("docexit.benchmarks.study_cli", "early-exit design study, measured speed"),
 }
