@@ -121,15 +121,21 @@ def ece_change_interval(
     """Paired bootstrap interval of ``ECE(after) - ECE(before)`` over the same resampled pages.
 
     ``confidence_* (N,)`` of the same top labels (calibration changes no label), ``correct
-    (N,)`` bool. The basic (pivotal) interval ``2 d - q``: binned ECE is biased upwards on
-    resamples, and the percentile interval can miss the point estimate ``d``. An interval
-    holding 0 means the change is within the noise of this many pages."""
+    (N,)`` bool; either may also be ``(R, N)``, R versions of the same pages (e.g. repeated
+    cross-fitting), whose ECE is the mean over R. The basic (pivotal) interval ``2 d - q``:
+    binned ECE is biased upwards on resamples, and the percentile interval can miss the point
+    estimate ``d``. An interval holding 0 means the change is within the noise of this many
+    pages."""
     n = correct.numel()
     if n == 0:
         return 0.0, 0.0
 
     def ece(confidence: Tensor, rows: Tensor | slice) -> float:
-        return reliability_bins_from_confidence(confidence[rows], correct[rows], n_bins).ece
+        versions = confidence if confidence.ndim == 2 else confidence[None]  # (R, N)
+        return sum(
+            reliability_bins_from_confidence(version[rows], correct[rows], n_bins).ece
+            for version in versions
+        ) / len(versions)
 
     generator = torch.Generator().manual_seed(seed)
     changes = []

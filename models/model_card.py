@@ -129,7 +129,8 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
         f"`docexit calibrate` refitted the temperatures, confidence maps, exit policy and "
         f"visual-exit threshold on {report['n']} labelled archive pages (full-depth accuracy "
         f"{report['accuracy_full']:.3f}; the weights are unchanged). Each page below is scored "
-        "by a calibration fitted on the other folds, next to the calibration the model had.",
+        "by a calibration fitted on the other folds, next to the calibration the model had; "
+        f"archive figures are means over {len(report.get('repeats', [None]))} fold assignments.",
         "",
         "| | as before | archive calibration (out of fold) |",
         "|---|---|---|",

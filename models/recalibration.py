@@ -12,6 +12,7 @@ calibration the model came with.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,9 +166,11 @@ def cross_fit(
 
 
 def comparison_report(
-    model: EarlyExitModel, pages: ArchiveLogits, shipped: Outcomes, archive: Outcomes
+    model: EarlyExitModel, pages: ArchiveLogits, shipped: Outcomes, archive: Sequence[Outcomes]
 ) -> dict[str, Any]:
-    """The model's own calibration vs the archive's (out of fold), on the same pages."""
+    """The model's own calibration vs the archive's, out of fold, on the same pages. `archive`
+    holds one cross-fitting per fold assignment; figures are their means, with each one's
+    headline figures under `repeats`."""
     layers = torch.tensor(model.exit_layers)  # (E,)
     labels = pages.labels
 
@@ -181,21 +184,23 @@ def comparison_report(
             "skip_ocr_share": float(outcomes.skips_ocr.float().mean()),
         }
 
-    def ece(outcomes: Outcomes, e: int) -> float:
-        return reliability_bins_from_confidence(outcomes.confidence[e], outcomes.correct[e]).ece
+    def ece(confidence: torch.Tensor, e: int) -> float:
+        return reliability_bins_from_confidence(confidence, shipped.correct[e]).ece
 
+    repeats = [summary(outcomes) for outcomes in archive]
     exits = []
     for e, name in enumerate(exit_names(model)):
+        archive_confidence = torch.stack([o.confidence[e] for o in archive])  # (R, N)
         low, high = ece_change_interval(
-            shipped.confidence[e], archive.confidence[e], shipped.correct[e]
+            shipped.confidence[e], archive_confidence, shipped.correct[e]
         )
         exits.append(
             {
                 "name": name,
                 "layer": model.exit_layers[e],
                 "accuracy": float(shipped.correct[e].float().mean()),
-                "ece_shipped": ece(shipped, e),
-                "ece_archive": ece(archive, e),
+                "ece_shipped": ece(shipped.confidence[e], e),
+                "ece_archive": float(np.mean([ece(c, e) for c in archive_confidence])),
                 "ece_change_90ci": [low, high],
             }
         )
@@ -204,7 +209,8 @@ def comparison_report(
         "num_layers": model.num_layers,
         "accuracy_full": float(shipped.correct[-1].float().mean()),
         "shipped": summary(shipped),
-        "archive": summary(archive),
+        "archive": {key: float(np.mean([r[key] for r in repeats])) for key in repeats[0]},
+        "repeats": repeats,
         "exits": exits,
     }
 
@@ -224,16 +230,21 @@ def store(model: EarlyExitModel, calibration: Calibration) -> None:
 
 
 def plot_comparison(
-    model: EarlyExitModel, shipped: Outcomes, archive: Outcomes, path: Path
+    model: EarlyExitModel, shipped: Outcomes, archive: Sequence[Outcomes], path: Path
 ) -> Path:
-    """Reliability per exit: the model's own calibration next to the archive's (out of fold)."""
+    """Reliability per exit: the model's own calibration next to the archive's (out of fold,
+    pooled over the fold assignments)."""
+    repeats = len(archive)
     series = [
-        [(shipped.confidence[e], "as shipped"), (archive.confidence[e], "archive, out of fold")]
+        [
+            (shipped.confidence[e].repeat(repeats), "as shipped"),
+            (torch.cat([o.confidence[e] for o in archive]), "archive, out of fold"),
+        ]
         for e in range(shipped.confidence.shape[0])
     ]
     return plot_reliability_series(
         series,
-        shipped.correct,
+        shipped.correct.repeat(1, repeats),  # (E, R * N)
         path,
         exit_names=exit_names(model),
         title="Reliability on archive pages: shipped vs archive calibration",

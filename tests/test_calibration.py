@@ -216,3 +216,13 @@ def test_ece_change_interval_separates_real_gains_from_noise() -> None:
     jitter = (calibrated[worst] * 1.01).softmax(-1)  # a 1% temperature change: noise
     low, high = ece_change_interval(after.amax(-1), jitter.amax(-1), correct, resamples=300)
     assert low < 0 < high or abs(low) + abs(high) < 0.01
+    # R versions of the same pages (repeated cross-fitting): the mean of their ECEs
+    versions = torch.stack([after.amax(-1), before.amax(-1)])  # (2, N)
+    low, high = ece_change_interval(before.amax(-1), versions, correct, resamples=300)
+    assert low <= point / 2 <= high and high < 0  # half the change of `after` alone
+    twice = torch.stack(
+        [after.amax(-1)] * 2
+    )  # (2, N): two identical versions, one version's figures
+    assert ece_change_interval(before.amax(-1), twice, correct, resamples=50) == pytest.approx(
+        ece_change_interval(before.amax(-1), after.amax(-1), correct, resamples=50)
+    )

@@ -54,7 +54,7 @@ def test_cross_fitting_scores_each_fold_with_a_calibration_fitted_without_it():
     # every fold's calibration undoes the stretch: temperatures well above 1
     assert all(t > 2.0 for c in calibrations for t in c.temperatures)
     shipped = recalibration.apply(recalibration.Calibration.of_model(model), pages)
-    report = recalibration.comparison_report(model, pages, shipped, archive)
+    report = recalibration.comparison_report(model, pages, shipped, [archive])
     assert [row["ece_shipped"] for row in report["exits"]] == pytest.approx(
         ece_per_exit(pages.logits, pages.labels)
     )
@@ -70,7 +70,8 @@ def calibrate_args(tmp_path, *extra: str) -> argparse.Namespace:
     calibrate_cli.add_arguments(parser)
     return parser.parse_args(
         ["--data", str(tmp_path / "archive"), "--out", str(tmp_path / "out")]
-        + ["--model", str(tmp_path / "base"), "--folds", "3", "--batch-size", "8"]
+        + ["--model", str(tmp_path / "base"), "--folds", "3", "--repeats", "2"]
+        + ["--batch-size", "8"]
         + list(extra)
     )
 
@@ -90,7 +91,11 @@ def test_calibrate_command_reports_out_of_fold_and_saves_the_recalibrated_model(
 
     out = tmp_path / "out"
     report = json.loads((out / "calibration.json").read_text())
-    assert report["n"] == 24 and report["folds"] == 3
+    assert report["n"] == 24 and report["folds"] == 3 and report["fold_seeds"] == [0, 1]
+    assert len(report["repeats"]) == 2  # the archive figures are the two assignments' mean
+    for key in ("accuracy_early_exit", "mean_exit_layer"):
+        mean = sum(r[key] for r in report["repeats"]) / 2
+        assert report["archive"][key] == pytest.approx(mean)
     assert len(report["exits"]) == len(base.config.exits)
     for name in ("shipped", "archive"):
         assert 0.0 <= report[name]["accuracy_early_exit"] <= 1.0
