@@ -238,7 +238,10 @@ def plot_comparison(
     series = [
         [
             (shipped.confidence[e].repeat(repeats), "as shipped"),
-            (torch.cat([o.confidence[e] for o in archive]), "archive, out of fold"),
+            (
+                torch.cat([o.confidence[e] for o in archive]),
+                f"archive, out of fold ({repeats} pooled)",
+            ),
         ]
         for e in range(shipped.confidence.shape[0])
     ]
