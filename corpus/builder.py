@@ -38,7 +38,10 @@ class BuildSettings:
 
     def cache_key(self) -> str:
         """Settings that change OCR output; part of every cache file name."""
-        text = json.dumps({"ocr": asdict(self.ocr), "dpi": self.pdf_dpi}, sort_keys=True)
+        ocr = asdict(self.ocr)
+        if ocr["min_dpi"] is None:  # added later: as is, keep the key (and cache) it had before
+            del ocr["min_dpi"]
+        text = json.dumps({"ocr": ocr, "dpi": self.pdf_dpi}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

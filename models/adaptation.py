@@ -284,15 +284,11 @@ def text_floor_report(
     """The text-only floor (TF-IDF + logistic regression on OCR words) under the same folds:
     each page predicted by a floor trained on the other folds; and the adapted model's
     full-depth accuracy minus the floor's, with a 95% paired bootstrap interval."""
-    from docexit.corpus.baseline import text_classifier
+    from docexit.corpus.baseline import out_of_fold_predictions
 
     texts = [" ".join(words) for words in real.column("words").to_pylist()]
     labels = np.array(real.column("label_id").to_pylist())
-    predictions = np.empty(len(labels), dtype=np.int64)
-    for fold in np.unique(folds):
-        train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-        floor = text_classifier().fit([texts[i] for i in train], labels[train])
-        predictions[test] = floor.predict([texts[i] for i in test])
+    predictions = out_of_fold_predictions(texts, labels, folds)
     floor_ok = (predictions == labels)[page_order].astype(np.float64)  # (N,) in outcome order
     model_ok = (adapted.raw_probs[-1].argmax(dim=-1) == adapted.labels).numpy().astype(np.float64)
     diff, low, high = paired_bootstrap((model_ok - floor_ok)[None])  # (1,) each

@@ -108,6 +108,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
             "lang": opts.ocr_lang,
             "psm": opts.ocr_psm,
             "max_side": opts.ocr_max_side,
+            "min_dpi": opts.ocr_min_dpi,
             "backend": opts.ocr_backend,
             "timeout": opts.ocr_timeout or None,
         },
@@ -171,6 +172,7 @@ def parquet_metadata(spec: JobSpec) -> dict[str, Any]:
         "docexit.confidence_maps": meta["confidence_maps"],
         "docexit.label_names": meta["label_names"],
         "docexit.visual_threshold": spec.visual_threshold,  # None: every page was OCRed
+        "docexit.ocr_config": json.dumps(spec.ocr_config, sort_keys=True),  # lang, psm, min_dpi...
     }
 
 

@@ -86,6 +86,13 @@ class DocexitOptions(PipelineOptions):
             help="downscale pages whose long side exceeds this before OCR (default: no)",
         )
         ocr.add_argument(
+            "--ocr-min-dpi",
+            type=int,
+            default=None,
+            help="upscale pages scanned below this resolution before OCR, at most 4x (default: "
+            "no); low-resolution archive scans (~90 dpi) read better at 180",
+        )
+        ocr.add_argument(
             "--ocr-timeout",
             type=float,
             default=DEFAULT_OCR_TIMEOUT,

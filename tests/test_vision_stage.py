@@ -115,6 +115,8 @@ def test_confident_pages_skip_ocr_and_the_rest_match_the_always_ocr_run(
     assert summary.exit_layers[VISION_EXIT_LAYER] == len(vision)
     metadata = pq.read_table(summary.row_files[0]).schema.metadata
     assert json.loads(metadata[b"docexit.visual_threshold"]) == pytest.approx(threshold)
+    ocr_settings = json.loads(metadata[b"docexit.ocr_config"])  # provenance of the text
+    assert ocr_settings["lang"] == "eng" and ocr_settings["min_dpi"] is None
     assert (
         json.loads(
             pq.read_table(forced_summary.row_files[0]).schema.metadata[b"docexit.visual_threshold"]

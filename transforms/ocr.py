@@ -54,6 +54,7 @@ MAX_CREDIBLE_DPI = 2400
 ASSUMED_LONG_SIDE_INCHES = 11.0
 # Tesseract refuses images with a side longer than this ("Image too large").
 TESSERACT_MAX_SIDE = 32767
+MAX_UPSCALE = 4.0  # `min_dpi` enlarges a page at most this many times
 _COMMON_TESSDATA_DIRS = (
     "/usr/share/tesseract-ocr/5/tessdata",
     "/usr/share/tesseract-ocr/4.00/tessdata",
@@ -83,6 +84,9 @@ class OcrConfig:
     psm: int = 3  # page segmentation mode (3 = fully automatic, no OSD)
     min_confidence: float = 0.0  # drop words whose Tesseract confidence (0-100) is lower
     max_side: int | None = None  # downscale pages whose longer side exceeds this; None = as is
+    # upscale pages scanned below this resolution (at most MAX_UPSCALE x): Tesseract misreads
+    # small print, and archive scans such as RVL-CDIP's are ~90 dpi; None = as is
+    min_dpi: int | None = None
     backend: str = "auto"  # "auto" | "tesserocr" | "pytesseract"
     oem: int = 1  # OCR engine mode, same for both backends (1 = LSTM only)
     tessdata: str | None = None  # tessdata folder; None = found automatically
@@ -99,6 +103,10 @@ class OcrConfig:
             raise ValueError(f"min_confidence must be within 0-100, got {self.min_confidence}")
         if self.max_side is not None and self.max_side < 32:
             raise ValueError(f"max_side must be None or >= 32, got {self.max_side}")
+        if self.min_dpi is not None and not MIN_CREDIBLE_DPI <= self.min_dpi <= 600:
+            raise ValueError(
+                f"min_dpi must be None or within {MIN_CREDIBLE_DPI}-600, got {self.min_dpi}"
+            )
         if self.timeout is not None and not self.timeout >= 0:
             raise ValueError(f"timeout must be None or >= 0 seconds, got {self.timeout}")
         if not re.fullmatch(r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*", self.lang):
@@ -185,12 +193,17 @@ def word_jaccard(a: Iterable[str], b: Iterable[str]) -> float:
 # ----------------------------------------------------------------------------- image preparation
 
 
-def prepare_image(image: Image.Image, max_side: int | None = None) -> tuple[Image.Image, int]:
+def prepare_image(
+    image: Image.Image, max_side: int | None = None, min_dpi: int | None = None
+) -> tuple[Image.Image, int]:
     """The image Tesseract sees, and the resolution (dpi) it is told, identical for both backends.
 
     Modes other than "1", "L" and "RGB" are flattened (alpha onto white); pages whose longer
     side exceeds ``max_side`` are downscaled (LANCZOS). The dpi is the image's own when
     credible (70-2400, scaled with the resize), else estimated from an 11-inch long side.
+    Pages below ``min_dpi`` are then upscaled (LANCZOS, at most ``MAX_UPSCALE`` times and never
+    past ``max_side``) and told the new dpi. Boxes are normalised to the prepared image, so the
+    0-1000 boxes do not depend on either resize.
     """
     dpi_info = image.info.get("dpi")
     if image.mode not in ("1", "L", "RGB"):
@@ -203,10 +216,7 @@ def prepare_image(image: Image.Image, max_side: int | None = None) -> tuple[Imag
     scale = 1.0
     if max_side is not None and max(image.size) > max_side:
         scale = max_side / max(image.size)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        if image.mode == "1":
-            image = image.convert("L")
-        image = image.resize(size, Image.Resampling.LANCZOS)
+        image = _resize(image, scale)
     dpi = 0.0
     if dpi_info:
         try:
@@ -217,7 +227,22 @@ def prepare_image(image: Image.Image, max_side: int | None = None) -> tuple[Imag
         dpi *= scale
     else:
         dpi = max(image.size) / ASSUMED_LONG_SIDE_INCHES
+    if min_dpi is not None and dpi < min_dpi:
+        upscale = min(min_dpi / dpi, MAX_UPSCALE)
+        if max_side is not None:
+            upscale = min(upscale, max_side / max(image.size))
+        if upscale > 1.0:
+            image = _resize(image, upscale)
+            dpi *= upscale
     return image, int(min(MAX_CREDIBLE_DPI, max(MIN_CREDIBLE_DPI, round(dpi))))
+
+
+def _resize(image: Image.Image, scale: float) -> Image.Image:
+    """`image` scaled by `scale` (LANCZOS; bilevel pages become greyscale first)."""
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if image.mode == "1":
+        image = image.convert("L")
+    return image.resize(size, Image.Resampling.LANCZOS)
 
 
 # ----------------------------------------------------------------------------- availability
@@ -340,7 +365,7 @@ class OcrEngine:
 
     def recognize(self, image: Image.Image) -> OcrResult:
         """Words and 0-1000 boxes of one page; ``seconds`` counts the engine call only."""
-        prepared, dpi = prepare_image(image, self.config.max_side)
+        prepared, dpi = prepare_image(image, self.config.max_side, self.config.min_dpi)
         if max(prepared.size) > TESSERACT_MAX_SIDE:
             raise OcrError(
                 f"the page is {prepared.width}x{prepared.height} pixels; Tesseract reads at most "
