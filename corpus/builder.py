@@ -52,6 +52,7 @@ class BuildReport:
     empty_ocr_pages: int = 0
     cached_files: int = 0
     seconds: float = 0.0
+    ocr_ms: float = 0.0  # summed Tesseract time of every page, as recorded when it was OCRed
 
     def summary(self) -> str:
         total = sum(self.pages.values())
@@ -59,7 +60,7 @@ class BuildReport:
         return (
             f"corpus: {total} pages ({parts}); {len(self.bad_pages)} bad pages, "
             f"{self.empty_ocr_pages} with no OCR words; {self.cached_files} files from cache; "
-            f"{self.seconds:.0f} s"
+            f"{self.seconds:.0f} s; OCR {self.ocr_ms / max(total, 1):.0f} ms per page (when OCRed)"
         )
 
 
@@ -104,6 +105,7 @@ def build_corpus(
         report.bad_pages.extend({"source": str(item.path), **error} for error in errors)
         for page in pages:
             report.empty_ocr_pages += not page["words"]
+            report.ocr_ms += page["ocr_ms"]
             rows[split].append(
                 {
                     **page,
