@@ -8,6 +8,7 @@ carries them) and counted.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -185,15 +186,41 @@ def _write_bad_pages(path: Path, bad_pages: list[dict]) -> None:
         writer.writerows(bad_pages)
 
 
-def cached_folder_corpus(folder: Path, labels_file: Path | None = None) -> Path:
-    """A labelled folder OCRed once into the cache as a corpus whose pages are all in `test`
-    (re-runs reuse the per-file OCR cache). Returns the corpus folder."""
+def cached_folder_corpus(
+    folder: Path, labels_file: Path | None = None, min_dpi: int | None = None
+) -> Path:
+    """A labelled folder OCRed once into the cache (`min_dpi`: as `docexit run --ocr-min-dpi`)
+    as a corpus whose pages are all in `test` (re-runs reuse the per-file OCR cache, kept per
+    OCR settings). Returns the corpus folder."""
     from docexit.corpus.sources import read_labelled_folder
     from docexit.pipeline.defaults import cache_dir
 
     files = read_labelled_folder(folder, labels_file)
     key = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:12]
     corpus_dir = cache_dir() / "evaluate" / key
-    report = build_corpus(files, corpus_dir, BuildSettings(fractions=(0.0, 0.0, 1.0)))
+    settings = BuildSettings(ocr=OcrConfig(min_dpi=min_dpi), fractions=(0.0, 0.0, 1.0))
+    report = build_corpus(files, corpus_dir, settings)
     print(report.summary())
     return corpus_dir
+
+
+def is_corpus(path: Path) -> bool:
+    """Whether `path` is a corpus folder written by `docexit corpus` (any split)."""
+    return any((Path(path) / f"{split}.parquet").is_file() for split in SPLITS)
+
+
+def labelled_pages_corpus(path: Path, labels_file: Path | None, min_dpi: int | None) -> Path:
+    """A corpus folder as is; a labelled folder OCRed once into the cache."""
+    return path if is_corpus(path) else cached_folder_corpus(path, labels_file, min_dpi)
+
+
+def add_labelled_folder_arguments(parser: argparse.ArgumentParser, data_option: str) -> None:
+    """--labels-file and --ocr-min-dpi: how a labelled folder given as `data_option` is read."""
+    parser.add_argument("--labels-file", type=Path, help=f"RVL-CDIP label file for {data_option}")
+    parser.add_argument(
+        "--ocr-min-dpi",
+        type=int,
+        default=None,
+        help=f"OCR a labelled folder given as {data_option} as `docexit run --ocr-min-dpi` does "
+        "(upscale pages scanned below this resolution); use what the pipeline will use",
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from docexit.corpus.builder import add_labelled_folder_arguments, labelled_pages_corpus
 from docexit.models.adaptation import AdaptConfig
 from docexit.pipeline.cli import options_as_argv
 
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", type=Path, default=None, help="model to adapt (default: bundled)"
     )
-    parser.add_argument("--labels-file", type=Path, help="RVL-CDIP label file for --real")
+    add_labelled_folder_arguments(parser, "--real")
     parser.add_argument(
         "--folds", type=int, default=ADAPT_DEFAULTS.folds, help="cross-validation folds (0: none)"
     )
@@ -78,7 +79,7 @@ def main(args: argparse.Namespace) -> int:
     names = {f.name for f in fields(AdaptConfig)}
     config = AdaptConfig(**{k: v for k, v in vars(args).items() if k in names})
     model_dir = args.model or bundled_model_dir()
-    real = load_pages(real_corpus(args.real, args.labels_file))
+    real = load_pages(labelled_pages_corpus(args.real, args.labels_file, args.ocr_min_dpi))
     work_dir = args.work_dir or args.out / "work"
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
@@ -131,15 +132,6 @@ def pages_seen_before(model_dir: Path) -> set[str]:
     path = Path(model_dir) / TRAINING_FILE
     chain = training_chain(json.loads(path.read_text())) if path.is_file() else []
     return {h for step in chain for h in step.get("real_page_hashes", [])}
-
-
-def real_corpus(path: Path, labels_file: Path | None) -> Path:
-    """A corpus folder as is; a labelled folder OCRed once into the cache."""
-    if any((path / f"{s}.parquet").is_file() for s in ("train", "validation", "test")):
-        return path
-    from docexit.corpus.builder import cached_folder_corpus  # OCR stack: only when needed
-
-    return cached_folder_corpus(path, labels_file)
 
 
 def crossval_summary(crossval: dict) -> str:

@@ -11,6 +11,7 @@ import io
 import json
 from pathlib import Path
 
+from docexit.corpus.builder import add_labelled_folder_arguments, labelled_pages_corpus
 from docexit.models.train_cli import add_policy_arguments
 from docexit.pipeline.cli import options_as_argv
 
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", type=Path, default=None, help="model to recalibrate (default: bundled)"
     )
-    parser.add_argument("--labels-file", type=Path, help="RVL-CDIP label file for --data")
+    add_labelled_folder_arguments(parser, "--data")
     parser.add_argument(
         "--folds", type=int, default=5, help="cross-fitting folds for the report (0: none)"
     )
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from docexit.models import recalibration
-    from docexit.models.adapt_cli import pages_seen_before, real_corpus
+    from docexit.models.adapt_cli import pages_seen_before
     from docexit.models.adaptation import load_pages, stratified_folds
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.dataset import PageDataset
@@ -76,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
         )
     model_dir = args.model or bundled_model_dir()
     model = load_checkpoint(model_dir, device=resolve_device())
-    table = load_pages(real_corpus(args.data, args.labels_file))
+    table = load_pages(labelled_pages_corpus(args.data, args.labels_file, args.ocr_min_dpi))
     seen = pages_seen_before(model_dir) & set(table.column("content_hash").to_pylist())
     if seen:
         raise SystemExit(

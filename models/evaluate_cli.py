@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from docexit.corpus.builder import add_labelled_folder_arguments
 from docexit.pipeline.defaults import bundled_model_dir
 
 
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", type=Path, default=None, help="checkpoint folder (default: bundled)"
     )
     parser.add_argument("--split", default="test", help="corpus split to evaluate")
-    parser.add_argument("--labels-file", type=Path, help="RVL-CDIP label file for --data")
+    add_labelled_folder_arguments(parser, "--data")
     parser.add_argument(
         "--add-to-card",
         metavar="TITLE",
@@ -43,7 +44,8 @@ def main(args: argparse.Namespace) -> int:
     model = load_checkpoint(model_dir)
     corpus_dir, split = args.data, args.split
     if not (args.data / f"{split}.parquet").is_file():
-        corpus_dir, split = cached_folder_corpus(args.data, args.labels_file), "test"
+        corpus_dir = cached_folder_corpus(args.data, args.labels_file, args.ocr_min_dpi)
+        split = "test"
     featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
     report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
     print(f"n={report['n']}, policy {report['policy']}")
