@@ -102,6 +102,14 @@ def text_floor_line(floor: dict) -> str:
     )
 
 
+OUTCOME_ROWS = (  # (row name, report key, format) of the real-page tables
+    ("early-exit accuracy", "accuracy_early_exit", "{:.3f}"),
+    ("mean exit layer", "mean_exit_layer", "{:.2f}"),
+    ("accuracy with the visual exit", "accuracy_with_visual_exit", "{:.3f}"),
+    ("pages skipping OCR", "skip_ocr_share", "{:.1%}"),
+)
+
+
 def _calibrated_on(chain: list[dict[str, Any]]) -> str:
     """Where the model's current calibration and policy were fitted."""
     if chain and "archive_pages" in chain[-1]:
@@ -116,12 +124,7 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
         return []
     report = step["archive_report"]
     shipped, archive = report["shipped"], report["archive"]
-    rows = [
-        ("early-exit accuracy", "accuracy_early_exit", "{:.3f}"),
-        ("mean exit layer", "mean_exit_layer", "{:.2f}"),
-        ("accuracy with the visual exit", "accuracy_with_visual_exit", "{:.3f}"),
-        ("pages skipping OCR", "skip_ocr_share", "{:.1%}"),
-    ]
+    rows = OUTCOME_ROWS
     return [
         "",
         f"## Recalibrated on archive pages, {report['folds']}-fold cross-fitting",
@@ -156,13 +159,7 @@ def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
         return []
     crossval = step["crossval"]
     base, adapted = crossval["base"], crossval["adapted"]
-    rows = [
-        ("full-depth accuracy", "accuracy_full", "{:.3f}"),
-        ("early-exit accuracy", "accuracy_early_exit", "{:.3f}"),
-        ("mean exit layer", "mean_exit_layer", "{:.2f}"),
-        ("accuracy with the visual exit", "accuracy_with_visual_exit", "{:.3f}"),
-        ("pages skipping OCR", "skip_ocr_share", "{:.1%}"),
-    ]
+    rows = [("full-depth accuracy", "accuracy_full", "{:.3f}"), *OUTCOME_ROWS]
     lines = [
         "",
         f"## Real pages, {crossval['folds']}-fold cross-validation",
