@@ -11,7 +11,6 @@ out-of-fold figures are the real-page accuracy to report for a model adapted on 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
-from PIL import Image
 
 from docexit.corpus.store import load_split
 from docexit.models.calibration import (
@@ -35,8 +33,9 @@ from docexit.models.evaluation import calibrate_and_choose_policy, exit_names
 from docexit.models.metrics import paired_bootstrap, reported_confidence
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.training import TrainConfig, Trainer, collect_logits
-from docexit.models.visual_training import InkPages, combine, fit_visual_exit, visual_logits
+from docexit.models.recalibration import model_outputs
+from docexit.models.training import TrainConfig, Trainer
+from docexit.models.visual_training import combine, fit_visual_exit
 from docexit.transforms.featurize import Featurizer
 
 SPLITS = ("train", "validation", "test")
@@ -177,9 +176,8 @@ class PageOutcomes:
 
 def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
     """What `model` (its temperatures, policy and visual exit) does with `pages`."""
-    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
-    dataset = PageDataset(pages, featurizer)
-    logits, gates, labels = collect_logits(model, dataset, 16, resolve_device())  # (E, N, C)
+    outputs = model_outputs(model, pages)
+    logits, gates, labels = outputs.logits, outputs.gates, outputs.labels  # (E, N, C) ...
     calibrated = apply_temperatures(logits, model.config.temperatures)  # (E, N, C)
     if model.config.policy is not None:
         result = simulate(policy_from_dict(model.config.policy), calibrated, gates)
@@ -188,14 +186,9 @@ def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
         early_exit = calibrated[-1].argmax(dim=-1)  # (N,)
         exit_index = torch.full_like(labels, len(calibrated) - 1)
     system, skipped = early_exit, torch.zeros_like(labels, dtype=torch.bool)
-    if model.visual_exit is not None:
+    if outputs.visual is not None:
         spec = model.config.visual_exit
-        ink = InkPages.from_images(
-            [Image.open(io.BytesIO(png)) for png in pages.column("image_png").to_pylist()],
-            labels,
-            model.visual_exit.image_size,
-        )
-        visual = visual_logits(model.visual_exit, ink) / spec["temperature"]  # (N, C)
+        visual = outputs.visual / spec["temperature"]  # (N, C)
         system, skipped = combine(visual.softmax(dim=-1), early_exit, spec["threshold"])
     return PageOutcomes(
         raw_probs=logits.softmax(dim=-1),

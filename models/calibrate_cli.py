@@ -7,7 +7,6 @@ calibration fitted on the other folds, next to the calibration the model came wi
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
@@ -56,20 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-    from PIL import Image
     from tqdm import tqdm
 
     from docexit.models import recalibration
     from docexit.models.adapt_cli import pages_seen_before
     from docexit.models.adaptation import load_pages, stratified_folds
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-    from docexit.models.dataset import PageDataset
     from docexit.models.device import resolve_device
     from docexit.models.model_card import TRAINING_FILE, write_model_card
-    from docexit.models.training import collect_logits
-    from docexit.models.visual_training import InkPages, visual_logits
     from docexit.pipeline.defaults import bundled_model_dir
-    from docexit.transforms.featurize import Featurizer
 
     if args.folds == 1 or args.repeats < 1:
         raise SystemExit(
@@ -86,16 +80,8 @@ def main(args: argparse.Namespace) -> int:
             "calibrate on labelled pages it has not seen"
         )
     print(f"{table.num_rows} labelled pages; collecting {model_dir}'s outputs", flush=True)
-    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
-    logits, gates, labels = collect_logits(
-        model, PageDataset(table, featurizer), args.batch_size, model.device
-    )  # (E, N, C), (E, N, 2) or None, (N,)
-    visual = None
-    if model.visual_exit is not None:
-        images = (Image.open(io.BytesIO(png)) for png in table.column("image_png").to_pylist())
-        ink = InkPages.from_images(images, labels, model.visual_exit.image_size)
-        visual = visual_logits(model.visual_exit, ink)  # (N, C)
-    pages = recalibration.ArchiveLogits(logits, gates, labels, visual)
+    pages = recalibration.model_outputs(model, table, args.batch_size)
+    labels = pages.labels
     options = {
         "kind": args.policy,
         "tolerance": args.tolerance,

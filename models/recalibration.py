@@ -12,21 +12,32 @@ calibration the model came with.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
+from PIL import Image
 
 from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
+from docexit.models.dataset import PageDataset
 from docexit.models.evaluation import exit_names, fit_calibration_and_policy
 from docexit.models.metrics import ece_change_interval, reported_confidence
 from docexit.models.model import EarlyExitModel
 from docexit.models.plots import plot_reliability_series
 from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.visual_training import combine, select_visual_threshold
+from docexit.models.training import collect_logits
+from docexit.models.visual_training import (
+    InkPages,
+    combine,
+    select_visual_threshold,
+    visual_logits,
+)
+from docexit.transforms.featurize import Featurizer
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,20 @@ class ArchiveLogits:
             self.labels[rows],
             None if self.visual is None else self.visual[rows],
         )
+
+
+def model_outputs(model: EarlyExitModel, pages: pa.Table, batch_size: int = 16) -> ArchiveLogits:
+    """Every exit's raw logits and the visual exit's (if any) on a corpus table's pages."""
+    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    logits, gates, labels = collect_logits(
+        model, PageDataset(pages, featurizer), batch_size, model.device
+    )  # (E, N, C), (E, N, 2) or None, (N,)
+    visual = None
+    if model.visual_exit is not None:
+        images = (Image.open(io.BytesIO(png)) for png in pages.column("image_png").to_pylist())
+        ink = InkPages.from_images(images, labels, model.visual_exit.image_size)
+        visual = visual_logits(model.visual_exit, ink)  # (N, C)
+    return ArchiveLogits(logits, gates, labels, visual)
 
 
 @dataclass(frozen=True)
