@@ -32,10 +32,9 @@ from docexit.models.device import resolve_device
 from docexit.models.evaluation import calibrate_and_choose_policy, exit_names
 from docexit.models.metrics import paired_bootstrap, reported_confidence
 from docexit.models.model import EarlyExitModel
-from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.recalibration import model_outputs
+from docexit.models.recalibration import Calibration, apply, model_outputs
 from docexit.models.training import TrainConfig, Trainer
-from docexit.models.visual_training import combine, fit_visual_exit
+from docexit.models.visual_training import fit_visual_exit
 from docexit.transforms.featurize import Featurizer
 
 SPLITS = ("train", "validation", "test")
@@ -177,28 +176,17 @@ class PageOutcomes:
 def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
     """What `model` (its temperatures, policy and visual exit) does with `pages`."""
     outputs = model_outputs(model, pages)
-    logits, gates, labels = outputs.logits, outputs.gates, outputs.labels  # (E, N, C) ...
-    calibrated = apply_temperatures(logits, model.config.temperatures)  # (E, N, C)
-    if model.config.policy is not None:
-        result = simulate(policy_from_dict(model.config.policy), calibrated, gates)
-        early_exit, exit_index = result.predictions, result.exit_index
-    else:  # no policy chosen yet: every page runs to the final exit
-        early_exit = calibrated[-1].argmax(dim=-1)  # (N,)
-        exit_index = torch.full_like(labels, len(calibrated) - 1)
-    system, skipped = early_exit, torch.zeros_like(labels, dtype=torch.bool)
-    if outputs.visual is not None:
-        spec = model.config.visual_exit
-        visual = outputs.visual / spec["temperature"]  # (N, C)
-        system, skipped = combine(visual.softmax(dim=-1), early_exit, spec["threshold"])
+    outcome = apply(Calibration.of_model(model), outputs)
+    calibrated = apply_temperatures(outputs.logits, model.config.temperatures)  # (E, N, C)
     return PageOutcomes(
-        raw_probs=logits.softmax(dim=-1),
-        temperature_confidence=reported_confidence(calibrated, labels)[0],
-        confidence=reported_confidence(calibrated, labels, None, model.config.confidence_maps)[0],
-        early_exit=early_exit,
-        exit_layer=torch.tensor(model.exit_layers)[exit_index],
-        system=system,
-        skipped_ocr=skipped,
-        labels=labels,
+        raw_probs=outputs.logits.softmax(dim=-1),
+        temperature_confidence=reported_confidence(calibrated, outputs.labels)[0],
+        confidence=outcome.confidence,
+        early_exit=outcome.predictions,
+        exit_layer=torch.tensor(model.exit_layers)[outcome.exit_index],
+        system=outcome.system_predictions,
+        skipped_ocr=outcome.skips_ocr,
+        labels=outputs.labels,
     )
 
 

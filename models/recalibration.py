@@ -2,8 +2,9 @@
 
 Temperatures, confidence maps, exit policy and visual-exit threshold are fitted on synthetic
 validation pages, and on real scans they do not carry over: out of fold, the adapted model's
-early exits are more overconfident after that calibration than before it. `recalibrate` refits
-all four on the logits of labelled archive pages; the weights are untouched.
+early exits are more overconfident after that calibration than before it. `fit` refits all
+four on the logits of labelled archive pages (`store` writes them into the model); the weights
+are untouched.
 
 `cross_fit` first measures what that gains, honestly, on those same pages: each fold's pages
 are scored with a calibration, policy and threshold fitted on the other folds only, next to the
@@ -76,24 +77,23 @@ def model_outputs(model: EarlyExitModel, pages: pa.Table, batch_size: int = 16) 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Everything `recalibrate` fits: stored in a model config as they are here."""
+    """Everything `fit` fits, stored in a model config as they are here. `policy` None (a model
+    that never chose one): every page runs to the final exit."""
 
     temperatures: list[float]
     confidence_maps: list[list[float]]
-    policy: dict[str, Any]
+    policy: dict[str, Any] | None
     visual_temperature: float | None = None
     visual_threshold: float | None = None
 
     @classmethod
     def of_model(cls, model: EarlyExitModel) -> Calibration:
-        """The calibration a model came with (it must hold an exit policy)."""
-        if not model.config.policy:
-            raise ValueError("the model holds no exit policy: train it with docexit train")
+        """The calibration a model came with."""
         visual = model.config.visual_exit or {}
         return cls(
             list(model.config.temperatures),
             [list(m) for m in model.confidence_maps],
-            dict(model.config.policy),
+            dict(model.config.policy) if model.config.policy else None,
             visual.get("temperature"),
             visual.get("threshold"),
         )
@@ -157,12 +157,17 @@ def apply(calibration: Calibration, pages: ArchiveLogits) -> Outcomes:
     confidence, correct = reported_confidence(
         calibrated, pages.labels, None, calibration.confidence_maps
     )  # (E, N) each
-    result = simulate(policy_from_dict(calibration.policy), calibrated, pages.gates)
-    system, skips = result.predictions, torch.zeros_like(pages.labels, dtype=torch.bool)
+    if calibration.policy is not None:
+        result = simulate(policy_from_dict(calibration.policy), calibrated, pages.gates)
+        predictions, exit_index = result.predictions, result.exit_index  # (N,) each
+    else:
+        predictions = calibrated[-1].argmax(dim=-1)  # (N,)
+        exit_index = torch.full_like(pages.labels, len(calibrated) - 1)
+    system, skips = predictions, torch.zeros_like(pages.labels, dtype=torch.bool)
     if pages.visual is not None and calibration.visual_temperature is not None:
         visual_probs = (pages.visual / calibration.visual_temperature).softmax(dim=-1)  # (N, C)
-        system, skips = combine(visual_probs, result.predictions, calibration.visual_threshold)
-    return Outcomes(confidence, correct, result.predictions, result.exit_index, system, skips)
+        system, skips = combine(visual_probs, predictions, calibration.visual_threshold)
+    return Outcomes(confidence, correct, predictions, exit_index, system, skips)
 
 
 def cross_fit(

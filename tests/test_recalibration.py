@@ -63,6 +63,10 @@ def test_cross_fitting_scores_each_fold_with_a_calibration_fitted_without_it():
         assert row["ece_change_90ci"][1] < 0, row
     # calibration changes no label: full-depth accuracy is the same under both
     assert torch.equal(shipped.correct, archive.correct)
+    model.config.policy = None  # a model that never chose a policy: every page to the end
+    full_depth = recalibration.apply(recalibration.Calibration.of_model(model), pages)
+    assert (full_depth.exit_index == len(model.config.exits) - 1).all()
+    assert torch.equal(full_depth.predictions, pages.logits[-1].argmax(dim=-1))
 
 
 def calibrate_args(tmp_path, *extra: str) -> argparse.Namespace:
