@@ -45,14 +45,22 @@ def bag_of_words_baseline(corpus_dir: Path, test_split: str = "test") -> Baselin
 
 
 def out_of_fold_predictions(
-    texts: Sequence[str], labels: Sequence[int], folds: np.ndarray
+    texts: Sequence[str],
+    labels: Sequence[int],
+    folds: np.ndarray,
+    extra_texts: Sequence[str] = (),
+    extra_labels: Sequence[int] = (),
 ) -> np.ndarray:
-    """(N,) each page's label predicted by a `text_classifier` trained on the other folds."""
+    """(N,) each page's label predicted by a `text_classifier` trained on the other folds, plus
+    the `extra` pages (such as the synthetic replay pages `docexit adapt` mixes in) when given."""
     labels = np.asarray(labels)
     predictions = np.empty(len(labels), dtype=np.int64)
     for fold in np.unique(folds):
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-        floor = text_classifier().fit([texts[i] for i in train], labels[train])
+        floor = text_classifier().fit(
+            [texts[i] for i in train] + list(extra_texts),
+            np.concatenate([labels[train], np.asarray(extra_labels, dtype=labels.dtype)]),
+        )
         predictions[test] = floor.predict([texts[i] for i in test])
     return predictions
 
@@ -68,3 +76,54 @@ def cross_validated_baseline(corpus_dir: Path, folds: int, seed: int = 0) -> Bas
     predictions = out_of_fold_predictions(texts, labels, stratified_folds(labels, folds, seed))
     n = len(labels)
     return BaselineResult(n - n // folds, n, float((predictions == labels).mean()))
+
+
+@dataclass(frozen=True)
+class SyntheticBaselines:
+    """How far the synthetic corpus's text carries to real pages, measured with the baseline:
+    trained on synthetic pages alone, and on each fold's real pages plus `docexit adapt`'s
+    replay pages (the data the adapted model sees), next to the real-only floor."""
+
+    synthetic_train_pages: int
+    synthetic_only: float  # trained on the whole synthetic train split, scored on every real page
+    replay_pages: int
+    real_folds: float  # the floor: the other folds' real pages
+    real_folds_with_replay: float  # the other folds' real pages + the replay pages
+
+
+def synthetic_baselines(
+    real_dir: Path, synth_dir: Path, folds: int, replay_pages: int | None = None, seed: int = 0
+) -> SyntheticBaselines:
+    """The baseline with synthetic training pages, on the folds and replay pages that
+    `docexit adapt --folds folds --replay-pages replay_pages --seed seed` uses (None: adapt's
+    default number of replay pages)."""
+    from docexit.models.adaptation import AdaptConfig, load_pages, stratified_folds
+    from docexit.models.adaptation import replay_pages as adapt_replay
+
+    if replay_pages is None:
+        replay_pages = AdaptConfig().replay_pages
+
+    real = load_pages(real_dir).to_pydict()
+    labels = np.asarray(real["label_id"])
+    texts = [" ".join(words) for words in real["words"]]
+    synth = load_split(synth_dir, "train").to_pydict()
+    replay = adapt_replay(synth_dir, replay_pages, seed).to_pydict()
+    assignment = stratified_folds(labels, folds, seed)
+    synthetic_only = text_classifier().fit(
+        [" ".join(words) for words in synth["words"]], synth["label_id"]
+    )
+    real_only = out_of_fold_predictions(texts, labels, assignment)
+    with_replay = out_of_fold_predictions(
+        texts,
+        labels,
+        assignment,
+        [" ".join(words) for words in replay["words"]],
+        replay["label_id"],
+    )
+    return SyntheticBaselines(
+        synthetic_train_pages=len(synth["label_id"]),
+        synthetic_only=float((synthetic_only.predict(texts) == labels).mean()),
+        replay_pages=len(replay["label_id"]),
+        real_folds=float((real_only == labels).mean()),
+        real_folds_with_replay=float((with_replay == labels).mean()),
+    )

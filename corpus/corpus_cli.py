@@ -6,7 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from docexit.corpus.baseline import bag_of_words_baseline, cross_validated_baseline
+from docexit.corpus.baseline import (
+    bag_of_words_baseline,
+    cross_validated_baseline,
+    synthetic_baselines,
+)
 from docexit.corpus.builder import BuildSettings, build_corpus
 from docexit.corpus.sources import read_labelled_folders
 from docexit.transforms.ocr import OcrConfig
@@ -52,9 +56,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also score the baseline by K-fold cross-validation over every page (the folds of "
         "docexit adapt): for small labelled samples, where the test split is a few dozen pages",
     )
+    parser.add_argument(
+        "--baseline-synth",
+        type=Path,
+        metavar="SYNTH_CORPUS",
+        help="with --baseline-folds: also score the baseline trained on this synthetic corpus "
+        "alone, and on each fold's pages plus the replay pages docexit adapt mixes in (how far "
+        "synthetic text carries to these pages)",
+    )
+    parser.add_argument(
+        "--replay-pages",
+        type=int,
+        default=None,
+        help="replay pages for --baseline-synth (default: docexit adapt's --replay-pages default)",
+    )
+
+
+def synthetic_baselines_summary(real_dir: Path, synth_dir: Path, args: argparse.Namespace) -> str:
+    """The baseline trained with synthetic pages, as lines for the corpus summary."""
+    result = synthetic_baselines(real_dir, synth_dir, args.baseline_folds, args.replay_pages)
+    return (
+        f"bag-of-words baseline trained on {synth_dir}'s {result.synthetic_train_pages} "
+        f"synthetic train pages alone: accuracy {result.synthetic_only:.3f} on these pages\n"
+        f"bag-of-words baseline, the same {args.baseline_folds} folds plus docexit adapt's "
+        f"{result.replay_pages} replay pages: accuracy {result.real_folds_with_replay:.3f} "
+        f"(without them {result.real_folds:.3f})"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.baseline_synth and not args.baseline_folds:
+        raise SystemExit("--baseline-synth needs --baseline-folds K (the folds of docexit adapt)")
     inputs = list(args.input)
     per_class = args.synth_per_class
     if per_class is None and not inputs:
@@ -97,4 +129,6 @@ def main(args: argparse.Namespace) -> int:
             f"{result.test_pages} pages: accuracy {result.accuracy:.3f} (each fold trained on "
             f"about {result.train_pages} pages)"
         )
+    if args.baseline_synth:
+        print(synthetic_baselines_summary(args.out, args.baseline_synth, args))
     return 0

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from docexit.corpus import corpus_cli
-from docexit.corpus.baseline import cross_validated_baseline, out_of_fold_predictions
+from docexit.corpus.baseline import (
+    cross_validated_baseline,
+    out_of_fold_predictions,
+    synthetic_baselines,
+)
 from docexit.corpus.builder import BuildSettings, build_corpus
 from docexit.corpus.sources import read_labelled_folders
 from docexit.models.adaptation import load_pages, stratified_folds
@@ -57,3 +61,53 @@ def test_corpus_command_scores_the_baseline_by_cross_validation(
     # not scored instead of failing after the OCR
     assert "not scored, too few pages per class for a test split" in printed
     assert f"3-fold cross-validation over all 18 pages: accuracy {result.accuracy:.3f}" in printed
+
+
+def write_word_split(corpus_dir: Path, split: str, pages: list[tuple[int, list[str]]]) -> None:
+    """A corpus split of text-only pages, `(label_id, words)` each (no image, no boxes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from docexit.corpus.store import CORPUS_SCHEMA
+
+    rows = [
+        {"source": f"{split}{i}.png", "page": 0, "label": f"class{label}", "label_id": label}
+        | {"split": split, "content_hash": f"{split}{i}", "width": 1, "height": 1}
+        | {"words": words, "boxes": [[0, 0, 1, 1]] * len(words), "ocr_ms": 0.0, "image_png": b""}
+        for i, (label, words) in enumerate(pages)
+    ]
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA), corpus_dir / f"{split}.parquet"
+    )
+
+
+def test_synthetic_baselines_show_how_far_synthetic_text_carries(tmp_path):
+    """Synthetic pages name their class; on the 'real' pages classes 2 and 3 carry each other's
+    word. Trained on synthetic pages alone the baseline swaps them (0.5); the real folds teach
+    the swap (1.0); with adapt's replay pages outnumbering the real ones, the synthetic word
+    wins again, so the replay pages are in each fold's training set."""
+    from docexit.models.adaptation import replay_pages
+
+    real_word = {0: "class0", 1: "class1", 2: "class3", 3: "class2"}
+    write_word_split(
+        tmp_path / "real", "train", [(y, [real_word[y], "page"]) for y in range(4)] * 4
+    )
+    synth_pages = [(y, [f"class{y}", "page"]) for y in range(4)] * 10
+    write_word_split(tmp_path / "synth", "train", synth_pages)
+
+    result = synthetic_baselines(tmp_path / "real", tmp_path / "synth", folds=2, replay_pages=40)
+    assert result.synthetic_train_pages == 40 and result.replay_pages == 40
+    assert result.synthetic_only == 0.5
+    assert result.real_folds == 1.0
+    assert result.real_folds_with_replay == 0.5
+    assert len(replay_pages(tmp_path / "synth", 40, seed=0)) == result.replay_pages
+    none = synthetic_baselines(tmp_path / "real", tmp_path / "synth", folds=2, replay_pages=0)
+    assert none.replay_pages == 0 and none.real_folds_with_replay == none.real_folds == 1.0
+
+    parser = argparse.ArgumentParser()
+    corpus_cli.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "x"), "--baseline-synth", "somewhere"])
+    with pytest.raises(SystemExit, match="--baseline-synth needs --baseline-folds"):
+        corpus_cli.main(args)  # refused before any page is generated or read
+    assert not (tmp_path / "x").exists()
