@@ -95,7 +95,7 @@ def synthetic_pages(n: int, model: EarlyExitModel, seed: int = 0, workers: int =
 def corpus_pages(corpus: Path, split: str, model: EarlyExitModel, limit: int) -> list[Page]:
     """The first `limit` pages of built corpus splits (comma-separated, in that order; OCR
     words from the corpus)."""
-    from docexit.models.dataset import PageDataset
+    from docexit.models.training.dataset import PageDataset
     from docexit.transforms.featurize import Featurizer
 
     featurizer = Featurizer(int(model.config.max_text_tokens), model.config.image_size)

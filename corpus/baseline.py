@@ -68,7 +68,7 @@ def out_of_fold_predictions(
 def cross_validated_baseline(corpus_dir: Path, folds: int, seed: int = 0) -> BaselineResult:
     """The baseline's out-of-fold accuracy over every page of a small corpus (all splits), with
     the stratified folds `docexit adapt` uses: a steadier figure than a few dozen test pages."""
-    from docexit.models.adaptation import load_pages, stratified_folds
+    from docexit.models.training.adaptation import load_pages, stratified_folds
 
     pages = load_pages(corpus_dir).to_pydict()
     labels = np.asarray(pages["label_id"])
@@ -96,8 +96,8 @@ def synthetic_baselines(
     """The baseline with synthetic training pages, on the folds and replay pages that
     `docexit adapt --folds folds --replay-pages replay_pages --seed seed` uses (None: adapt's
     default number of replay pages)."""
-    from docexit.models.adaptation import AdaptConfig, load_pages, stratified_folds
-    from docexit.models.adaptation import replay_pages as adapt_replay
+    from docexit.models.training.adaptation import AdaptConfig, load_pages, stratified_folds
+    from docexit.models.training.adaptation import replay_pages as adapt_replay
 
     if replay_pages is None:
         replay_pages = AdaptConfig().replay_pages

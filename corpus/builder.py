@@ -8,7 +8,6 @@ carries them) and counted.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -212,15 +211,3 @@ def is_corpus(path: Path) -> bool:
 def labelled_pages_corpus(path: Path, labels_file: Path | None, min_dpi: int | None) -> Path:
     """A corpus folder as is; a labelled folder OCRed once into the cache."""
     return path if is_corpus(path) else cached_folder_corpus(path, labels_file, min_dpi)
-
-
-def add_labelled_folder_arguments(parser: argparse.ArgumentParser, data_option: str) -> None:
-    """--labels-file and --ocr-min-dpi: how a labelled folder given as `data_option` is read."""
-    parser.add_argument("--labels-file", type=Path, help=f"RVL-CDIP label file for {data_option}")
-    parser.add_argument(
-        "--ocr-min-dpi",
-        type=int,
-        default=None,
-        help=f"OCR a labelled folder given as {data_option} as `docexit run --ocr-min-dpi` does "
-        "(upscale pages scanned below this resolution); use what the pipeline will use",
-    )

@@ -13,9 +13,9 @@ import pytest
 import torch
 from test_training import tiny_model, tiny_table
 
-from docexit.models.adaptation import stratified_folds
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-from docexit.models.visual_training import add_visual_exit
+from docexit.models.training.adaptation import stratified_folds
+from docexit.models.training.visual_training import add_visual_exit
 
 
 def test_stratified_folds_spread_each_class_and_balance_sizes():
@@ -36,7 +36,7 @@ def test_stratified_folds_spread_each_class_and_balance_sizes():
 def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
     """Two folds over 16 'real' pages, then the final fine-tune: out-of-fold figures for every
     page, a changed model that loads, its training chain and the card's cross-validation table."""
-    from docexit.models import adapt_cli
+    from docexit.pipeline.cli import adapt as adapt_cli
 
     real, synth = tmp_path / "real", tmp_path / "synth"
     real.mkdir()
@@ -107,7 +107,7 @@ def test_text_floor_learns_words_that_name_the_class():
     held-out page right, so a model that gets half of them wrong is 50 points below it."""
     import pyarrow as pa
 
-    from docexit.models.adaptation import PageOutcomes, text_floor_report
+    from docexit.models.training.adaptation import PageOutcomes, text_floor_report
 
     labels = [0, 1, 2, 3] * 4
     words = [[f"class{y}", "page", f"class{y}word"] for y in labels]
@@ -135,7 +135,7 @@ def test_text_floor_learns_words_that_name_the_class():
 
 
 def test_max_length_is_bounded_by_the_position_embeddings():
-    from docexit.models.adaptation import set_max_text_tokens
+    from docexit.models.training.adaptation import set_max_text_tokens
 
     model = tiny_model()
     with pytest.raises(ValueError, match="max_length must be in"):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from docexit.benchmarks import bench_cli, pipeline_bench
+from docexit.benchmarks import pipeline_bench
+from docexit.pipeline.cli import bench as bench_cli
 
 PAGES = 3
 

@@ -22,14 +22,14 @@ from docexit.models.calibration import (
     reliability_bins,
     reliability_bins_from_confidence,
 )
-from docexit.models.metrics import (
+from docexit.models.training.metrics import (
     accuracy_per_exit,
     calibration_report,
     ece_per_exit,
     exit_fractions,
     exit_histogram,
 )
-from docexit.models.plots import plot_exit_histogram, plot_pareto, plot_reliability
+from docexit.models.training.plots import plot_exit_histogram, plot_pareto, plot_reliability
 
 TRUE_T = (2.0, 1.5, 0.7, 1.2)  # known miscalibration of each exit
 MEANS = (1.0, 1.5, 2.0, 3.0)  # class-mean distance per exit: deeper = more accurate
@@ -202,7 +202,7 @@ def test_plots_write_non_empty_pngs(tmp_path) -> None:
 
 
 def test_ece_change_interval_separates_real_gains_from_noise() -> None:
-    from docexit.models.metrics import ece_change_interval
+    from docexit.models.training.metrics import ece_change_interval
 
     logits, calibrated, labels = synthetic()
     worst = max(range(len(TRUE_T)), key=lambda e: abs(TRUE_T[e] - 1.0))  # most miscalibrated

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from docexit.corpus import corpus_cli
 from docexit.corpus.baseline import (
     cross_validated_baseline,
     out_of_fold_predictions,
@@ -17,7 +16,8 @@ from docexit.corpus.baseline import (
 )
 from docexit.corpus.builder import BuildSettings, build_corpus
 from docexit.corpus.sources import read_labelled_folders
-from docexit.models.adaptation import load_pages, stratified_folds
+from docexit.models.training.adaptation import load_pages, stratified_folds
+from docexit.pipeline.cli import corpus as corpus_cli
 from docexit.transforms.ocr import OcrConfig
 
 

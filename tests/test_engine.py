@@ -421,8 +421,8 @@ def test_benchmark_cli_writes_every_figure(tmp_path):
     import argparse
     import json
 
-    from docexit.benchmarks import bench_cli
     from docexit.models.checkpoint import save_checkpoint
+    from docexit.pipeline.cli import bench as bench_cli
 
     model = tiny_model(vocab=30522)  # the featurizer's WordPiece ids
     save_checkpoint(model, tmp_path / "model")

@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 from test_training import tiny_model, tiny_table
 
-from docexit.models import calibrate_cli, recalibration
-from docexit.models.adaptation import stratified_folds
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-from docexit.models.metrics import ece_per_exit
-from docexit.models.visual_training import add_visual_exit
+from docexit.models.training.adaptation import stratified_folds
+from docexit.models.training.metrics import ece_per_exit
+from docexit.models.training.trainer import recalibration
+from docexit.models.training.visual_training import add_visual_exit
+from docexit.pipeline.cli import calibrate as calibrate_cli
 
 
 def overconfident_pages(model, n: int = 600, stretch: float = 4.0, seed: int = 0):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from docexit.benchmarks.study_grid import (
+from docexit.benchmarks.study.grid import (
     BASE,
     FACTORS,
     QUICK,
@@ -20,8 +20,8 @@ from docexit.benchmarks.study_grid import (
     one_factor_grid,
     study_designs,
 )
-from docexit.benchmarks.study_stats import pareto_mask, within_noise
-from docexit.benchmarks.study_sweep import (
+from docexit.benchmarks.study.stats import pareto_mask, within_noise
+from docexit.benchmarks.study.sweep import (
     FULL_DEPTH,
     aggregate,
     attach_intervals,
@@ -31,8 +31,8 @@ from docexit.benchmarks.study_sweep import (
     select_on_validation,
     sweep_run,
 )
-from docexit.benchmarks.study_train import Run, SplitLogits
-from docexit.models.metrics import paired_bootstrap
+from docexit.benchmarks.study.train import Run, SplitLogits
+from docexit.models.training.metrics import paired_bootstrap
 
 # ---- the grid -------------------------------------------------------------------------------
 
@@ -308,8 +308,8 @@ def test_quick_study_end_to_end_writes_report_pngs_and_json(tmp_path, capsys, ti
 
 
 def test_the_shipped_model_is_matched_to_designs_by_exits_and_recorded_strategy(tmp_path):
-    from docexit.benchmarks.study_grid import one_factor_grid
-    from docexit.benchmarks.study_shipped import matching_designs, recorded_strategy
+    from docexit.benchmarks.study.grid import one_factor_grid
+    from docexit.benchmarks.study.shipped import matching_designs, recorded_strategy
 
     designs = one_factor_grid()
     independent = next(d for d in designs if d.name == "modality=independent")
@@ -340,7 +340,7 @@ def test_quick_settings_are_small():
 
 def test_timing_caps_spread_over_the_split():
     """Splits are stored class by class: a timing cap must sample the whole split."""
-    from docexit.benchmarks.study_timing import TimingPlan
+    from docexit.benchmarks.study.timing import TimingPlan
 
     plan = TimingPlan((32, 1), repeats=1, pages_bs1=4, min_seconds=0.0, pages_batched=10)
     assert plan.indices(1, 100) == [0, 33, 66, 99]

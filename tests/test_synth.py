@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from docexit.corpus import synth_cli
 from docexit.corpus.synth import (
     LABELS,
     file_format,
@@ -25,6 +24,7 @@ from docexit.corpus.synth import (
     write_corpus,
 )
 from docexit.corpus.synth_layouts import TEMPLATES
+from docexit.pipeline.cli import synth as synth_cli
 
 
 def digests(folder: Path) -> dict[str, str]:

@@ -13,13 +13,13 @@ import torch
 from docexit.corpus.store import CORPUS_SCHEMA, encode_page_image
 from docexit.corpus.synth import generate_page
 from docexit.models.checkpoint import load_checkpoint
-from docexit.models.dataset import PageDataset
-from docexit.models.evaluation import calibrate_and_choose_policy, evaluate_logits
 from docexit.models.factory import build_model
-from docexit.models.model_card import record_evaluation
-from docexit.models.strategies import STRATEGIES, StrategyConfig, exit_loss, exit_weights
-from docexit.models.training import TrainConfig, Trainer, collect_logits
-from docexit.models.visual_training import add_visual_exit
+from docexit.models.training.dataset import PageDataset
+from docexit.models.training.evaluation import calibrate_and_choose_policy, evaluate_logits
+from docexit.models.training.model_card import record_evaluation
+from docexit.models.training.strategies import STRATEGIES, StrategyConfig, exit_loss, exit_weights
+from docexit.models.training.trainer import TrainConfig, Trainer, collect_logits
+from docexit.models.training.visual_training import add_visual_exit
 from docexit.transforms.featurize import Featurizer
 from docexit.transforms.records import LABELS
 
@@ -247,8 +247,8 @@ def test_train_command_adds_a_visual_exit_to_a_trained_model(tmp_path):
 
     import pyarrow.parquet as pq
 
-    from docexit.models import train_cli
     from docexit.models.checkpoint import save_checkpoint
+    from docexit.pipeline.cli import train as train_cli
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -296,7 +296,7 @@ def test_model_card_lists_every_training_step(tmp_path):
     import json
 
     from docexit.models.checkpoint import save_checkpoint
-    from docexit.models.model_card import training_chain, write_model_card
+    from docexit.models.training.model_card import training_chain, write_model_card
 
     save_checkpoint(tiny_model(), tmp_path)
     epoch = {"epoch": 1, "train_loss": 1.5, "val_accuracy_per_exit": [0.5, 0.6], "seconds": 3.0}

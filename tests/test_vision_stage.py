@@ -14,8 +14,8 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from docexit.corpus.synth import LABELS, write_corpus
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+from docexit.models.training.visual_training import InkPages, add_visual_exit, train_visual_exit
 from docexit.models.visual_exit import ink_map
-from docexit.models.visual_training import InkPages, add_visual_exit, train_visual_exit
 from docexit.pipeline.build import visual_threshold
 from docexit.pipeline.run import run
 from docexit.transforms.decode import decode_pages

@@ -10,19 +10,19 @@ from PIL import Image, ImageDraw
 
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.model import EarlyExitModel
-from docexit.models.visual_exit import (
-    VisualExit,
-    ink_map,
-    load_visual_exit,
-    validate_visual_exit,
-)
-from docexit.models.visual_training import (
+from docexit.models.training.visual_training import (
     InkPages,
     add_visual_exit,
     combine,
     select_visual_threshold,
     train_visual_exit,
     visual_logits,
+)
+from docexit.models.visual_exit import (
+    VisualExit,
+    ink_map,
+    load_visual_exit,
+    validate_visual_exit,
 )
 from docexit.transforms.featurize import image_to_pixels
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from docexit.benchmarks.study_stats import pareto_mask, spread_indices, within_noise
-from docexit.benchmarks.study_train import Run
+from docexit.benchmarks.study.stats import pareto_mask, spread_indices, within_noise
+from docexit.benchmarks.study.train import Run
 from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
-from docexit.models.metrics import paired_bootstrap
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.thresholds import evaluate_policy, never_exit_early, sweep
+from docexit.models.training.metrics import paired_bootstrap
 
 FULL_DEPTH = "full_depth"  # the kind of the never-exit-early reference row
 Key = tuple[bool, str, float]  # (calibrated, policy kind, grid parameter)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from docexit.models.calibration import reliability_bins_from_confidence
-from docexit.models.metrics import reported_confidence
+from docexit.models.training.metrics import reported_confidence
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from docexit.models.model_card import TRAINING_FILE, record_evaluation
-from docexit.models.strategies import STRATEGIES, StrategyConfig
-from docexit.models.training import TrainConfig
+from docexit.models.training.model_card import TRAINING_FILE, record_evaluation
+from docexit.models.training.strategies import STRATEGIES, StrategyConfig
+from docexit.models.training.trainer import TrainConfig
 from docexit.pipeline.cli import options_as_argv
 
 
@@ -112,14 +112,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
-    from docexit.models.evaluation import (
+    from docexit.models.factory import build_model
+    from docexit.models.training.evaluation import (
         calibrate_and_choose_policy,
         evaluate_split,
         report_lines,
     )
-    from docexit.models.factory import build_model
-    from docexit.models.training import Trainer, load_datasets, training_summary
-    from docexit.models.visual_training import fit_visual_exit
+    from docexit.models.training.trainer import Trainer, load_datasets, training_summary
+    from docexit.models.training.visual_training import fit_visual_exit
     from docexit.transforms.featurize import Featurizer
 
     config = TrainConfig(

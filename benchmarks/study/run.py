@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from docexit.benchmarks.study_grid import BASE, Design, StudySettings, data_key
-from docexit.benchmarks.study_shipped import ShippedCheck, check_shipped
-from docexit.benchmarks.study_sweep import (
+from docexit.benchmarks.study.grid import BASE, Design, StudySettings, data_key
+from docexit.benchmarks.study.shipped import ShippedCheck, check_shipped
+from docexit.benchmarks.study.sweep import (
     FULL_DEPTH,
     PointRow,
     aggregate,
@@ -26,8 +26,8 @@ from docexit.benchmarks.study_sweep import (
     points_to_time,
     sweep_run,
 )
-from docexit.benchmarks.study_timing import TimingPlan, attach_timing, dataset_pages, time_run
-from docexit.benchmarks.study_train import (
+from docexit.benchmarks.study.timing import TimingPlan, attach_timing, dataset_pages, time_run
+from docexit.benchmarks.study.train import (
     Run,
     StudyData,
     backbone_depth,
@@ -37,7 +37,7 @@ from docexit.benchmarks.study_train import (
     train_job,
     train_run,
 )
-from docexit.models.metrics import calibration_report
+from docexit.models.training.metrics import calibration_report
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from docexit.models.exits import exit_plan
-from docexit.models.strategies import STRATEGIES
+from docexit.models.training.strategies import STRATEGIES
 
 HEADS: tuple[str, ...] = ("ramp", "gate")
 MODALITIES: tuple[str, ...] = ("none", "independent", "concat")  # none = layer CLS only

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from docexit.corpus.builder import add_labelled_folder_arguments, labelled_pages_corpus
-from docexit.models.adaptation import AdaptConfig
+from docexit.corpus.builder import labelled_pages_corpus
+from docexit.models.training.adaptation import AdaptConfig
 from docexit.pipeline.cli import options_as_argv
+from docexit.pipeline.cli.arguments import add_labelled_folder_arguments
 
 ADAPT_DEFAULTS = AdaptConfig()
 
@@ -70,10 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from docexit.models.adaptation import adapt, cross_validate, load_pages
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
-    from docexit.models.model_card import TRAINING_FILE, write_model_card
+    from docexit.models.training.adaptation import adapt, cross_validate, load_pages
+    from docexit.models.training.model_card import TRAINING_FILE, write_model_card
     from docexit.pipeline.defaults import bundled_model_dir
 
     names = {f.name for f in fields(AdaptConfig)}
@@ -127,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
 
 def pages_seen_before(model_dir: Path) -> set[str]:
     """Content hashes of the real pages any `docexit adapt` step behind this model used."""
-    from docexit.models.model_card import TRAINING_FILE, training_chain
+    from docexit.models.training.model_card import TRAINING_FILE, training_chain
 
     path = Path(model_dir) / TRAINING_FILE
     chain = training_chain(json.loads(path.read_text())) if path.is_file() else []
@@ -145,7 +146,7 @@ def crossval_summary(crossval: dict) -> str:
             f"visual exit {r['accuracy_with_visual_exit']:.3f} ({r['skip_ocr_share']:.1%} skip OCR)"
         )
     if "text_floor" in crossval:
-        from docexit.models.model_card import text_floor_line
+        from docexit.models.training.model_card import text_floor_line
 
         lines.append(f"  text floor: {text_floor_line(crossval['text_floor'])}")
     return "\n".join(lines)

@@ -29,12 +29,12 @@ import torch
 from tqdm import tqdm
 
 from docexit.benchmarks.engine_bench import Page, ideal_speedup, measure_layer_costs, run_mode
-from docexit.benchmarks.study_stats import spread_indices
-from docexit.benchmarks.study_sweep import FULL_DEPTH, PointRow
-from docexit.benchmarks.study_train import Run
-from docexit.models.dataset import PageDataset
+from docexit.benchmarks.study.stats import spread_indices
+from docexit.benchmarks.study.sweep import FULL_DEPTH, PointRow
+from docexit.benchmarks.study.train import Run
 from docexit.models.policies import policy_from_dict
 from docexit.models.thresholds import never_exit_early
+from docexit.models.training.dataset import PageDataset
 
 TIMING_FILE = "timing.json"
 MAX_COPIES = 64

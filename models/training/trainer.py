@@ -23,11 +23,16 @@ from tqdm import tqdm
 
 from docexit.models.batch import ModelBatch
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-from docexit.models.dataset import PageDataset, collate_labelled
 from docexit.models.device import resolve_device, respect_omp_thread_limit
-from docexit.models.metrics import accuracy_per_exit
 from docexit.models.model import EarlyExitModel
-from docexit.models.strategies import StrategyConfig, exit_loss, exit_weights, visual_exit_loss
+from docexit.models.training.dataset import PageDataset, collate_labelled
+from docexit.models.training.metrics import accuracy_per_exit
+from docexit.models.training.strategies import (
+    StrategyConfig,
+    exit_loss,
+    exit_weights,
+    visual_exit_loss,
+)
 
 POOL_BATCHES = 8  # training batches are length-sorted within pools of this many batches
 TRAINER_STATE = "trainer_state.json"

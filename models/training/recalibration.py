@@ -25,14 +25,14 @@ import torch
 from PIL import Image
 
 from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
-from docexit.models.dataset import PageDataset
-from docexit.models.evaluation import exit_names, fit_calibration_and_policy
-from docexit.models.metrics import ece_change_interval, reported_confidence
 from docexit.models.model import EarlyExitModel
-from docexit.models.plots import plot_reliability_series
 from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.training import collect_logits
-from docexit.models.visual_training import (
+from docexit.models.training.dataset import PageDataset
+from docexit.models.training.evaluation import exit_names, fit_calibration_and_policy
+from docexit.models.training.metrics import ece_change_interval, reported_confidence
+from docexit.models.training.plots import plot_reliability_series
+from docexit.models.training.trainer import collect_logits
+from docexit.models.training.visual_training import (
     InkPages,
     combine,
     select_visual_threshold,

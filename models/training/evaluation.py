@@ -20,9 +20,12 @@ from docexit.models.calibration import (
     fit_confidence_maps,
     fit_temperatures,
 )
-from docexit.models.dataset import PageDataset
 from docexit.models.device import resolve_device
-from docexit.models.metrics import (
+from docexit.models.model import EarlyExitModel
+from docexit.models.policies import policy_from_dict, simulate
+from docexit.models.thresholds import SelectedPolicy, evaluate_policy, select_policy
+from docexit.models.training.dataset import PageDataset
+from docexit.models.training.metrics import (
     accuracy_per_exit,
     ece_change_interval,
     ece_per_exit,
@@ -30,12 +33,9 @@ from docexit.models.metrics import (
     exit_histogram,
     reported_confidence,
 )
-from docexit.models.model import EarlyExitModel
-from docexit.models.plots import plot_exit_histogram, plot_reliability
-from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.thresholds import SelectedPolicy, evaluate_policy, select_policy
-from docexit.models.training import collect_logits
-from docexit.models.visual_training import InkPages, combine, visual_logits
+from docexit.models.training.plots import plot_exit_histogram, plot_reliability
+from docexit.models.training.trainer import collect_logits
+from docexit.models.training.visual_training import InkPages, combine, visual_logits
 
 
 @dataclass(frozen=True)

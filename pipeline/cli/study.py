@@ -26,7 +26,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docexit.benchmarks.study_grid import (
+from docexit.benchmarks.study.grid import (
     POLICY_KINDS,
     QUICK,
     QUICK_CLASSES,
@@ -35,7 +35,7 @@ from docexit.benchmarks.study_grid import (
 )
 
 if TYPE_CHECKING:
-    from docexit.benchmarks.study_run import StudyResult
+    from docexit.benchmarks.study.run import StudyResult
 
 DEFAULT_REPORT = Path("docs/study.md")
 
@@ -189,8 +189,8 @@ def shipped_model(args: argparse.Namespace) -> Path | None:
 
 def record_verdict(result: StudyResult, model_dir: Path, report: Path, command: str) -> Path:
     """The study's verdict on the shipped model, stored next to it (its card links the report)."""
-    from docexit.benchmarks.study_grid import BASE
-    from docexit.models.model_card import record_design_study
+    from docexit.benchmarks.study.grid import BASE
+    from docexit.models.training.model_card import record_design_study
 
     best = result.best.design if result.best is not None else BASE.name
     link = os.path.relpath(Path(report).resolve(), Path(model_dir).resolve())
@@ -209,10 +209,10 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from docexit.benchmarks.study_data import generated_corpus
-    from docexit.benchmarks.study_grid import study_designs
-    from docexit.benchmarks.study_outputs import write_outputs
-    from docexit.benchmarks.study_run import run_study
+    from docexit.benchmarks.study.data import generated_corpus
+    from docexit.benchmarks.study.grid import study_designs
+    from docexit.benchmarks.study.outputs import write_outputs
+    from docexit.benchmarks.study.run import run_study
 
     start = time.perf_counter()
     hf_logging.disable_progress_bar()  # checkpoint save/load bars, once per run

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from docexit.benchmarks.study_grid import BASE
-from docexit.benchmarks.study_run import StudyResult
-from docexit.benchmarks.study_stats import pareto_mask
-from docexit.benchmarks.study_sweep import (
+from docexit.benchmarks.study.grid import BASE
+from docexit.benchmarks.study.run import StudyResult
+from docexit.benchmarks.study.stats import pareto_mask
+from docexit.benchmarks.study.sweep import (
     FULL_DEPTH,
     PointRow,
     keeps_accuracy,
@@ -22,7 +22,7 @@ from docexit.benchmarks.study_sweep import (
     select_on_validation,
 )
 from docexit.models.factory import is_docexit_folder
-from docexit.models.metrics import LEVEL
+from docexit.models.training.metrics import LEVEL
 
 PARETO_PNG = "study_pareto.png"
 CALIBRATION_PNG = "study_calibration.png"

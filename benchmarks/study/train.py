@@ -21,14 +21,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from docexit.benchmarks.study_grid import Design, StudySettings
+from docexit.benchmarks.study.grid import Design, StudySettings
 from docexit.models.calibration import fit_temperatures
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-from docexit.models.dataset import PageDataset
 from docexit.models.factory import build_model, init_depth
 from docexit.models.model import EarlyExitModel
-from docexit.models.strategies import StrategyConfig
-from docexit.models.training import TrainConfig, Trainer, collect_logits
+from docexit.models.training.dataset import PageDataset
+from docexit.models.training.strategies import StrategyConfig
+from docexit.models.training.trainer import TrainConfig, Trainer, collect_logits
 from docexit.transforms.featurize import Featurizer
 from docexit.transforms.records import LABELS
 

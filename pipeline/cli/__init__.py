@@ -10,20 +10,26 @@ import sys
 # Only the chosen subcommand's module is imported, so `docexit synth` does not load torch or Beam.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("docexit.pipeline.run", "classify scanned pages with the Beam pipeline"),
-    "synth": ("docexit.corpus.synth_cli", "generate synthetic scanned pages"),
-    "corpus": ("docexit.corpus.corpus_cli", "build an OCR'd train/validation/test corpus"),
-    "train": ("docexit.models.train_cli", "train, calibrate and choose the exit policy of a model"),
-    "evaluate": ("docexit.models.evaluate_cli", "evaluate a model: per-exit accuracy, calibration"),
+    "synth": ("docexit.pipeline.cli.synth", "generate synthetic scanned pages"),
+    "corpus": ("docexit.pipeline.cli.corpus", "build an OCR'd train/validation/test corpus"),
+    "train": (
+        "docexit.pipeline.cli.train",
+        "train, calibrate and choose the exit policy of a model",
+    ),
+    "evaluate": (
+        "docexit.pipeline.cli.evaluate",
+        "evaluate a model: per-exit accuracy, calibration",
+    ),
     "adapt": (
-        "docexit.models.adapt_cli",
+        "docexit.pipeline.cli.adapt",
         "fine-tune a model on labelled real pages, cross-validated",
     ),
     "calibrate": (
-        "docexit.models.calibrate_cli",
+        "docexit.pipeline.cli.calibrate",
         "recalibrate a model and re-choose its exit policy on labelled archive pages",
     ),
-    "bench": ("docexit.benchmarks.bench_cli", "benchmarks: `bench engine` (early-exit speed)"),
-    "study": ("docexit.benchmarks.study_cli", "early-exit design study, measured speed"),
+    "bench": ("docexit.pipeline.cli.bench", "benchmarks: `bench engine` (early-exit speed)"),
+    "study": ("docexit.pipeline.cli.study", "early-exit design study, measured speed"),
 }
 
 

@@ -11,9 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from docexit.benchmarks.study_shipped import ShippedCheck  # noqa: E402
-from docexit.benchmarks.study_stats import pareto_mask  # noqa: E402
-from docexit.benchmarks.study_sweep import FULL_DEPTH, PointRow  # noqa: E402
+from docexit.benchmarks.study.shipped import ShippedCheck  # noqa: E402
+from docexit.benchmarks.study.stats import pareto_mask  # noqa: E402
+from docexit.benchmarks.study.sweep import FULL_DEPTH, PointRow  # noqa: E402
 
 
 def _colours(designs: Sequence[str]) -> dict[str, tuple]:

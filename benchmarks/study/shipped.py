@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from docexit.benchmarks.engine_bench import Page
-from docexit.benchmarks.study_grid import Design, StudySettings, data_key
-from docexit.benchmarks.study_timing import TimingPlan, copies_for, pages_per_s
-from docexit.models.metrics import paired_bootstrap
+from docexit.benchmarks.study.grid import Design, StudySettings, data_key
+from docexit.benchmarks.study.timing import TimingPlan, copies_for, pages_per_s
 from docexit.models.policies import policy_from_dict
 from docexit.models.thresholds import never_exit_early
+from docexit.models.training.metrics import paired_bootstrap
 
 SHIPPED_FILE = "shipped.json"
 
@@ -56,7 +56,7 @@ def _exit_name(spec: dict[str, Any]) -> str:
 def recorded_strategy(model_dir: Path) -> str | None:
     """The `--strategy` of the first step in the model's training chain that names one
     (`training.json`), else None."""
-    from docexit.models.model_card import TRAINING_FILE, training_chain
+    from docexit.models.training.model_card import TRAINING_FILE, training_chain
 
     path = model_dir / TRAINING_FILE
     if not path.is_file():
@@ -112,8 +112,8 @@ def check_shipped(
 
     Raises ValueError when the model stores no exit policy."""
     from docexit.models.checkpoint import load_checkpoint
-    from docexit.models.dataset import PageDataset
-    from docexit.models.evaluation import exit_names
+    from docexit.models.training.dataset import PageDataset
+    from docexit.models.training.evaluation import exit_names
     from docexit.transforms.featurize import Featurizer
 
     cache_path = out_dir / SHIPPED_FILE

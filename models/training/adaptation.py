@@ -27,14 +27,14 @@ from docexit.models.calibration import (
     reliability_bins_from_confidence,
 )
 from docexit.models.checkpoint import load_checkpoint
-from docexit.models.dataset import PageDataset
 from docexit.models.device import resolve_device
-from docexit.models.evaluation import calibrate_and_choose_policy, exit_names
-from docexit.models.metrics import paired_bootstrap, reported_confidence
 from docexit.models.model import EarlyExitModel
-from docexit.models.recalibration import Calibration, apply, model_outputs
-from docexit.models.training import TrainConfig, Trainer
-from docexit.models.visual_training import fit_visual_exit
+from docexit.models.training.dataset import PageDataset
+from docexit.models.training.evaluation import calibrate_and_choose_policy, exit_names
+from docexit.models.training.metrics import paired_bootstrap, reported_confidence
+from docexit.models.training.recalibration import Calibration, apply, model_outputs
+from docexit.models.training.trainer import TrainConfig, Trainer
+from docexit.models.training.visual_training import fit_visual_exit
 from docexit.transforms.featurize import Featurizer
 
 SPLITS = ("train", "validation", "test")

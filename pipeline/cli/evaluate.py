@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from docexit.corpus.builder import add_labelled_folder_arguments
+from docexit.pipeline.cli.arguments import add_labelled_folder_arguments
 from docexit.pipeline.defaults import bundled_model_dir
 
 
@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from docexit.corpus.builder import cached_folder_corpus
     from docexit.models.checkpoint import load_checkpoint
-    from docexit.models.evaluation import evaluate_split, report_lines
-    from docexit.models.model_card import record_evaluation
+    from docexit.models.training.evaluation import evaluate_split, report_lines
+    from docexit.models.training.model_card import record_evaluation
     from docexit.transforms.featurize import Featurizer
 
     model_dir = args.model or bundled_model_dir()

@@ -10,9 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
-from docexit.corpus.builder import add_labelled_folder_arguments, labelled_pages_corpus
-from docexit.models.train_cli import add_policy_arguments
+from docexit.corpus.builder import labelled_pages_corpus
 from docexit.pipeline.cli import options_as_argv
+from docexit.pipeline.cli.arguments import add_labelled_folder_arguments
+from docexit.pipeline.cli.train import add_policy_arguments
 
 CALIBRATION_FILE = "calibration.json"
 
@@ -57,12 +58,12 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from docexit.models import recalibration
-    from docexit.models.adapt_cli import pages_seen_before
-    from docexit.models.adaptation import load_pages, stratified_folds
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
-    from docexit.models.model_card import TRAINING_FILE, write_model_card
+    from docexit.models.training.adaptation import load_pages, stratified_folds
+    from docexit.models.training.model_card import TRAINING_FILE, write_model_card
+    from docexit.models.training.trainer import recalibration
+    from docexit.pipeline.cli.adapt import pages_seen_before
     from docexit.pipeline.defaults import bundled_model_dir
 
     if args.folds == 1 or args.repeats < 1:

@@ -12,18 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from docexit.benchmarks.study_plots import (
+from docexit.benchmarks.study.plots import (
     plot_calibration,
     plot_pareto,
     plot_simulated_vs_measured,
 )
-from docexit.benchmarks.study_report import (
+from docexit.benchmarks.study.report import (
     CALIBRATION_PNG,
     PARETO_PNG,
     SIM_VS_MEASURED_PNG,
     markdown,
 )
-from docexit.benchmarks.study_run import DesignResult, StudyResult
+from docexit.benchmarks.study.run import DesignResult, StudyResult
 
 
 def study_json(result: StudyResult, command: str, report: Path) -> dict[str, Any]:
