@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from test_training import tiny_model, tiny_table
 
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+from docexit.models.training import recalibration
 from docexit.models.training.adaptation import stratified_folds
 from docexit.models.training.metrics import ece_per_exit
-from docexit.models.training.trainer import recalibration
 from docexit.models.training.visual_training import add_visual_exit
 from docexit.pipeline.cli import calibrate as calibrate_cli
 

@@ -60,9 +60,9 @@ def main(args: argparse.Namespace) -> int:
 
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
+    from docexit.models.training import recalibration
     from docexit.models.training.adaptation import load_pages, stratified_folds
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
-    from docexit.models.training.trainer import recalibration
     from docexit.pipeline.cli.adapt import pages_seen_before
     from docexit.pipeline.defaults import bundled_model_dir
 
