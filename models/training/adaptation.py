@@ -32,12 +32,20 @@ from docexit.models.model import EarlyExitModel
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import calibrate_and_choose_policy, exit_names
 from docexit.models.training.metrics import paired_bootstrap, reported_confidence
-from docexit.models.training.recalibration import Calibration, apply, model_outputs
+from docexit.models.training.recalibration import (
+    ArchiveLogits,
+    Calibration,
+    apply,
+    model_outputs,
+)
 from docexit.models.training.trainer import TrainConfig, Trainer
 from docexit.models.training.visual_training import fit_visual_exit
 from docexit.transforms.featurize import Featurizer
 
 SPLITS = ("train", "validation", "test")
+# Every real page's exit and visual-exit logits from the fold model that never saw it, written
+# by `cross_validate` into its work folder: `docexit calibrate --out-of-fold` fits on them.
+OUT_OF_FOLD_FILE = "out_of_fold_outputs.safetensors"
 
 
 @dataclass(frozen=True)
@@ -173,9 +181,9 @@ class PageOutcomes:
         )
 
 
-def page_outcomes(model: EarlyExitModel, pages: pa.Table) -> PageOutcomes:
-    """What `model` (its temperatures, policy and visual exit) does with `pages`."""
-    outputs = model_outputs(model, pages)
+def page_outcomes(model: EarlyExitModel, outputs: ArchiveLogits) -> PageOutcomes:
+    """What `model` (its temperatures, policy and visual exit) does with pages it gave
+    `outputs` on."""
     outcome = apply(Calibration.of_model(model), outputs)
     calibrated = apply_temperatures(outputs.logits, model.config.temperatures)  # (E, N, C)
     return PageOutcomes(
@@ -232,8 +240,9 @@ def cross_validate(
     base = load_checkpoint(base_model_dir, device=resolve_device(config.device))
     names = exit_names(base)
     folds = stratified_folds(real.column("label_id").to_pylist(), config.folds, config.seed)
-    parts: list[PageOutcomes] = []
+    parts: list[ArchiveLogits] = []
     order: list[np.ndarray] = []
+    outcomes: list[PageOutcomes] = []
     for fold in range(config.folds):
         held_out = np.flatnonzero(folds == fold)
         print(f"fold {fold + 1}/{config.folds}: {len(held_out)} held-out pages", flush=True)
@@ -245,15 +254,20 @@ def cross_validate(
             work_dir / f"fold{fold}",
             config,
         )
-        parts.append(page_outcomes(model, real.take(held_out)))
+        parts.append(model_outputs(model, real.take(held_out)))
+        outcomes.append(page_outcomes(model, parts[-1]))
         order.append(held_out)
-    adapted = PageOutcomes.concat(parts)
+    adapted = PageOutcomes.concat(outcomes)
     page_order = np.concatenate(order)
+    hashes = real.column("content_hash").to_pylist()
+    ArchiveLogits.concat(parts).save(work_dir / OUT_OF_FOLD_FILE, [hashes[i] for i in page_order])
     return {
         "folds": config.folds,
         "config": vars(config),
         "page_order": page_order.tolist(),
-        "base": outcome_report(page_outcomes(base, real.take(page_order)), names),
+        "base": outcome_report(
+            page_outcomes(base, model_outputs(base, real.take(page_order))), names
+        ),
         "adapted": outcome_report(adapted, names),
         "text_floor": text_floor_report(real, folds, page_order, adapted),
     }

@@ -14,6 +14,7 @@ calibration the model came with.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
 from docexit.models.model import EarlyExitModel
@@ -50,6 +53,46 @@ class ArchiveLogits:
     gates: torch.Tensor | None
     labels: torch.Tensor
     visual: torch.Tensor | None
+
+    @classmethod
+    def concat(cls, parts: Sequence[ArchiveLogits]) -> ArchiveLogits:
+        """The pages of every part, in order."""
+        first = parts[0]
+        return cls(
+            torch.cat([p.logits for p in parts], dim=1),
+            None if first.gates is None else torch.cat([p.gates for p in parts], dim=1),
+            torch.cat([p.labels for p in parts]),
+            None if first.visual is None else torch.cat([p.visual for p in parts]),
+        )
+
+    def save(self, path: Path, content_hashes: Sequence[str]) -> None:
+        """Write the outputs (safetensors) with the content hash of each page, in order."""
+        tensors = {"logits": self.logits, "labels": self.labels}
+        if self.gates is not None:
+            tensors["gates"] = self.gates
+        if self.visual is not None:
+            tensors["visual"] = self.visual
+        metadata = {"content_hashes": json.dumps(list(content_hashes))}
+        save_file(
+            {
+                k: v.contiguous().float() if k != "labels" else v.contiguous()
+                for k, v in tensors.items()
+            },
+            str(path),
+            metadata=metadata,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[ArchiveLogits, list[str]]:
+        """Outputs written by `save`, and the content hash of each page."""
+        with safe_open(str(path), framework="pt") as f:
+            keys = set(f.keys())
+            tensors = {k: f.get_tensor(k) for k in keys}
+            hashes = json.loads(f.metadata()["content_hashes"])
+        return (
+            cls(tensors["logits"], tensors.get("gates"), tensors["labels"], tensors.get("visual")),
+            hashes,
+        )
 
     def take(self, rows: torch.Tensor) -> ArchiveLogits:
         """The pages at `rows` (long indices), same order."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -73,7 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
-    from docexit.models.training.adaptation import adapt, cross_validate, load_pages
+    from docexit.models.training.adaptation import (
+        OUT_OF_FOLD_FILE,
+        adapt,
+        cross_validate,
+        load_pages,
+    )
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
     from docexit.pipeline.defaults import bundled_model_dir
 
@@ -97,6 +103,7 @@ def main(args: argparse.Namespace) -> int:
         crossval = cross_validate(model_dir, real, args.synth, work_dir / "crossval", config)
         crossval["seconds"] = time.perf_counter() - start
         (args.out / "crossval.json").write_text(json.dumps(crossval, indent=2))
+        shutil.copyfile(work_dir / "crossval" / OUT_OF_FOLD_FILE, args.out / OUT_OF_FOLD_FILE)
         print(crossval_summary(crossval))
     if args.crossval_only:
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from docexit.corpus.builder import labelled_pages_corpus
 from docexit.pipeline.cli import options_as_argv
@@ -19,12 +20,19 @@ CALIBRATION_FILE = "calibration.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--data",
         type=Path,
-        required=True,
         help="labelled archive pages: a corpus folder or a labelled folder (OCR runs first, "
         "cached); pages the model was not trained on",
+    )
+    source.add_argument(
+        "--out-of-fold",
+        type=Path,
+        help="instead of --data: the out_of_fold_outputs.safetensors that `docexit adapt` wrote "
+        "while cross-validating the model's own adaptation (each page's outputs from a fold "
+        "model that never saw it); calibrates a model adapted on those very pages",
     )
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     parser.add_argument(
@@ -61,9 +69,8 @@ def main(args: argparse.Namespace) -> int:
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
     from docexit.models.training import recalibration
-    from docexit.models.training.adaptation import load_pages, stratified_folds
+    from docexit.models.training.adaptation import stratified_folds
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
-    from docexit.pipeline.cli.adapt import pages_seen_before
     from docexit.pipeline.defaults import bundled_model_dir
 
     if args.folds == 1 or args.repeats < 1:
@@ -72,16 +79,10 @@ def main(args: argparse.Namespace) -> int:
         )
     model_dir = args.model or bundled_model_dir()
     model = load_checkpoint(model_dir, device=resolve_device())
-    table = load_pages(labelled_pages_corpus(args.data, args.labels_file, args.ocr_min_dpi))
-    seen = pages_seen_before(model_dir) & set(table.column("content_hash").to_pylist())
-    if seen:
-        raise SystemExit(
-            f"docexit calibrate: {model_dir} was trained on {len(seen)} of these pages, so its "
-            "outputs on them are overconfident and a calibration fitted on them would be too: "
-            "calibrate on labelled pages it has not seen"
-        )
-    print(f"{table.num_rows} labelled pages; collecting {model_dir}'s outputs", flush=True)
-    pages = recalibration.model_outputs(model, table, args.batch_size)
+    if args.out_of_fold:
+        pages = out_of_fold_pages(args.out_of_fold, model_dir, model)
+    else:
+        pages = archive_pages(args, model_dir, model)
     labels = pages.labels
     options = {
         "kind": args.policy,
@@ -116,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
             {
                 "command": "docexit calibrate " + " ".join(options_as_argv(args)),
                 "archive_pages": int(labels.numel()),
+                "archive_source": "out_of_fold" if args.out_of_fold else "held_out_pages",
                 "archive_classes": int(np.unique(labels.numpy()).size),
                 "calibration": vars(fitted),
                 "archive_report": report,
@@ -128,6 +130,51 @@ def main(args: argparse.Namespace) -> int:
     )
     print(f"recalibrated model: {args.out} (card: {write_model_card(args.out)})")
     return 0
+
+
+def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
+    """The model's outputs on the labelled pages of --data, refused if it was trained on them."""
+    from docexit.models.training import recalibration
+    from docexit.models.training.adaptation import load_pages
+    from docexit.pipeline.cli.adapt import pages_seen_before
+
+    table = load_pages(labelled_pages_corpus(args.data, args.labels_file, args.ocr_min_dpi))
+    seen = pages_seen_before(model_dir) & set(table.column("content_hash").to_pylist())
+    if seen:
+        raise SystemExit(
+            f"docexit calibrate: {model_dir} was trained on {len(seen)} of these pages, so its "
+            "outputs on them are overconfident and a calibration fitted on them would be too: "
+            "calibrate on labelled pages it has not seen, or on the out-of-fold outputs of its "
+            "adaptation (--out-of-fold)"
+        )
+    print(f"{table.num_rows} labelled pages; collecting {model_dir}'s outputs", flush=True)
+    return recalibration.model_outputs(model, table, args.batch_size)
+
+
+def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
+    """Out-of-fold outputs of the model's own adaptation, checked to cover exactly the pages it
+    was adapted on and to have its exits and classes."""
+    from docexit.models.training.recalibration import ArchiveLogits
+    from docexit.pipeline.cli.adapt import pages_seen_before
+
+    if not path.is_file():
+        raise SystemExit(f"docexit calibrate: --out-of-fold {path} is not a file")
+    pages, hashes = ArchiveLogits.load(path)
+    adapted_on = pages_seen_before(model_dir)
+    if set(hashes) != adapted_on:
+        raise SystemExit(
+            f"docexit calibrate: {path} holds {len(set(hashes))} pages, but {model_dir} was "
+            f"adapted on {len(adapted_on)} other or different pages: use the out-of-fold "
+            "outputs of the cross-validation of this model's own adaptation"
+        )
+    expected = (len(model.exit_layers), len(model.config.label_names))
+    if tuple(pages.logits.shape[::2]) != expected:
+        raise SystemExit(
+            f"docexit calibrate: {path} has {pages.logits.shape[0]} exits and "
+            f"{pages.logits.shape[2]} classes, {model_dir} has {expected[0]} and {expected[1]}"
+        )
+    print(f"{len(hashes)} pages' out-of-fold outputs from {path}", flush=True)
+    return pages
 
 
 def comparison_summary(report: dict) -> str:
