@@ -93,7 +93,10 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         "confidence_maps": config.get("confidence_maps"),
         "policy": policy,
         "policy_name": str(policy["name"]),
+        "min_confidence": float(opts.min_confidence),
     }
+    if not 0.0 <= opts.min_confidence <= 1.0:
+        raise ValueError(f"--min-confidence must be in [0, 1], got {opts.min_confidence}")
     if opts.num_shards < 1 or opts.batch_size < 1 or opts.min_batch_size < 1:
         raise ValueError("--num-shards, --batch-size and --min-batch-size must be >= 1")
     return JobSpec(
@@ -171,6 +174,7 @@ def parquet_metadata(spec: JobSpec) -> dict[str, Any]:
         "docexit.temperatures": meta["temperatures"],
         "docexit.confidence_maps": meta["confidence_maps"],
         "docexit.label_names": meta["label_names"],
+        "docexit.min_confidence": meta["min_confidence"],  # review = confidence below it
         "docexit.visual_threshold": spec.visual_threshold,  # None: every page was OCRed
         "docexit.ocr_config": json.dumps(spec.ocr_config, sort_keys=True),  # lang, psm, min_dpi...
     }

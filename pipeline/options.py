@@ -124,6 +124,13 @@ class DocexitOptions(PipelineOptions):
             help="OCR every page: no exit before OCR (for users who need the text downstream)",
         )
         model.add_argument(
+            "--min-confidence",
+            type=float,
+            default=0.0,
+            help="mark pages whose calibrated confidence is below this for review (the `review` "
+            "column), e.g. to route them to a person; 0 (default) marks none",
+        )
+        model.add_argument(
             "--visual-threshold",
             type=float,
             default=None,

@@ -114,7 +114,9 @@ def test_classify_documents_with_test_pipeline(
 
 @pytest.mark.slow
 def test_run_writes_parquet(inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path) -> None:
-    argv = docexit_options(inputs, tiny_model_dir, tmp_path, "--num-shards", "2")
+    argv = docexit_options(
+        inputs, tiny_model_dir, tmp_path, "--num-shards", "2", "--min-confidence", "0.99"
+    )
     summary = run(argv, test_pipeline=BeamTestPipeline(argv=argv))
 
     assert [Path(f).name for f in summary.row_files] == [
@@ -143,6 +145,9 @@ def test_run_writes_parquet(inputs: dict[str, Any], tiny_model_dir: Path, tmp_pa
     assert all(r["exit_policy"] == "max_prob" for r in rows)
     assert all(r["exit_threshold"] == pytest.approx(policy["threshold"]) for r in rows)
     assert all(r["token_count"] <= 64 and r["ocr_ms"] > 0 for r in rows)
+    assert json.loads(metadata[b"docexit.min_confidence"]) == 0.99
+    assert [r["review"] for r in rows] == [r["confidence"] < 0.99 for r in rows]
+    assert any(r["review"] for r in rows)  # the tiny model is unsure of some pages
     dead = pq.read_table(summary.dead_letter_files[0])
     assert dead.schema.remove_metadata() == DEAD_LETTER_SCHEMA
     assert dead.column("source").to_pylist() == [inputs["corrupt"]]

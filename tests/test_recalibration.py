@@ -17,6 +17,7 @@ from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.training import recalibration
 from docexit.models.training.adaptation import stratified_folds
 from docexit.models.training.metrics import ece_per_exit
+from docexit.models.training.review import mean_risk_coverage, risk_coverage
 from docexit.models.training.visual_training import add_visual_exit
 from docexit.pipeline.cli import calibrate as calibrate_cli
 
@@ -144,3 +145,71 @@ def test_calibrate_refuses_pages_the_model_was_trained_on(tmp_path):
     with pytest.raises(SystemExit, match="trained on 3 of these pages"):
         calibrate_cli.main(calibrate_args(tmp_path))
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_calibrate_fits_the_out_of_fold_outputs_of_the_models_own_adaptation(tmp_path):
+    """A model adapted on every archive page is calibrated on the outputs its fold models gave
+    on the pages they never saw: the stored outputs, not the model's own (overconfident) ones,
+    decide the fit; a file covering other pages than the adaptation's is refused."""
+    base = tiny_model()
+    base.config.policy = {"name": "max_prob", "num_exits": len(base.config.exits), "threshold": 0.5}
+    save_checkpoint(base, tmp_path / "base")
+    pages = overconfident_pages(base, n=240, stretch=4.0)
+    hashes = [f"{i:064x}" for i in range(240)]
+    (tmp_path / "base" / "training.json").write_text(
+        json.dumps({"command": "docexit adapt X", "real_page_hashes": hashes})
+    )
+    pages.save(tmp_path / "oof.safetensors", hashes)
+    loaded, loaded_hashes = recalibration.ArchiveLogits.load(tmp_path / "oof.safetensors")
+    assert loaded_hashes == hashes and torch.equal(loaded.labels, pages.labels)
+    assert torch.allclose(loaded.logits, pages.logits)
+
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    common = ["--out", str(tmp_path / "out"), "--model", str(tmp_path / "base"), "--folds", "3"]
+    args = parser.parse_args(["--out-of-fold", str(tmp_path / "oof.safetensors"), *common])
+    assert calibrate_cli.main(args) == 0
+    report = json.loads((tmp_path / "out" / "calibration.json").read_text())
+    assert report["n"] == 240
+    # stretched logits: temperatures fitted on them soften every exit, and the reported
+    # confidence, overconfident as shipped, is calibrated out of fold
+    assert min(load_checkpoint(tmp_path / "out").config.temperatures) > 2.0
+    assert report["archive"]["reported_ece"] < report["shipped"]["reported_ece"] / 2
+    assert (tmp_path / "out" / "risk_coverage.png").stat().st_size > 10_000
+    training = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert training["archive_source"] == "out_of_fold"
+
+    pages.save(tmp_path / "other.safetensors", hashes[:-1] + ["f" * 64])
+    args = parser.parse_args(["--out-of-fold", str(tmp_path / "other.safetensors"), *common])
+    with pytest.raises(SystemExit, match="adapted on 240 other or different pages"):
+        calibrate_cli.main(args)
+
+
+def test_reported_confidence_is_the_exit_taken_or_the_visual_exit():
+    """Each page reports the confidence of the exit it left at, or of the visual exit when it
+    skipped OCR."""
+    logits = torch.tensor([[[4.0, 0.0], [0.0, 0.1]], [[0.0, 5.0], [0.0, 3.0]]])  # (E=2, N=2, C=2)
+    labels = torch.tensor([0, 1])
+    visual = torch.tensor([[0.0, 0.0], [0.0, 9.0]])  # page 1 is sure on its image alone
+    pages = recalibration.ArchiveLogits(logits, None, labels, visual)
+    calibration = recalibration.Calibration(
+        [1.0, 1.0],
+        [[1.0, 0.0], [1.0, 0.0]],
+        {"name": "max_prob", "num_exits": 2, "threshold": 0.9},
+        visual_temperature=1.0,
+        visual_threshold=0.99,
+    )
+    outcome = recalibration.apply(calibration, pages)
+    assert outcome.exit_index.tolist() == [0, 1] and outcome.skips_ocr.tolist() == [False, True]
+    assert outcome.reported[0] == pytest.approx(torch.tensor([4.0, 0.0]).softmax(0)[0])
+    assert outcome.reported[1] == pytest.approx(torch.tensor([0.0, 9.0]).softmax(0)[1])
+
+
+def test_risk_coverage_flags_pages_below_the_threshold():
+    confidence = torch.tensor([0.2, 0.4, 0.6, 0.95])
+    correct = torch.tensor([False, True, False, True])
+    rows = risk_coverage(confidence, correct, thresholds=(0.3, 0.5, 0.99))
+    assert [r["flagged_share"] for r in rows] == [0.25, 0.5, 1.0]
+    assert [r["accuracy_kept"] for r in rows] == [pytest.approx(2 / 3), 0.5, None]
+    mean = mean_risk_coverage([rows, risk_coverage(confidence, ~correct, (0.3, 0.5, 0.99))])
+    assert [r["accuracy_kept"] for r in mean] == [pytest.approx(0.5), 0.5, None]

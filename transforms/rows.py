@@ -36,6 +36,7 @@ def page_row(
         "label": meta["label_names"][label_id],
         "label_id": label_id,
         "confidence": confidence,
+        "review": confidence < meta["min_confidence"],
         "exit_stage": exit_stage,
         "exit_layer": exit_layer,
         "exit_index": exit_index,

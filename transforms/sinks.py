@@ -34,6 +34,7 @@ ROWS_SCHEMA = pa.schema(
         pa.field("label", pa.string(), nullable=False),
         pa.field("label_id", pa.int32(), nullable=False),
         pa.field("confidence", pa.float32(), nullable=False),  # calibrated, at the exit taken
+        pa.field("review", pa.bool_(), nullable=False),  # confidence below --min-confidence
         # "vision": the image-only exit before OCR; "encoder": the multimodal model's exits
         pa.field("exit_stage", pa.string(), nullable=False),
         # 1-based encoder layer; 0 = modality exit before the encoder; -1 = vision stage

@@ -34,6 +34,7 @@ from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import exit_names, fit_calibration_and_policy
 from docexit.models.training.metrics import ece_change_interval, reported_confidence
 from docexit.models.training.plots import plot_reliability_series
+from docexit.models.training.review import mean_risk_coverage, risk_coverage
 from docexit.models.training.trainer import collect_logits
 from docexit.models.training.visual_training import (
     InkPages,
@@ -154,6 +155,7 @@ class Outcomes:
     exit_index: torch.Tensor
     system_predictions: torch.Tensor
     skips_ocr: torch.Tensor
+    reported: torch.Tensor  # (N,) the confidence the pipeline writes: its exit's, or the visual's
 
 
 def fit(
@@ -207,10 +209,12 @@ def apply(calibration: Calibration, pages: ArchiveLogits) -> Outcomes:
         predictions = calibrated[-1].argmax(dim=-1)  # (N,)
         exit_index = torch.full_like(pages.labels, len(calibrated) - 1)
     system, skips = predictions, torch.zeros_like(pages.labels, dtype=torch.bool)
+    reported = confidence.gather(0, exit_index[None])[0]  # (N,) at each page's exit
     if pages.visual is not None and calibration.visual_temperature is not None:
         visual_probs = (pages.visual / calibration.visual_temperature).softmax(dim=-1)  # (N, C)
         system, skips = combine(visual_probs, predictions, calibration.visual_threshold)
-    return Outcomes(confidence, correct, predictions, exit_index, system, skips)
+        reported = torch.where(skips, visual_probs.max(dim=-1).values, reported)
+    return Outcomes(confidence, correct, predictions, exit_index, system, skips, reported)
 
 
 def cross_fit(
@@ -224,6 +228,7 @@ def cross_fit(
     correct = torch.zeros(num_exits, n, dtype=torch.bool)
     predictions, exit_index, system = (torch.zeros(n, dtype=torch.long) for _ in range(3))
     skips = torch.zeros(n, dtype=torch.bool)
+    reported = torch.zeros(n)
     calibrations = []
     for fold in np.unique(folds):
         held_out = torch.from_numpy(np.flatnonzero(folds == fold))
@@ -235,7 +240,9 @@ def cross_fit(
         confidence[:, held_out], correct[:, held_out] = outcome.confidence, outcome.correct
         predictions[held_out], exit_index[held_out] = outcome.predictions, outcome.exit_index
         system[held_out], skips[held_out] = outcome.system_predictions, outcome.skips_ocr
-    return Outcomes(confidence, correct, predictions, exit_index, system, skips), calibrations
+        reported[held_out] = outcome.reported
+    outcomes = Outcomes(confidence, correct, predictions, exit_index, system, skips, reported)
+    return outcomes, calibrations
 
 
 def comparison_report(
@@ -248,7 +255,9 @@ def comparison_report(
     labels = pages.labels
 
     def summary(outcomes: Outcomes) -> dict[str, Any]:
+        system_correct = outcomes.system_predictions == labels  # (N,)
         return {
+            "reported_ece": reliability_bins_from_confidence(outcomes.reported, system_correct).ece,
             "accuracy_early_exit": float((outcomes.predictions == labels).float().mean()),
             "mean_exit_layer": float(layers[outcomes.exit_index].float().mean()),
             "accuracy_with_visual_exit": float(
@@ -285,6 +294,12 @@ def comparison_report(
         "archive": {key: float(np.mean([r[key] for r in repeats])) for key in repeats[0]},
         "repeats": repeats,
         "exits": exits,
+        "risk_coverage": {
+            "shipped": risk_coverage(shipped.reported, shipped.system_predictions == labels),
+            "archive": mean_risk_coverage(
+                [risk_coverage(o.reported, o.system_predictions == labels) for o in archive]
+            ),
+        },
     }
 
 

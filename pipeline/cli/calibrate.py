@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
         }
         (args.out / CALIBRATION_FILE).write_text(json.dumps(report, indent=2))
         recalibration.plot_comparison(model, shipped, archive, args.out / "reliability.png")
+        plot_review(shipped, archive, labels, args.out / "risk_coverage.png")
         print(comparison_summary(report))
     fitted = recalibration.fit(model, pages, **options)
     recalibration.store(model, fitted)
@@ -192,6 +194,17 @@ def comparison_summary(report: dict) -> str:
         f"{archive['accuracy_with_visual_exit']:.3f}; pages skipping OCR "
         f"{shipped['skip_ocr_share']:.1%} -> {archive['skip_ocr_share']:.1%}",
     ]
+    lines.append(
+        f"  ECE of the reported confidence {shipped['reported_ece']:.3f} -> "
+        f"{archive['reported_ece']:.3f}"
+    )
+    lines.append("  review at --min-confidence C (archive calibration, out of fold):")
+    for row in report["risk_coverage"]["archive"]:
+        accuracy = row["accuracy_kept"]
+        lines.append(
+            f"    C={row['min_confidence']:.1f}: {row['flagged_share']:.1%} flagged, accuracy of "
+            f"the rest {'-' if accuracy is None else f'{accuracy:.3f}'}"
+        )
     for row in report["exits"]:
         low, high = row["ece_change_90ci"]
         lines.append(
@@ -199,6 +212,25 @@ def comparison_summary(report: dict) -> str:
             f" -> {row['ece_archive']:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f})"
         )
     return "\n".join(lines)
+
+
+def plot_review(shipped: Any, archive: Sequence[Any], labels: Any, path: Path) -> Path:
+    """Risk-coverage of the reported confidence: as shipped, and the archive calibration out of
+    fold (pooled over the fold assignments)."""
+    import torch
+
+    from docexit.models.training.review import plot_risk_coverage
+
+    pooled = torch.cat([o.reported for o in archive])  # (R * N,)
+    pooled_correct = torch.cat([o.system_predictions == labels for o in archive])  # (R * N,)
+    return plot_risk_coverage(
+        [
+            (shipped.reported, shipped.system_predictions == labels, "as shipped"),
+            (pooled, pooled_correct, f"archive calibration, out of fold ({len(archive)} pooled)"),
+        ],
+        path,
+        "Review by confidence: accuracy of the pages not flagged",
+    )
 
 
 def spread(report: dict, key: str, fmt: str) -> str:

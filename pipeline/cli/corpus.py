@@ -65,6 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "synthetic text carries to these pages)",
     )
     parser.add_argument(
+        "--baseline-text",
+        type=Path,
+        metavar="JSONL",
+        help="with --baseline-folds: also score the baseline trained on each fold's pages plus "
+        "this labelled archive text (JSON lines with `text` and `rvl_cdip_label`, e.g. the "
+        "Tobacco-3482 OCR text), plain and class-balanced: the fair floor for a model that "
+        "learns from that text",
+    )
+    parser.add_argument(
         "--replay-pages",
         type=int,
         default=None,
@@ -84,8 +93,11 @@ def synthetic_baselines_summary(real_dir: Path, synth_dir: Path, args: argparse.
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.baseline_synth and not args.baseline_folds:
-        raise SystemExit("--baseline-synth needs --baseline-folds K (the folds of docexit adapt)")
+    for option in ("baseline_synth", "baseline_text"):
+        if getattr(args, option) and not args.baseline_folds:
+            raise SystemExit(
+                f"--{option.replace('_', '-')} needs --baseline-folds K (the folds of docexit adapt)"
+            )
     inputs = list(args.input)
     per_class = args.synth_per_class
     if per_class is None and not inputs:
@@ -130,4 +142,26 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.baseline_synth:
         print(synthetic_baselines_summary(args.out, args.baseline_synth, args))
+    if args.baseline_text:
+        print(archive_text_summary(args.out, args.baseline_text, args.baseline_folds))
     return 0
+
+
+def archive_text_summary(real_dir: Path, text_file: Path, folds: int) -> str:
+    """The baseline with labelled archive text, as lines for the corpus summary."""
+    from docexit.corpus.archive_text import archive_text_floors, load_archive_text
+
+    result = archive_text_floors(real_dir, load_archive_text(text_file), folds)
+    lines = [
+        f"bag-of-words baseline with {result.archive_documents} archive documents of "
+        f"{text_file.name}, {folds} folds: all pages / the {result.covered_pages} pages of "
+        f"classes the text covers / the {result.uncovered_pages} of classes it does not"
+    ]
+    for name, accuracy in result.floors.items():
+        lines.append(
+            f"  {name:<34} {accuracy['all']:.3f} / {accuracy['covered']:.3f} / "
+            f"{accuracy['uncovered']:.3f}"
+        )
+    best, accuracy = result.best()
+    lines.append(f"  best floor: {best} ({accuracy:.3f})")
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Labelled archive text without images or boxes (such as the Tobacco-3482 OCR text), and the
+text-only floor that gets it: a fair floor trains on the same real text a model could learn from.
+
+The file is JSON lines (optionally gzipped), one document a line, with `text` and
+`rvl_cdip_label` (an RVL-CDIP class name, or null for a class RVL-CDIP does not have).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from docexit.corpus.baseline import text_classifier
+from docexit.corpus.sources import LABELS
+
+MIN_CHARS = 20  # shorter texts are pages with nothing readable
+
+
+@dataclass(frozen=True)
+class ArchiveText:
+    """Documents with a known RVL-CDIP label: texts and label ids (N,)."""
+
+    texts: list[str]
+    labels: np.ndarray
+
+    @property
+    def classes(self) -> set[int]:
+        return set(self.labels.tolist())
+
+
+def load_archive_text(path: Path) -> ArchiveText:
+    """The labelled documents of `path`: those without an RVL-CDIP class, empty or almost empty
+    texts and exact duplicates are left out."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    texts, labels, seen = [], [], set()
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            record = json.loads(line)
+            label, text = record.get("rvl_cdip_label"), " ".join(str(record["text"]).split())
+            if label is None or len(text) < MIN_CHARS or text in seen:
+                continue
+            if label not in LABELS:
+                raise ValueError(f"{path}:{number}: {label!r} is not an RVL-CDIP class")
+            seen.add(text)
+            texts.append(text)
+            labels.append(LABELS.index(label))
+    if not texts:
+        raise ValueError(f"{path} holds no labelled text")
+    return ArchiveText(texts, np.asarray(labels, dtype=np.int64))
+
+
+def class_balanced_weights(labels: np.ndarray, num_classes: int = len(LABELS)) -> np.ndarray:
+    """(N,) sample weights giving every class present the same total weight (mean weight 1), so
+    classes with many archive documents do not swamp those with a few pages."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = 1.0 / counts[labels]
+    return weights * len(labels) / weights.sum()
+
+
+def out_of_fold_with_archive_text(
+    texts: list[str],
+    labels: np.ndarray,
+    folds: np.ndarray,
+    archive: ArchiveText,
+    balanced: bool,
+) -> np.ndarray:
+    """(N,) each page predicted by the text floor trained on the other folds' pages plus every
+    archive document, optionally class-balanced over the two together."""
+    predictions = np.empty(len(labels), dtype=np.int64)
+    for fold in np.unique(folds):
+        train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+        train_labels = np.concatenate([labels[train], archive.labels])
+        weights = class_balanced_weights(train_labels) if balanced else None
+        floor = text_classifier().fit(
+            [texts[i] for i in train] + archive.texts,
+            train_labels,
+            logisticregression__sample_weight=weights,
+        )
+        predictions[test] = floor.predict([texts[i] for i in test])
+    return predictions
+
+
+@dataclass(frozen=True)
+class ArchiveTextFloors:
+    """Out-of-fold accuracy of the text floor on real pages, trained on the other folds alone
+    and with the archive text (plain, class-balanced), overall and on the pages whose class
+    the archive text covers / does not cover."""
+
+    archive_documents: int
+    covered_pages: int
+    uncovered_pages: int
+    floors: dict[str, dict[str, float]]  # floor name -> {"all", "covered", "uncovered"}
+
+    def best(self) -> tuple[str, float]:
+        """The floor with the highest overall accuracy: the one a model must beat."""
+        name = max(self.floors, key=lambda k: self.floors[k]["all"])
+        return name, self.floors[name]["all"]
+
+
+def archive_text_floors(
+    real_dir: Path, archive: ArchiveText, folds: int, seed: int = 0
+) -> ArchiveTextFloors:
+    """The text floor on a labelled corpus's pages with and without the archive text, under
+    `docexit adapt`'s stratified folds."""
+    from docexit.corpus.baseline import out_of_fold_predictions
+    from docexit.models.training.adaptation import load_pages, stratified_folds
+
+    pages = load_pages(real_dir).to_pydict()
+    labels = np.asarray(pages["label_id"])
+    texts = [" ".join(words) for words in pages["words"]]
+    assignment = stratified_folds(labels, folds, seed)
+    covered = np.isin(labels, sorted(archive.classes))  # (N,)
+    predictions = {
+        "real pages only": out_of_fold_predictions(texts, labels, assignment),
+        "with archive text": out_of_fold_with_archive_text(
+            texts, labels, assignment, archive, balanced=False
+        ),
+        "with archive text, class-balanced": out_of_fold_with_archive_text(
+            texts, labels, assignment, archive, balanced=True
+        ),
+    }
+
+    def accuracy(correct: np.ndarray, mask: np.ndarray) -> float:
+        return float(correct[mask].mean()) if mask.any() else float("nan")
+
+    floors = {}
+    for name, predicted in predictions.items():
+        correct = predicted == labels
+        floors[name] = {
+            "all": float(correct.mean()),
+            "covered": accuracy(correct, covered),
+            "uncovered": accuracy(correct, ~covered),
+        }
+    return ArchiveTextFloors(len(archive.texts), int(covered.sum()), int((~covered).sum()), floors)
