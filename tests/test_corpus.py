@@ -9,13 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from docexit.corpus.archive_text import (
+    archive_text_floors,
+    class_balanced_weights,
+    load_archive_text,
+)
 from docexit.corpus.baseline import (
     cross_validated_baseline,
     out_of_fold_predictions,
     synthetic_baselines,
 )
 from docexit.corpus.builder import BuildSettings, build_corpus
-from docexit.corpus.sources import read_labelled_folders
+from docexit.corpus.sources import LABELS, read_labelled_folders
 from docexit.models.training.adaptation import load_pages, stratified_folds
 from docexit.pipeline.cli import corpus as corpus_cli
 from docexit.transforms.ocr import OcrConfig
@@ -108,3 +113,52 @@ def test_synthetic_baselines_show_how_far_synthetic_text_carries(tmp_path):
     with pytest.raises(SystemExit, match="--baseline-synth needs --baseline-folds"):
         corpus_cli.main(args)  # refused before any page is generated or read
     assert not (tmp_path / "x").exists()
+
+
+def write_archive_text(path: Path, records: list[dict]) -> Path:
+    import gzip
+    import json
+
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(r) + "\n" for r in records)
+    return path
+
+
+def test_archive_text_is_read_without_unlabelled_empty_or_duplicate_documents(tmp_path):
+    records = [
+        {"text": "a memo about the quarterly figures", "rvl_cdip_label": "memo"},
+        {"text": "a memo about the quarterly figures", "rvl_cdip_label": "memo"},  # duplicate
+        {"text": "call me back", "rvl_cdip_label": None},  # a class RVL-CDIP does not have
+        {"text": "  ", "rvl_cdip_label": "letter"},  # nothing readable
+        {"text": "dear sir, thank you for your letter", "rvl_cdip_label": "letter"},
+    ]
+    archive = load_archive_text(write_archive_text(tmp_path / "a.jsonl.gz", records))
+    assert archive.texts == [records[0]["text"], records[4]["text"]]
+    assert [LABELS[i] for i in archive.labels] == ["memo", "letter"]
+    bad = write_archive_text(tmp_path / "b.jsonl.gz", [{"text": "x" * 30, "rvl_cdip_label": "x"}])
+    with pytest.raises(ValueError, match="b.jsonl.gz:1: 'x' is not an RVL-CDIP class"):
+        load_archive_text(bad)
+
+    weights = class_balanced_weights(np.array([0, 0, 0, 1]))
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[:3].sum() == pytest.approx(weights[3])  # each class weighs the same
+
+
+def test_archive_text_floors_learn_what_the_real_folds_cannot(tmp_path):
+    """Every real page holds a word no other real page has, so the real folds alone cannot
+    learn it; the archive text of classes 0 and 2 holds those words, so with it the pages of
+    those classes are right, and the pages of class 1 (no archive text) are counted apart."""
+    pages = [(y, [f"w{y}x{i}"]) for y in (0, 1, 2) for i in range(4)]
+    write_word_split(tmp_path / "real", "train", pages)
+    records = [
+        {"text": " ".join(f"w{y}x{i}" for i in range(4)) + f" n{k}", "rvl_cdip_label": LABELS[y]}
+        for y in (0, 2)
+        for k in range(10)
+    ]
+    archive = load_archive_text(write_archive_text(tmp_path / "t.jsonl.gz", records))
+    result = archive_text_floors(tmp_path / "real", archive, folds=2)
+    assert (result.archive_documents, result.covered_pages, result.uncovered_pages) == (20, 8, 4)
+    assert result.floors["real pages only"]["covered"] < 1.0
+    assert result.floors["with archive text"]["covered"] == 1.0
+    assert result.floors["with archive text, class-balanced"]["covered"] == 1.0
+    assert result.best()[0] != "real pages only"
