@@ -178,6 +178,10 @@ def test_calibrate_fits_the_out_of_fold_outputs_of_the_models_own_adaptation(tmp
     assert (tmp_path / "out" / "risk_coverage.png").stat().st_size > 10_000
     training = json.loads((tmp_path / "out" / "training.json").read_text())
     assert training["archive_source"] == "out_of_fold"
+    card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert "out-of-fold outputs of this model's own adaptation on its 240 real pages" in card
+    half = next(r for r in report["risk_coverage"]["archive"] if r["min_confidence"] == 0.5)
+    assert f"| 0.5 | {half['flagged_share']:.1%} |" in card
 
     pages.save(tmp_path / "other.safetensors", hashes[:-1] + ["f" * 64])
     args = parser.parse_args(["--out-of-fold", str(tmp_path / "other.safetensors"), *common])

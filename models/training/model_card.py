@@ -113,6 +113,12 @@ OUTCOME_ROWS = (  # (row name, report key, format) of the real-page tables
 def _calibrated_on(chain: list[dict[str, Any]]) -> str:
     """Where the model's current calibration and policy were fitted."""
     if chain and "archive_pages" in chain[-1]:
+        if chain[-1].get("archive_source") == "out_of_fold":
+            return (
+                f"the out-of-fold outputs of this model's own adaptation on its "
+                f"{chain[-1]['archive_pages']} real pages (each page's outputs from a fold model "
+                "that never saw it; `docexit calibrate --out-of-fold`)"
+            )
         return f"{chain[-1]['archive_pages']} labelled archive pages (`docexit calibrate`)"
     return "validation"
 
@@ -125,6 +131,8 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
     report = step["archive_report"]
     shipped, archive = report["shipped"], report["archive"]
     rows = OUTCOME_ROWS
+    if "reported_ece" in shipped:  # reports before the review table lack it
+        rows = (*rows, ("ECE of the reported confidence", "reported_ece", "{:.3f}"))
     return [
         "",
         f"## Recalibrated on archive pages, {report['folds']}-fold cross-fitting",
@@ -148,6 +156,26 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
             f"| {e['name']} | {e['accuracy']:.3f} | {e['ece_shipped']:.3f} | {e['ece_archive']:.3f} "
             f"| [{e['ece_change_90ci'][0]:+.3f}, {e['ece_change_90ci'][1]:+.3f}] |"
             for e in report["exits"]
+        ],
+        *_review_lines(report),
+    ]
+
+
+def _review_lines(report: dict[str, Any]) -> list[str]:
+    """The risk-coverage table of a cross-fitted report: pages flagged by --min-confidence."""
+    table = report.get("risk_coverage", {}).get("archive")
+    if not table:
+        return []
+    return [
+        "",
+        "Review (`docexit run --min-confidence C`), archive calibration, out of fold:",
+        "",
+        "| C | pages flagged | accuracy of the rest |",
+        "|---|---|---|",
+        *[
+            f"| {r['min_confidence']:.1f} | {r['flagged_share']:.1%} | "
+            f"{'-' if r['accuracy_kept'] is None else format(r['accuracy_kept'], '.3f')} |"
+            for r in table
         ],
     ]
 
