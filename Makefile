@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint venv system-deps clean
+.PHONY: demo test lint samples venv system-deps clean
 
 demo: venv
 	$(VENV)/bin/docexit run --output out/demo/pages
@@ -23,6 +23,12 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Rewrite the sample pages `docexit run` reads by default (package data in pipeline/samples/).
+samples: venv
+	rm -rf pipeline/samples
+	$(PY) -c 'from docexit.corpus.synth import write_corpus; from docexit.pipeline import defaults as d; \
+	  write_corpus("pipeline/samples", d.SAMPLES_PER_CLASS, d.SAMPLES_SEED, unit=d.SAMPLES_UNIT)'
 
 venv: system-deps $(STAMP)
 

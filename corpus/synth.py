@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from docexit.corpus.layouts import draw_page
 from docexit.corpus.synth_canvas import PixelBox, rotate_point
-from docexit.corpus.synth_layouts import draw_page
 from docexit.transforms.records import LABELS
 
 LONG_SIDE = 1000  # pixels on the longest side, as RVL-CDIP

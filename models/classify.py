@@ -21,6 +21,7 @@ import torch
 
 from docexit.models.calibration import top_label
 from docexit.models.model import EarlyExitModel
+from docexit.models.policies import final_exit
 
 if TYPE_CHECKING:
     from docexit.models.batch import ModelBatch
@@ -92,8 +93,7 @@ def classify(model: EarlyExitModel, batch: ModelBatch, policy: Any) -> list[Pred
             calibrated = out.logits.float() / temperatures[i]  # (b, C)
             exit_now, policy_state = decide(i, calibrated, out.gate, policy_state)
             assert exit_now.dtype == torch.bool and exit_now.shape == (state.num_pages,), exit_now
-            if i == last_exit:
-                exit_now = torch.ones_like(exit_now)  # the final classifier always exits
+            exit_now = final_exit(exit_now, i, last_exit + 1)  # a bare callable may not apply it
             confidence, label = top_label(calibrated, confidence_maps[i])  # (b,), (b,)
             for row in exit_now.nonzero().squeeze(1).tolist():
                 page = int(pages[row])

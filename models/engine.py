@@ -298,7 +298,8 @@ class EarlyExitEngine:
     """Batched early-exit inference over a pool of pages (module docstring).
 
     model: an `EarlyExitModel` in eval mode (moved to `device` if one is given).
-    policy: an `ExitPolicy`; None takes the one saved in `model.config.policy`.
+    policy: an `ExitPolicy` (its `decide` lets every page out at the final classifier); None
+        takes the one saved in `model.config.policy`.
     step_size: pages per layer step (ignored when `token_budget` is set).
     token_budget: padded tokens (text + visual) per step instead of a fixed page count.
     device: where to run; None = where the model is. CUDA runs under bf16 autocast.
@@ -463,8 +464,6 @@ class EarlyExitEngine:
             calibrated = out.logits.float() / self._temperatures[i]  # (B, C)
             exit_now, policy_state = self.policy.decide(i, calibrated, out.gate, policy_state)
             assert exit_now.dtype == torch.bool and exit_now.shape == (state.num_pages,)
-            if i == self._last_exit:
-                exit_now = torch.ones_like(exit_now)  # the final classifier always exits
             confidence, label = top_label(calibrated, self._confidence_maps[i])  # (B,), (B,)
             new = exit_now & (record.exit_index < 0)  # (B,)
             record.exit_index = torch.where(new, i, record.exit_index)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
-LOG = logging.getLogger(__name__)
-
+#: How the shipped sample pages were generated (`make samples`).
 SAMPLES_PER_CLASS = 1
 SAMPLES_SEED = 0
-_COMPLETE = ".complete"  # written last: a sample folder without it is rebuilt
+SAMPLES_UNIT = "files"
 
 
 class MissingModelError(FileNotFoundError):
@@ -36,33 +32,16 @@ def bundled_model_dir() -> Path:
     return folder
 
 
-def ensure_samples(root: Path | None = None) -> Path:
-    """The bundled sample pages: generated once with the synthetic page generator, then reused.
+def samples_dir() -> Path:
+    """The sample pages shipped as package data (`docexit.pipeline` -> `samples/`).
 
-    Generation goes to a temporary sibling folder that is renamed into place, so concurrent
-    first runs cannot see a half-written folder.
+    They are what `write_corpus(per_class=1, seed=0, unit="files")` writes (`labels.csv`,
+    `ground_truth.jsonl`, `images/`); `make samples` regenerates them and
+    `tests/test_samples.py` checks they still match the generator.
     """
-    target = (root or cache_dir()) / "samples"
-    if (target / _COMPLETE).is_file():
-        return target
-    from docexit.corpus.synth import write_corpus
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="samples-", dir=target.parent))
-    LOG.info("generating sample pages into %s", target)
-    write_corpus(staging, per_class=SAMPLES_PER_CLASS, seed=SAMPLES_SEED, unit="files")
-    (staging / _COMPLETE).write_text("")
-    try:
-        staging.rename(target)
-    except OSError:  # another run won the race, or a stale incomplete folder is in the way
-        if not (target / _COMPLETE).is_file():
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
-        else:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return Path(str(resources.files("docexit.pipeline") / "samples"))
 
 
-def sample_inputs(root: Path | None = None) -> list[str]:
-    """The input pattern of the sample pages (the generator writes them under `images/`)."""
-    return [str(ensure_samples(root) / "images" / "*")]
+def sample_inputs() -> list[str]:
+    """The input pattern of the shipped sample pages."""
+    return [str(samples_dir() / "images" / "*")]

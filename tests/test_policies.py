@@ -17,16 +17,16 @@ from docexit.models.policies import (
     Patience,
     PerExitThresholds,
     PolicyState,
-    _first_passing_exit,
     exit_confidence,
     heuristic_thresholds,
     normalized_entropy,
     policy_from_dict,
+    search_kinds,
     simulate,
     top2_margin,
 )
-from docexit.models.thresholds import (
-    KINDS,
+from docexit.models.policies.replay import first_passing_exit
+from docexit.models.policies.selection import (
     evaluate_policy,
     exit_costs,
     pareto_front,
@@ -34,6 +34,7 @@ from docexit.models.thresholds import (
     sweep,
 )
 
+KINDS = search_kinds()
 E = 4
 EXIT_LAYERS = [0, 4, 8, 12]  # a modality exit, two CLS exits, the final classifier
 NUM_LAYERS = 12
@@ -284,7 +285,7 @@ def test_search_meets_constraint_and_vectorised_replay_matches_simulate() -> Non
         assert res["accuracy"] >= res["full_accuracy"] - tol - 1e-9
         assert res["saving"] > 0
         scores = torch.stack([exit_confidence(logits[e], gates[e]) for e in range(E)]).double()
-        fast = _first_passing_exit(scores, torch.tensor(policy.thresholds, dtype=torch.float64))
+        fast = first_passing_exit(scores, torch.tensor(policy.thresholds, dtype=torch.float64))
         torch.testing.assert_close(fast, simulate(policy, logits, gates).exit_index)
 
 
@@ -350,3 +351,71 @@ def test_sweep_and_pareto_front() -> None:
     accs = [p[1] for p in front]
     assert savings == sorted(savings) and accs == sorted(accs, reverse=True)
     json.dumps(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: a new policy is one class (README, "Extending docexit")
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ratio_policy():
+    """The README's example policy, registered for one test: exit when the top class is at
+    least `threshold` times as likely as the runner-up."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from docexit.models.policies import ScoreThreshold, base
+
+    @dataclass(frozen=True)
+    class RatioThreshold(ScoreThreshold):
+        name: ClassVar[str] = "ratio"
+        kinds: ClassVar[tuple[str, ...]] = ("ratio",)
+        grid: ClassVar[tuple[float, ...]] = (1.5, 2.0, 3.0, 5.0, 10.0, 100.0)
+        never: ClassVar[float] = 1e12  # a ratio no page reaches
+
+        def score(self, logits: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
+            top = torch.softmax(logits.float(), dim=-1).topk(2, dim=-1).values  # (B, 2)
+            return top[:, 0] / top[:, 1].clamp_min(1e-12)  # (B,)
+
+    yield RatioThreshold
+    base._REGISTRY.pop("ratio")
+
+
+def test_a_new_policy_class_is_all_it_takes(ratio_policy) -> None:
+    from docexit.models.policies import threshold_policy_names
+    from docexit.models.policies.parsing import policy_threshold, resolve_policy
+    from docexit.models.policies.selection import never_exit_early
+
+    logits, labels = synthetic(n=400, seed=9)
+    # the command line: --policy ratio --threshold 3, and the row's exit_threshold
+    d = resolve_policy(None, E, "ratio", "3")
+    assert d == {"name": "ratio", "threshold": 3.0, "num_exits": E}
+    assert "ratio" in threshold_policy_names() and policy_threshold(d, 1) == 3.0
+    policy = policy_from_dict(d)
+    # decisions: the final exit always exits, earlier ones follow the score
+    result = simulate(policy, logits)
+    probs = torch.softmax(logits, dim=-1).topk(2, dim=-1).values  # (E, N, 2)
+    first = first_passing_exit((probs[..., 0] / probs[..., 1]).double(), torch.full((E,), 3.0))
+    assert torch.equal(result.exit_index, first)
+    assert 0 < int((result.exit_index < E - 1).sum()) < logits.shape[1]
+    # the threshold search, alone and in `auto`
+    assert "ratio" in search_kinds()
+    sel = select_policy("ratio", logits, labels, None, EXIT_LAYERS, NUM_LAYERS)
+    assert isinstance(sel.policy, ratio_policy) and not sel.fallback
+    assert sel.val_accuracy >= sel.full_accuracy - 1e-9 and sel.saving > 0
+    never = never_exit_early("ratio", E)
+    assert isinstance(never, ratio_policy) and simulate(never, logits).exit_index.eq(E - 1).all()
+    auto = select_policy("auto", logits, labels, None, EXIT_LAYERS, NUM_LAYERS)
+    assert auto.saving >= sel.saving
+
+
+def test_policy_names_must_be_unique() -> None:
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    with pytest.raises(ValueError, match="two policies named 'entropy'"):
+
+        @dataclass(frozen=True)
+        class Another(EntropyThreshold):
+            name: ClassVar[str] = "entropy"

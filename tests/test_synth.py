@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from docexit.corpus.layouts import TEMPLATES
 from docexit.corpus.synth import (
     LABELS,
     file_format,
@@ -23,7 +24,6 @@ from docexit.corpus.synth import (
     make_file,
     write_corpus,
 )
-from docexit.corpus.synth_layouts import TEMPLATES
 from docexit.pipeline.cli import synth as synth_cli
 
 
@@ -207,8 +207,8 @@ def test_class_words_are_a_minority_and_leak_to_siblings() -> None:
 
 
 def test_shared_templates_draw_words_and_headings_vary() -> None:
+    from docexit.corpus.layouts.correspondence import MEMO_HEADINGS, continuation, transmittal
     from docexit.corpus.synth_canvas import Canvas
-    from docexit.corpus.synth_layouts import MEMO_HEADINGS, continuation, transmittal
 
     assert "" in MEMO_HEADINGS and "MEMORANDUM" in MEMO_HEADINGS
     for template, labels in (
@@ -225,8 +225,8 @@ def test_shared_templates_draw_words_and_headings_vary() -> None:
 def test_a_grid_table_with_no_room_left_draws_nothing():
     """Regression: a framed table started too near the bottom for one row crashed the generator
     (`y1 must be greater than or equal to y0`) in `docexit corpus`'s default 300-per-class run."""
+    from docexit.corpus.layouts.blocks import table
     from docexit.corpus.synth_canvas import Canvas
-    from docexit.corpus.synth_layouts import table
 
     canvas = Canvas("scientific_report", random.Random(0), 770, 1000)
     y = table(canvas, 40, 990, [200, 100], [["a", "b"], ["c", "1"]], grid=True, max_y=995)

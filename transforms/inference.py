@@ -31,6 +31,8 @@ from apache_beam.ml.inference.base import (
     RunInference,
 )
 
+from docexit.models.policies import threshold_policy_names
+from docexit.models.policies.parsing import policy_threshold, resolve_policy  # noqa: F401
 from docexit.transforms.dead_letters import DEAD_LETTERS, METRICS_NAMESPACE, dead_letter
 from docexit.transforms.elements import FeaturizedPage, PagePrediction
 from docexit.transforms.records import PageFeatures
@@ -38,9 +40,9 @@ from docexit.transforms.rows import ENCODER_STAGE, page_row
 
 LOG = logging.getLogger(__name__)
 
-# Policies whose single knob is `--threshold`.
-THRESHOLD_POLICIES = ("max_prob", "entropy", "margin")
-POLICY_CHOICES = (*THRESHOLD_POLICIES, "per_exit", "patience")
+# Exit policies parse their own options (models/policies/parsing.py); `resolve_policy` and
+# `POLICY_CHOICES` stay importable from here for pipeline/.
+POLICY_CHOICES = threshold_policy_names()
 
 
 def read_model_config(model_dir: str | Path) -> dict[str, Any]:
@@ -64,58 +66,6 @@ def model_id(model_dir: str | Path) -> str:
                 for chunk in iter(lambda s=stream: s.read(1 << 20), b""):
                     digest.update(chunk)
     return f"{folder.resolve().name}@{digest.hexdigest()[:12]}"
-
-
-def resolve_policy(
-    model_policy: Mapping[str, Any] | None,
-    num_exits: int,
-    name: str | None = None,
-    threshold: str | float | None = None,
-) -> dict[str, Any]:
-    """The exit policy dict to run: the checkpoint's, unless `--policy`/`--threshold` override it.
-
-    `name` may also be a JSON policy dict (as written by `ExitPolicy.to_dict()`). `threshold` is
-    a float for max_prob/entropy/margin, an int for patience, or comma-separated floats (one per
-    exit) for per_exit. With only `threshold`, the checkpoint's policy kind is kept when it has a
-    single threshold, else max_prob is used.
-    """
-    if name and name.lstrip().startswith("{"):
-        if threshold is not None:
-            raise ValueError("--threshold cannot be combined with a JSON --policy")
-        return dict(json.loads(name))
-    if name is None and threshold is None:
-        if not model_policy:
-            raise ValueError("the model has no exit policy; pass --policy and --threshold")
-        return dict(model_policy)
-    if name is None:
-        current = (model_policy or {}).get("name")
-        name = current if current in THRESHOLD_POLICIES else "max_prob"
-    if name not in POLICY_CHOICES:
-        raise ValueError(f"unknown --policy {name!r}; choose one of {POLICY_CHOICES} or JSON")
-    if threshold is None:
-        if model_policy and model_policy.get("name") == name:
-            return dict(model_policy)
-        raise ValueError(f"--policy {name} needs --threshold")
-    text = str(threshold)
-    if name == "per_exit":
-        values = [float(v) for v in text.split(",")]
-        if len(values) != num_exits:
-            raise ValueError(f"--threshold needs {num_exits} comma-separated values for per_exit")
-        return {"name": name, "thresholds": values}
-    if name == "patience":
-        return {"name": name, "patience": int(text), "num_exits": num_exits}
-    return {"name": name, "threshold": float(text), "num_exits": num_exits}
-
-
-def policy_threshold(policy: Mapping[str, Any], exit_index: int) -> float | None:
-    """The threshold a page faced at `exit_index` (None for threshold-free policies)."""
-    if "thresholds" in policy:
-        return float(policy["thresholds"][exit_index])
-    if "threshold" in policy:
-        return float(policy["threshold"])
-    if "inner" in policy:
-        return policy_threshold(policy["inner"], exit_index)
-    return None
 
 
 def default_step_size(device: str) -> int:

@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from docexit.models.exits import exit_plan
+from docexit.models.policies import search_kinds
 from docexit.models.training.strategies import STRATEGIES
 
 HEADS: tuple[str, ...] = ("ramp", "gate")
 MODALITIES: tuple[str, ...] = ("none", "independent", "concat")  # none = layer CLS only
 PLACEMENTS: tuple[str, ...] = ("single", "quarter", "alternate", "all")
-POLICY_KINDS: tuple[str, ...] = (
-    "max_prob",
-    "entropy",
-    "patience",
-    "per_exit_heuristic",
-    "per_exit_search",
-)
+#: The policy kinds the study sweeps by default: every kind of the policy registry but margin,
+#: which docs/study/study.md was made without (`--policies` takes any kind of the registry).
+POLICY_KINDS: tuple[str, ...] = tuple(k for k in search_kinds() if k != "margin")
 FACTORS: dict[str, tuple[str, ...]] = {
     "head": HEADS,
     "modality": MODALITIES,

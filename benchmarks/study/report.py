@@ -444,7 +444,7 @@ def markdown(result: StudyResult, command: str) -> str:
         "regularisation: an approximation of the paper's multimodal design, whose exact table "
         "entries were not available offline). Each design is trained once per seed.",
         f"- Policies, swept on stored validation logits with and without temperature scaling: "
-        f"{', '.join(s.policies)} (grids of `models/thresholds.py`). A policy's thresholds are "
+        f"{', '.join(s.policies)} (grids of their classes in `models/policies/`). A policy's thresholds are "
         'built on validation and evaluated on test. "Selected" = highest validation saving '
         "with validation accuracy not below full depth.",
         f"- Timing: the engine (`models/engine.py`) in `shrink_refill` mode against the same model "

@@ -25,7 +25,7 @@ from docexit.benchmarks.engine_bench import Page
 from docexit.benchmarks.study.grid import Design, StudySettings, data_key
 from docexit.benchmarks.study.timing import TimingPlan, copies_for, pages_per_s
 from docexit.models.policies import policy_from_dict
-from docexit.models.thresholds import never_exit_early
+from docexit.models.policies.selection import never_exit_early
 from docexit.models.training.metrics import paired_bootstrap
 
 SHIPPED_FILE = "shipped.json"

@@ -1,7 +1,7 @@
 """Policy and threshold sweeps of `docexit study` on stored logits (no model runs here).
 
 For every trained run, with and without its validation-fitted temperatures, every candidate of
-every policy kind (`models/thresholds.py` grids) is built on validation logits and evaluated on
+every policy kind (the grids of its class in `models/policies/`) is built on validation logits and evaluated on
 validation and test logits. Runs of one design (seeds) are averaged per (calibration, kind,
 parameter) into `PointRow`s; paired bootstrap intervals compare each row with its own full depth
 and with the base design's full depth on the same test pages.
@@ -20,7 +20,7 @@ from docexit.benchmarks.study.stats import pareto_mask, spread_indices, within_n
 from docexit.benchmarks.study.train import Run
 from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
 from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.thresholds import evaluate_policy, never_exit_early, sweep
+from docexit.models.policies.selection import evaluate_policy, never_exit_early, sweep
 from docexit.models.training.metrics import paired_bootstrap
 
 FULL_DEPTH = "full_depth"  # the kind of the never-exit-early reference row

@@ -33,7 +33,7 @@ from docexit.benchmarks.study.stats import spread_indices
 from docexit.benchmarks.study.sweep import FULL_DEPTH, PointRow
 from docexit.benchmarks.study.train import Run
 from docexit.models.policies import policy_from_dict
-from docexit.models.thresholds import never_exit_early
+from docexit.models.policies.selection import never_exit_early
 from docexit.models.training.dataset import PageDataset
 
 TIMING_FILE = "timing.json"

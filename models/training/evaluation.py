@@ -23,7 +23,7 @@ from docexit.models.calibration import (
 from docexit.models.device import resolve_device
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.thresholds import SelectedPolicy, evaluate_policy, select_policy
+from docexit.models.policies.selection import SelectedPolicy, evaluate_policy, select_policy
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.metrics import (
     accuracy_per_exit,

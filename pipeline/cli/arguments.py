@@ -16,3 +16,24 @@ def add_labelled_folder_arguments(parser: argparse.ArgumentParser, data_option: 
         help=f"OCR a labelled folder given as {data_option} as `docexit run --ocr-min-dpi` does "
         "(upscale pages scanned below this resolution); use what the pipeline will use",
     )
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """--policy, --tolerance and --confidence: how the exit policy is chosen."""
+    from docexit.models.policies import search_kinds
+
+    parser.add_argument(
+        "--policy",
+        default=default,
+        help=f"exit policy family to choose ({', '.join(search_kinds())}), or `auto`: the "
+        f"family with the highest saving that meets the constraint (default {default})",
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth"
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.9,
+        help="one-sided confidence that the chosen policy loses no accuracy vs. full depth",
+    )

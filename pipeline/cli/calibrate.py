@@ -14,8 +14,7 @@ from typing import Any
 
 from docexit.corpus.builder import labelled_pages_corpus
 from docexit.pipeline.cli import options_as_argv
-from docexit.pipeline.cli.arguments import add_labelled_folder_arguments
-from docexit.pipeline.cli.train import add_policy_arguments
+from docexit.pipeline.cli.arguments import add_labelled_folder_arguments, add_policy_arguments
 
 CALIBRATION_FILE = "calibration.json"
 

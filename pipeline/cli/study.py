@@ -33,6 +33,7 @@ from docexit.benchmarks.study.grid import (
     QUICK_PAGES,
     StudySettings,
 )
+from docexit.models.policies import search_kinds
 
 if TYPE_CHECKING:
     from docexit.benchmarks.study.run import StudyResult
@@ -65,7 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--designs", default=None, help="comma-separated subset of designs (the base is always in)"
     )
     parser.add_argument(
-        "--policies", default=None, help=f"comma-separated subset of {','.join(POLICY_KINDS)}"
+        "--policies",
+        default=None,
+        help=f"comma-separated policy kinds among {','.join(search_kinds())} (default "
+        f"{','.join(POLICY_KINDS)})",
     )
     parser.add_argument(
         "--init",
@@ -145,9 +149,9 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
         changes["batch_sizes"] = tuple(int(b) for b in args.batch_sizes.split(","))
     if args.policies:
         kinds = tuple(k.strip() for k in args.policies.split(",") if k.strip())
-        unknown = set(kinds) - set(POLICY_KINDS)
+        unknown = set(kinds) - set(search_kinds())
         if unknown:
-            raise ValueError(f"unknown policies {sorted(unknown)}; known: {POLICY_KINDS}")
+            raise ValueError(f"unknown policies {sorted(unknown)}; known: {search_kinds()}")
         changes["policies"] = kinds
     if args.time_pages_bs1 is not None:
         changes["time_pages_bs1"] = args.time_pages_bs1 or None

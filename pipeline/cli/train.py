@@ -13,26 +13,7 @@ from docexit.models.training.model_card import TRAINING_FILE, record_evaluation
 from docexit.models.training.strategies import STRATEGIES, StrategyConfig
 from docexit.models.training.trainer import TrainConfig
 from docexit.pipeline.cli import options_as_argv
-
-
-def add_policy_arguments(parser: argparse.ArgumentParser, default: str) -> None:
-    """--policy, --tolerance and --confidence: how the exit policy is chosen."""
-    parser.add_argument(
-        "--policy",
-        default=default,
-        help="exit policy family to choose (max_prob, entropy, margin, patience, "
-        "per_exit_heuristic, per_exit_search), or `auto`: the family with the highest saving "
-        f"that meets the constraint (default {default})",
-    )
-    parser.add_argument(
-        "--tolerance", type=float, default=0.0, help="accuracy loss allowed vs. full depth"
-    )
-    parser.add_argument(
-        "--confidence",
-        type=float,
-        default=0.9,
-        help="one-sided confidence that the chosen policy loses no accuracy vs. full depth",
-    )
+from docexit.pipeline.cli.arguments import add_policy_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,8 @@ can replace the uniform share. ``saving = 1 - expected_cost`` and ``speedup = 1 
 
 All functions take *calibrated* logits ``(E, N, C)`` (apply
 :func:`docexit.models.calibration.apply_temperatures` first) and replay them through
-:func:`docexit.models.policies.simulate`, the engine's own decision path.
+:func:`docexit.models.policies.simulate`, the engine's own decision path. What a kind's
+candidates are (its grid) is the policy class's business (``ExitPolicy.candidates``).
 """
 
 from __future__ import annotations
@@ -21,31 +22,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from docexit.models.policies import (
-    NEVER_EXIT,
-    EntropyThreshold,
+from docexit.models.policies.base import (
     ExitPolicy,
     Gates,
-    MarginThreshold,
-    MaxProbThreshold,
-    Patience,
-    PerExitThresholds,
-    _check_logits,
+    SearchData,
     policy_from_dict,
-    simulate,
+    search_class,
+    search_kinds,
 )
+from docexit.models.policies.replay import check_logits, simulate
 
-KINDS = ("max_prob", "entropy", "margin", "patience", "per_exit_heuristic", "per_exit_search")
 AUTO = "auto"  # select_policy: every kind, the best that meets the constraint
-
-#: Default candidate grids per kind (patience: 1 .. E; per_exit_heuristic: shifts lambda,
-#: thresholds ``lambda + (1 - lambda) * t_i``; per_exit_search: accuracy tolerances).
-MAX_PROB_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98)
-MAX_PROB_GRID += (0.99, 0.995, 0.999, 0.9999)
-ENTROPY_GRID = (0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
-MARGIN_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999)
-HEURISTIC_SHIFTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-SEARCH_TOLERANCES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 _EPS = 1e-9
 
@@ -109,7 +96,7 @@ def evaluate_policy(
     ``exit_fractions`` (per exit), ``exit_accuracy`` (accuracy of the pages that left at each
     exit, None where none did).
     """
-    _check_logits(logits, labels)
+    check_logits(logits, labels)
     if len(exit_layers) != logits.shape[0]:
         raise ValueError(f"{len(exit_layers)} exit layers for {logits.shape[0]} exits")
     costs = torch.tensor(exit_costs(exit_layers, num_layers, layer_costs=layer_costs))  # (E,)
@@ -145,67 +132,7 @@ def evaluate_policy(
 
 def never_exit_early(kind: str, num_exits: int) -> ExitPolicy:
     """A policy of ``kind`` that sends every page to the final classifier (saving 0)."""
-    if kind == "max_prob":
-        return MaxProbThreshold(NEVER_EXIT, num_exits)
-    if kind == "entropy":
-        return EntropyThreshold(-1.0, num_exits)
-    if kind == "margin":
-        return MarginThreshold(NEVER_EXIT, num_exits)
-    if kind == "patience":
-        return Patience(num_exits, num_exits)
-    if kind in ("per_exit_heuristic", "per_exit_search"):
-        return PerExitThresholds((NEVER_EXIT,) * num_exits)
-    raise ValueError(f"unknown kind {kind!r}; known: {KINDS}")
-
-
-def candidate_policies(
-    kind: str,
-    logits: Tensor,
-    labels: Tensor,
-    gates: Gates = None,
-    *,
-    candidates: Sequence[float] | None = None,
-    costs: Sequence[float] | None = None,
-    search_candidates: int = 20,
-) -> list[tuple[float, ExitPolicy]]:
-    """``(parameter, policy)`` pairs of one kind, built from a grid (defaults above).
-
-    For ``per_exit_heuristic`` the parameter is the shift lambda (0 = the paper's heuristic);
-    for ``per_exit_search`` it is the accuracy tolerance given to the search on ``logits``.
-    """
-    num_exits = logits.shape[0]
-    grid = None if candidates is None else [float(c) for c in candidates]
-    if kind == "max_prob":
-        return [(t, MaxProbThreshold(float(t), num_exits)) for t in grid or MAX_PROB_GRID]
-    if kind == "entropy":
-        return [(t, EntropyThreshold(float(t), num_exits)) for t in grid or ENTROPY_GRID]
-    if kind == "margin":
-        return [(t, MarginThreshold(float(t), num_exits)) for t in grid or MARGIN_GRID]
-    if kind == "patience":
-        ks = grid or range(1, num_exits + 1)
-        return [(k, Patience(int(k), num_exits)) for k in ks]
-    if kind == "per_exit_heuristic":
-        base = PerExitThresholds.from_heuristic(logits, labels).thresholds
-        return [
-            (lam, PerExitThresholds(tuple(lam + (1.0 - lam) * t for t in base)))
-            for lam in grid or HEURISTIC_SHIFTS
-        ]
-    if kind == "per_exit_search":
-        return [
-            (
-                tol,
-                PerExitThresholds.search(
-                    logits,
-                    labels,
-                    gates,
-                    costs=costs,
-                    tolerance=float(tol),
-                    num_candidates=search_candidates,
-                ),
-            )
-            for tol in grid or SEARCH_TOLERANCES
-        ]
-    raise ValueError(f"unknown kind {kind!r}; known: {KINDS}")
+    return search_class(kind).never_exit(num_exits)
 
 
 def sweep(
@@ -219,14 +146,14 @@ def sweep(
     candidates: Sequence[float] | None = None,
     layer_costs: Sequence[float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate every candidate of ``kind``: one :func:`evaluate_policy` dict per candidate,
-    with ``kind`` and ``param`` added, sorted by saving (for Pareto curves)."""
-    _check_logits(logits, labels)
+    """Evaluate every candidate of ``kind`` (its class's ``candidates``, from ``candidates`` or
+    its default grid): one :func:`evaluate_policy` dict per candidate, with ``kind`` and
+    ``param`` added, sorted by saving (for Pareto curves)."""
+    check_logits(logits, labels)
     costs = exit_costs(exit_layers, num_layers, layer_costs=layer_costs)
+    data = SearchData(logits, labels, gates, costs)
     rows = []
-    for param, policy in candidate_policies(
-        kind, logits, labels, gates, candidates=candidates, costs=costs
-    ):
+    for param, policy in search_class(kind).candidates(kind, data, candidates):
         row = evaluate_policy(
             policy, logits, labels, gates, exit_layers, num_layers, layer_costs=layer_costs
         )
@@ -288,10 +215,10 @@ def select_policy(
     """Pick the candidate of ``kind`` with the highest saving whose validation accuracy is
     ``>= final-exit accuracy - tolerance`` (ties: higher accuracy).
 
-    ``val_logits (E, N, C)`` must be calibrated. ``kind`` is one of :data:`KINDS`, or
-    :data:`AUTO` for the best qualifying policy of all kinds (ties: the first kind); for
-    ``per_exit_search`` the search itself runs under ``tolerance`` (``candidates`` then lists
-    tolerances to try, default just ``tolerance``). The never-exit-early policy of the kind
+    ``val_logits (E, N, C)`` must be calibrated. ``kind`` is one of :func:`search_kinds`, or
+    :data:`AUTO` for the best qualifying policy of all kinds (ties: the lower ``auto_rank``);
+    for ``per_exit_search`` the search itself runs under ``tolerance`` (``candidates`` then
+    lists tolerances to try, default just ``tolerance``). The never-exit-early policy of the kind
     always meets the constraint, so a policy is always returned (``fallback=True`` then).
     With ``confidence`` (e.g. 0.9) the constraint must hold with that one-sided confidence
     under the paired standard error of the accuracy difference, not just on average: a
@@ -299,7 +226,7 @@ def select_policy(
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    _check_logits(val_logits, val_labels)
+    check_logits(val_logits, val_labels)
     if kind == AUTO:  # every family on its default grid; the highest saving that qualifies
         chosen = [
             select_policy(
@@ -313,11 +240,11 @@ def select_policy(
                 layer_costs=layer_costs,
                 confidence=confidence,
             )
-            for k in KINDS
+            for k in search_kinds()
         ]
         return max(chosen, key=lambda c: (not c.fallback, c.saving, c.val_accuracy))
-    if kind == "per_exit_search" and candidates is None:
-        candidates = (tolerance,)
+    if candidates is None:
+        candidates = search_class(kind).selection_grid(kind, tolerance)
     rows = sweep(
         kind,
         val_logits,
