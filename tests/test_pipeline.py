@@ -287,3 +287,27 @@ def test_unknown_option_is_exit_code_2_naming_the_closest(
     from docexit.pipeline.option_check import unknown_options
 
     assert unknown_options(["--direct_num_workers=2", "--threshold", "-0.5", "--runner", "x"]) == []
+
+
+def test_pages_are_reshuffled_after_the_split(
+    inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The pages of a multi-page file go through a Reshuffle between decode and OCR."""
+    from docexit.pipeline.build import build_pipeline
+
+    options = PipelineOptions(docexit_options(inputs, tiny_model_dir, tmp_path))
+    pipeline = build_pipeline(options, resolve_spec(options))
+    transforms = pipeline.to_runner_api().components.transforms.values()
+    names = [t.unique_name for t in transforms]
+    reshuffle = next(t for t in transforms if t.unique_name.endswith("/ReshufflePages"))
+    decoded = set(reshuffle.inputs.values())
+    decode = [n for n in names if n.endswith("/ReadAndDecode/Run/ParDo(ReadAndDecodeFn)")]
+    assert decode, names
+    producers = {
+        pcoll for t in transforms if t.unique_name in decode for pcoll in t.outputs.values()
+    }
+    assert decoded <= producers  # it takes the decoded pages
+    ocr_inputs = {
+        pcoll for t in transforms if "/OCR/" in t.unique_name for pcoll in t.inputs.values()
+    }
+    assert not ocr_inputs & producers  # OCR never reads the decoded pages unshuffled
