@@ -194,5 +194,5 @@ class DocexitOptions(PipelineOptions):
             "exception handling): a crash in native code (libtiff, PDFium, Tesseract) becomes a "
             "dead letter instead of failing the bundle; an OCR call still running at "
             "2 x --ocr-timeout + 10 s is killed. Costs throughput; those steps' metrics are "
-            "not reported (the summary counts from the outputs)",
+            "not reported (the summary counts at the sinks)",
         )

@@ -61,7 +61,7 @@ class UsageError(ValueError):
 
 
 class JobFailedError(RuntimeError):
-    """The job started but failed (e.g. a write failed); nothing was committed."""
+    """The job started but failed (e.g. a write failed); no `_SUCCESS` of this run."""
 
 
 class FailureShareError(RuntimeError):
@@ -81,11 +81,11 @@ class FailureShareError(RuntimeError):
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunSummary:
     """Build and run the job; block until it finishes; return what it wrote.
 
-    Raises UsageError before anything runs, and FailureShareError after the run (outputs
-    written) when dead letters / (rows + dead letters) exceeds `--max-failure-share`. This
-    check reads the outputs back once the job has finished, on any runner `run` waits for
-    (Dataflow included). Raises JobFailedError when the job fails while running. A launcher that only submits (deploy/dataflow/flex_main.py) checks it
-    from the job's metrics at the end of the job: `summary.failure_share_from_metrics`.
+    Raises UsageError before anything runs, JobFailedError when the job fails while running,
+    and FailureShareError after the run (outputs written) when dead letters / (rows + dead
+    letters) exceeds `--max-failure-share`, counted from the job's metrics on any runner `run`
+    waits for (Dataflow included). A launcher that only submits (deploy/dataflow/flex_main.py)
+    checks it at the end of the job: `summary.failure_share_from_metrics`.
     """
     argv = list(argv if argv is not None else sys.argv[1:])
     options = PipelineOptions(argv)
@@ -129,8 +129,8 @@ def job_failure_message(error: BaseException, output: str) -> str:
     lines = [line for line in str(cause).strip().splitlines() if line.strip()]
     detail = lines[-1].strip() if lines else type(cause).__name__
     return (
-        f"the job failed while running: {detail[:500]}. Nothing of this run was committed: "
-        f"{output} keeps the previous complete run, if any (see its _SUCCESS)"
+        f"the job failed while running: {detail[:500]}. This run was not committed; {output} "
+        "holds a complete run only where its _SUCCESS is"
     )
 
 
