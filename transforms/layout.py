@@ -112,7 +112,8 @@ def commit_run(
     remove_tree(join(layout.output, STAGING))
     marker = {"run_id": layout.run_id, "counts": dict(sorted(counts.items())), "files": files}
     write_text(layout.success, json.dumps(marker, indent=1, sort_keys=True) + "\n")
-    LOG.info("committed run %s to %s: %s", layout.run_id, layout.output, dict(counts))
+    LOG.info("committed run %s to %s: %s", layout.run_id, layout.output,
+             {part: len(names) for part, names in files.items()})  # fmt: skip
     return marker
 
 
