@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: demo test lint samples venv system-deps clean
 
 demo: venv
-	$(VENV)/bin/docexit run --output out/demo/pages
+	$(VENV)/bin/docexit run --output out/demo
 
 test: venv
 	$(VENV)/bin/ruff check .

@@ -479,10 +479,10 @@ def memory_check(
     return {"workers": workers, "runs": runs, "growth": growth}
 
 
-def _count_rows(prefix: str) -> int:
+def _count_rows(output: str) -> int:
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in glob.glob(f"{prefix}-0*.parquet"))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in glob.glob(f"{output}/rows/*.parquet"))
 
 
 # ---- the benchmark ------------------------------------------------------------------------------

@@ -71,8 +71,8 @@ def run_job(inputs: Path, output: Path, model: str, extra: list[str]) -> dict[st
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    rows = read_parquet(sorted(str(p) for p in output.glob("pages-0*.parquet"))).to_pylist()
-    dead = read_parquet(sorted(str(p) for p in output.glob("pages-dead-letters-*.parquet")))
+    rows = read_parquet(sorted(str(p) for p in output.glob("pages/rows/*.parquet"))).to_pylist()
+    dead = read_parquet(sorted(str(p) for p in output.glob("pages/dead_letters/*.parquet")))
     return {"argv": argv[3:], "seconds": seconds, "rows": rows, "dead_letters": dead.num_rows}
 
 

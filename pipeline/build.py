@@ -1,13 +1,17 @@
 """Pipeline construction: resolve the job's settings, then wire the named Beam steps.
 
-match -> reshuffle -> read+decode -> vision stage -> OCR -> featurize -> RunInference -> rows
-                                     \\-> confident pages: rows (no OCR) -----------------/
-  \\________\\____________\\_______________________\\_________\\____________/-> dead letters
+match -> skip done files (join with earlier manifests) -> reshuffle -> read+decode -> reshuffle
+pages -> vision stage -> OCR -> featurize -> RunInference -> rows
+                \\-> confident pages: rows (no OCR) ------------/
+every stage's failures -> dead letters; read files -> manifest; then `CommitRun` puts rows,
+dead letters and manifest in the output folder and writes `_SUCCESS` (`transforms/layout.py`).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -16,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from docexit.pipeline import defaults
 from docexit.pipeline.options import DocexitOptions
+from docexit.transforms import counts
 from docexit.transforms.dead_letters import DEAD_LETTERS, DeadLetter
 from docexit.transforms.dofns import (
     FeaturizeFn,
@@ -23,9 +28,16 @@ from docexit.transforms.dofns import (
     ReadAndDecodeFn,
     RunStage,
     isolated_ocr_timeout,
+    printable_path,
 )
-from docexit.transforms.elements import page_key
-from docexit.transforms.existing import EarlyRun, ReadExistingHashes, resolve_existing_outputs
+from docexit.transforms.existing import (
+    MANIFEST_SCHEMA,
+    BuildManifest,
+    ReadDoneFiles,
+    SkipDone,
+    fingerprint,
+    resolve_manifests,
+)
 from docexit.transforms.inference import (
     ClassifyPages,
     EarlyExitModelHandler,
@@ -33,16 +45,10 @@ from docexit.transforms.inference import (
     read_model_config,
     resolve_policy,
 )
-from docexit.transforms.io import MatchInputs
-from docexit.transforms.sinks import (
-    DEAD_LETTER_SCHEMA,
-    ROWS_SCHEMA,
-    WriteParquetShards,
-    dead_letter_sort_key,
-    row_sort_key,
-    shard_names,
-    with_metadata,
-)
+from docexit.transforms.io import MatchInputs, ReadFiles
+from docexit.transforms.layout import DEAD_LETTERS as DEAD_LETTERS_PART
+from docexit.transforms.layout import MANIFEST, ROWS, CommitRun, RunLayout
+from docexit.transforms.sinks import DEAD_LETTER_SCHEMA, ROWS_SCHEMA, WriteParquet, with_metadata
 from docexit.transforms.visual import VISION_BATCH, VisionStage, VisualExitHandler
 
 
@@ -51,27 +57,30 @@ class JobSpec:
     """Everything the pipeline needs, resolved from `DocexitOptions` and the checkpoint."""
 
     inputs: list[str]  # patterns or paths
-    output: str  # output prefix
+    output: str  # the run's output folder (transforms/layout.py)
     model_dir: str
     policy: dict[str, Any]  # the exit policy to run (`ExitPolicy.to_dict()` form)
     meta: dict[str, Any]  # model id, labels, layers, policy: for rows and Parquet metadata
-    num_shards: int = 1
+    num_shards: int = 0  # files per output folder; 0: the runner chooses
+    run_id: str = ""
     decode_kwargs: dict[str, Any] = field(default_factory=dict)
     ocr_config: dict[str, Any] = field(default_factory=dict)
     featurizer_kwargs: dict[str, Any] = field(default_factory=dict)
     handler_kwargs: dict[str, Any] = field(default_factory=dict)
     progress_every: int = 25
-    skip_existing: list[EarlyRun] | None = None  # None: not incremental
+    skip_existing: list[str] | None = None  # earlier manifest files; None: not incremental
     isolate_native_crashes: bool = False  # decode and OCR in a child process (see RunStage)
     visual_threshold: float | None = None  # pages this confident from the image skip OCR
 
     @property
-    def row_files(self) -> list[str]:
-        return shard_names(self.output, self.num_shards)
+    def layout(self) -> RunLayout:
+        return RunLayout(self.output, self.run_id)
 
-    @property
-    def dead_letter_files(self) -> list[str]:
-        return shard_names(f"{self.output}-dead-letters", 1)
+
+def new_run_id() -> str:
+    """UTC time stamp + random suffix, e.g. 20260131T020000Z-1a2b3c4d."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{uuid.uuid4().hex[:8]}"
 
 
 def resolve_spec(options: PipelineOptions) -> JobSpec:
@@ -97,15 +106,18 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
     }
     if not 0.0 <= opts.min_confidence <= 1.0:
         raise ValueError(f"--min-confidence must be in [0, 1], got {opts.min_confidence}")
-    if opts.num_shards < 1 or opts.batch_size < 1 or opts.min_batch_size < 1:
-        raise ValueError("--num-shards, --batch-size and --min-batch-size must be >= 1")
+    if opts.num_shards < 0:
+        raise ValueError("--num-shards must be >= 0 (0: the runner chooses)")
+    if opts.batch_size < 1 or opts.min_batch_size < 1:
+        raise ValueError("--batch-size and --min-batch-size must be >= 1")
     return JobSpec(
         inputs=inputs,
-        output=opts.output,
+        output=opts.output.rstrip("/"),
         model_dir=model_dir,
         policy=policy,
         meta=meta,
         num_shards=opts.num_shards,
+        run_id=new_run_id(),
         decode_kwargs={"dpi": opts.dpi, "max_pixels": opts.max_pixels, "max_pages": opts.max_pages},
         ocr_config={
             "lang": opts.ocr_lang,
@@ -126,7 +138,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         },
         progress_every=opts.progress_every,
         skip_existing=(
-            resolve_existing_outputs(opts.skip_existing, opts.output)
+            resolve_manifests(opts.skip_existing, opts.output.rstrip("/"))
             if opts.skip_existing
             else None
         ),
@@ -177,16 +189,32 @@ def parquet_metadata(spec: JobSpec) -> dict[str, Any]:
         "docexit.min_confidence": meta["min_confidence"],  # review = confidence below it
         "docexit.visual_threshold": spec.visual_threshold,  # None: every page was OCRed
         "docexit.ocr_config": json.dumps(spec.ocr_config, sort_keys=True),  # lang, psm, min_dpi...
+        "docexit.run_id": spec.run_id,
     }
 
 
 class ClassifiedPages(NamedTuple):
     rows: beam.PCollection  # output row dicts (sinks.ROWS_SCHEMA)
     dead_letters: beam.PCollection  # DeadLetter
+    files: beam.PCollection  # (source, fingerprint) of each file read (not skipped)
+    hashes: beam.PCollection  # (source, content hash), once per decoded page
+
+
+def _source_of(metadata: Any) -> str:
+    return printable_path(metadata.path)
+
+
+def _source_and_fingerprint(metadata: Any) -> tuple[str, tuple[int, float | None]]:
+    return printable_path(metadata.path), fingerprint(metadata)
+
+
+def _source_and_hash(page: Any) -> tuple[str, str]:
+    return page.source, page.content_hash
 
 
 class ClassifyDocuments(beam.PTransform):
-    """PBegin -> `ClassifiedPages`: every matched page ends in exactly one of the two."""
+    """PBegin -> `ClassifiedPages`: every matched page ends in exactly one of rows and dead
+    letters; files earlier runs finished (`spec.skip_existing`) are left out unread."""
 
     def __init__(self, spec: JobSpec) -> None:
         super().__init__()
@@ -195,15 +223,19 @@ class ClassifyDocuments(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> ClassifiedPages:
         spec = self._spec
         files, match_failures = pbegin | "MatchInputs" >> MatchInputs(spec.inputs)
-        side_inputs = []
-        if spec.skip_existing is not None:  # content hash -> True, read by the workers
-            existing = pbegin | "ReadExistingHashes" >> ReadExistingHashes(spec.skip_existing)
-            side_inputs.append(beam.pvalue.AsDict(existing))
+        if spec.skip_existing is not None:
+            done = pbegin | "ReadDoneFiles" >> ReadDoneFiles(spec.skip_existing)
+            files = (files, done) | "SkipDone" >> SkipDone(_source_of)
         isolate = spec.isolate_native_crashes
-        pages = files | "ReadAndDecode" >> RunStage(
-            ReadAndDecodeFn(**spec.decode_kwargs), "decode", *side_inputs, isolate=isolate
+        pages = (
+            files
+            | "ReadFiles" >> ReadFiles()
+            | "ReadAndDecode"
+            >> RunStage(ReadAndDecodeFn(**spec.decode_kwargs), "decode", isolate=isolate)
         )
-        to_ocr, rows_before_ocr = pages.main, []
+        # The pages of a multi-page file spread over workers, not OCRed on one core.
+        to_ocr = pages.main | "ReshufflePages" >> beam.Reshuffle()
+        rows_before_ocr = []
         if spec.visual_threshold is not None:  # confident pages leave before OCR
             visual_handler = VisualExitHandler(
                 spec.model_dir,
@@ -211,7 +243,7 @@ class ClassifyDocuments(beam.PTransform):
                 max_batch_size=min(spec.handler_kwargs["max_batch_size"], VISION_BATCH),
                 torch_threads=spec.handler_kwargs["torch_threads"],
             )
-            vision = pages.main | "VisionStage" >> VisionStage(
+            vision = to_ocr | "VisionStage" >> VisionStage(
                 visual_handler, spec.meta, spec.visual_threshold
             )
             to_ocr, rows_before_ocr = vision.to_ocr, [vision.rows]
@@ -237,19 +269,17 @@ class ClassifyDocuments(beam.PTransform):
             featurized[DEAD_LETTERS],
             inference_failures,
         ) | "AllDeadLetters" >> beam.Flatten()
-        return ClassifiedPages(rows, dead_letters)
-
-
-def _row_key(row: dict[str, Any]) -> str:
-    return page_key(row["source"], row["page"])
-
-
-def _dead_letter_key(row: dict[str, Any]) -> str:
-    return f"{row['source']}#{row['page']}#{row['stage']}"
+        read = files | "FileFingerprints" >> beam.Map(_source_and_fingerprint)
+        hashes = pages.main | "PageHashes" >> beam.Map(_source_and_hash)
+        return ClassifiedPages(rows, dead_letters, read, hashes)
 
 
 def _dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
     return letter.to_row()
+
+
+def _source_once(row: dict[str, Any]) -> tuple[str, int]:
+    return row["source"], 1
 
 
 def build_pipeline(
@@ -259,23 +289,24 @@ def build_pipeline(
     p = pipeline if pipeline is not None else beam.Pipeline(options=options)
     classified = p | "ClassifyDocuments" >> ClassifyDocuments(spec)
     metadata = parquet_metadata(spec)
-    _ = classified.rows | "WritePages" >> WriteParquetShards(
-        spec.output,
-        with_metadata(ROWS_SCHEMA, metadata),
-        num_shards=spec.num_shards,
-        key=_row_key,
-        sort_key=row_sort_key,
-    )
-    _ = (
-        classified.dead_letters
-        | "DeadLetterRows" >> beam.Map(_dead_letter_row)
-        | "WriteDeadLetters"
-        >> WriteParquetShards(
-            f"{spec.output}-dead-letters",
-            with_metadata(DEAD_LETTER_SCHEMA, metadata),
-            num_shards=1,
-            key=_dead_letter_key,
-            sort_key=dead_letter_sort_key,
+    layout = spec.layout
+    dead_rows = classified.dead_letters | "DeadLetterRows" >> beam.Map(_dead_letter_row)
+    manifest = {
+        "file": classified.files,
+        "hash": classified.hashes,
+        "dead": dead_rows | "DeadLettersBySource" >> beam.Map(_source_once),
+    } | "Manifest" >> BuildManifest(spec.run_id)
+    outputs = {
+        ROWS: (classified.rows, ROWS_SCHEMA, spec.num_shards, counts.count_row),
+        DEAD_LETTERS_PART: (dead_rows, DEAD_LETTER_SCHEMA, 0, counts.count_dead_letter),
+        MANIFEST: (manifest, MANIFEST_SCHEMA, 0, counts.count_manifest_row),
+    }
+    staged, tallies = {}, []
+    for part, (rows, schema, num_shards, count) in outputs.items():
+        staged[part] = rows | f"Write_{part}" >> WriteParquet(
+            layout.staging_prefix(part), with_metadata(schema, metadata), num_shards=num_shards
         )
-    )
+        tallies.append(rows | f"Count_{part}" >> beam.Map(count))
+    staged["counts"] = tuple(tallies) | "AllCounts" >> beam.Flatten()
+    _ = staged | "CommitRun" >> CommitRun(layout)
     return p

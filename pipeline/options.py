@@ -10,7 +10,7 @@ from docexit.transforms.decode import DEFAULT_DPI, DEFAULT_MAX_PAGES, DEFAULT_MA
 from docexit.transforms.existing import AUTO
 from docexit.transforms.inference import POLICY_CHOICES
 
-DEFAULT_OUTPUT = "out/run/pages"
+DEFAULT_OUTPUT = "out/run"
 DEFAULT_OCR_TIMEOUT = 120.0  # seconds; a 1700 x 2200 page takes about 2 s on one core
 DEFAULT_MAX_FAILURE_SHARE = 0.5  # more than half the inputs failing means something is broken
 
@@ -31,9 +31,10 @@ class DocexitOptions(PipelineOptions):
         io.add_argument(
             "--output",
             default=DEFAULT_OUTPUT,
-            metavar="PREFIX",
-            help="output prefix: PREFIX-00000-of-0000N.parquet and "
-            "PREFIX-dead-letters-00000-of-00001.parquet (default: %(default)s)",
+            metavar="FOLDER",
+            help="the run's output folder: FOLDER/rows/, FOLDER/dead_letters/, FOLDER/manifest/ "
+            "(Parquet) and FOLDER/_SUCCESS (counts), written last; a rerun into the same folder "
+            "replaces all of them (default: %(default)s)",
         )
         io.add_argument(
             "--skip-existing",
@@ -42,14 +43,19 @@ class DocexitOptions(PipelineOptions):
             const=AUTO,
             default=None,
             metavar="PATH_OR_PATTERN",
-            help="incremental run: skip input files whose content hash earlier outputs already "
-            "have (rows, no dead letters). A Parquet file, a glob, or a folder/prefix whose "
-            "*.parquet files are read; local or gs://; repeatable. Without a value: the outputs "
-            "under the parent of --output's folder (e.g. --output=.../nightly/DATE/pages reads "
-            ".../nightly/**.parquet). The run's own --output files never count",
+            help="incremental run: skip input files that earlier runs finished without dead "
+            "letters and whose path, size and modification time (gs://: update time) are "
+            "unchanged, from the listing alone (skipped files are not read). Values: a run "
+            "folder, a folder of run folders, or manifest Parquet files (glob); local or gs://; "
+            "repeatable. Without a value: the run folders beside --output (e.g. "
+            "--output=.../nightly/DATE reads .../nightly/*/manifest/). Runs without _SUCCESS "
+            "and --output's own folder never count",
         )
         io.add_argument(
-            "--num-shards", type=int, default=1, help="Parquet files of page rows (default: 1)"
+            "--num-shards",
+            type=int,
+            default=0,
+            help="Parquet files in rows/; 0: the runner chooses (default: %(default)s)",
         )
         decode = parser.add_argument_group("decoding")
         decode.add_argument(
@@ -195,5 +201,5 @@ class DocexitOptions(PipelineOptions):
             "exception handling): a crash in native code (libtiff, PDFium, Tesseract) becomes a "
             "dead letter instead of failing the bundle; an OCR call still running at "
             "2 x --ocr-timeout + 10 s is killed. Costs throughput; those steps' metrics are "
-            "not reported (the summary counts from the outputs)",
+            "not reported (the summary counts at the sinks)",
         )

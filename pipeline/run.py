@@ -2,8 +2,10 @@
 
 `run(argv, test_pipeline=None)` builds and runs the job and returns its `RunSummary`; tests pass
 a `TestPipeline`. `main(argv)` is the command: it prints the summary and returns an exit code:
-0 done, 2 the job could not start (`UsageError`), 3 it ran but more than `--max-failure-share`
-of its inputs failed (`FailureShareError`; the outputs are written).
+0 done, 2 the job could not start (`UsageError`: bad or unknown options, ...), 3 it ran but more
+than `--max-failure-share` of its inputs failed (`FailureShareError`; the outputs are written),
+4 the job failed while running, e.g. its outputs could not be written (`JobFailedError`; the
+output folder keeps the previous complete run, if any).
 Any Beam pipeline option is accepted next to the job's own (`--runner`,
 `--direct_running_mode=multi_processing --direct_num_workers=N`, ...).
 
@@ -21,6 +23,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -29,6 +32,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, PortableOption
 from docexit.pipeline import defaults
 from docexit.pipeline.build import JobSpec, build_pipeline, resolve_spec
 from docexit.pipeline.defaults import MissingModelError
+from docexit.pipeline.option_check import check_options
 from docexit.pipeline.options import DocexitOptions
 from docexit.pipeline.summary import RunSummary, query_metrics, summarize
 from docexit.transforms.io import NoMatchError, check_patterns
@@ -48,11 +52,16 @@ BATCH_ENVIRONMENT = {
 
 USAGE_EXIT = 2
 FAILURE_SHARE_EXIT = 3
+JOB_FAILED_EXIT = 4
 
 
 class UsageError(ValueError):
     """The job cannot start: bad options, no matching input, no usable model, no Tesseract or
     language pack, an output location that cannot be written."""
+
+
+class JobFailedError(RuntimeError):
+    """The job started but failed (e.g. a write failed); no `_SUCCESS` of this run."""
 
 
 class FailureShareError(RuntimeError):
@@ -65,23 +74,25 @@ class FailureShareError(RuntimeError):
             f"{summary.total_dead_letters} of {summary.inputs} inputs failed "
             f"({summary.failure_share:.1%}), more than --max-failure-share {limit:g}: a broken "
             "deployment (Tesseract, model, storage) rather than bad files? The outputs were "
-            "written; the dead letters say why: " + ", ".join(summary.dead_letter_files)
+            f"written; the dead letters say why: {summary.output}/dead_letters/"
         )
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunSummary:
     """Build and run the job; block until it finishes; return what it wrote.
 
-    Raises UsageError before anything runs, and FailureShareError after the run (outputs
-    written) when dead letters / (rows + dead letters) exceeds `--max-failure-share`. This
-    check reads the outputs back once the job has finished, on any runner `run` waits for
-    (Dataflow included). A launcher that only submits (deploy/dataflow/flex_main.py) checks it
-    from the job's metrics at the end of the job: `summary.failure_share_from_metrics`.
+    Raises UsageError before anything runs, JobFailedError when the job fails while running,
+    and FailureShareError after the run (outputs written) when dead letters / (rows + dead
+    letters) exceeds `--max-failure-share`, counted from the job's metrics on any runner `run`
+    waits for (Dataflow included). A launcher that only submits (deploy/dataflow/flex_main.py)
+    checks it at the end of the job: `summary.failure_share_from_metrics`.
     """
-    options = PipelineOptions(argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    options = PipelineOptions(argv)
     opts = options.view_as(DocexitOptions)
     FileSystems.set_options(options)  # gs:// options for the checks below
     try:
+        check_options(argv)
         if not 0.0 <= opts.max_failure_share <= 1.0:
             raise ValueError(
                 f"--max-failure-share must be within 0-1, got {opts.max_failure_share}"
@@ -95,16 +106,32 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     pipeline = build_pipeline(options, spec, test_pipeline)
     LOG.info("running on %d input patterns -> %s", len(spec.inputs), spec.output)
     start = time.perf_counter()
-    result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except Exception as error:  # noqa: BLE001 - any failure of the running job
+        raise JobFailedError(job_failure_message(error, spec.output)) from error
     seconds = time.perf_counter() - start
     metrics = query_metrics(result)
     if spec.skip_existing is not None:  # a counter never incremented is not reported
         metrics.setdefault("skipped_existing", 0)
-    summary = summarize(spec.row_files, spec.dead_letter_files, seconds, metrics)
+    summary = summarize(spec.output, seconds, metrics)
     if summary.failure_share > opts.max_failure_share:
         raise FailureShareError(summary, opts.max_failure_share)
     return summary
+
+
+def job_failure_message(error: BaseException, output: str) -> str:
+    """One readable line for a failed job: the innermost error's last line."""
+    cause: BaseException = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    detail = lines[-1].strip() if lines else type(cause).__name__
+    return (
+        f"the job failed while running: {detail[:500]}. This run was not committed; {output} "
+        "holds a complete run only where its _SUCCESS is"
+    )
 
 
 # --- startup checks -----------------------------------------------------------------------------
@@ -117,9 +144,27 @@ def check_model(model_dir: str) -> None:
     if not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"no model checkpoint at {model_dir} (missing config.json)")
     try:
-        load_checkpoint(model_dir)
+        model = load_checkpoint(model_dir)
     except CheckpointError as error:
         raise ValueError(f"the model checkpoint {model_dir} cannot be loaded: {error}") from error
+    bad = non_finite_parameters(model)
+    if bad:
+        raise ValueError(
+            f"the model checkpoint {model_dir} has non-finite weights (NaN or inf) in "
+            f"{len(bad)} tensors, e.g. {', '.join(bad[:3])}: it would fail every page"
+        )
+
+
+def non_finite_parameters(model: Any) -> list[str]:
+    """Names of the model's parameters and buffers that hold NaN or inf."""
+    import torch
+
+    named = [*model.named_parameters(), *model.named_buffers()]
+    return [
+        name
+        for name, tensor in named
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
 
 
 def workers_run_here(options: PipelineOptions) -> bool:
@@ -139,19 +184,19 @@ def check_ocr(spec: JobSpec) -> None:
         raise ValueError(f"OCR is not available: {error}") from error
 
 
-def check_output_writable(prefix: str) -> None:
-    """A probe file next to the outputs can be created and deleted (local or any Beam filesystem;
-    a local parent folder is created)."""
-    probe = f"{prefix}-write-probe-{uuid.uuid4().hex}"
+def check_output_writable(output: str) -> None:
+    """A probe file in the output folder can be created and deleted (local or any Beam
+    filesystem; a local folder is created)."""
+    probe = f"{output}/_write-probe-{uuid.uuid4().hex}"
     try:
-        if "://" not in prefix:
-            Path(probe).parent.mkdir(parents=True, exist_ok=True)
+        if "://" not in output:
+            Path(output).mkdir(parents=True, exist_ok=True)
         with FileSystems.create(probe) as stream:
             stream.write(b"docexit")
         FileSystems.delete([probe])
     except Exception as error:  # noqa: BLE001 - any failure means the job cannot write
         raise ValueError(
-            f"cannot write the outputs at --output {prefix}: {type(error).__name__}: {error}"
+            f"cannot write the outputs at --output {output}: {type(error).__name__}: {error}"
         ) from error
 
 
@@ -194,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"docexit run: error: {error}", file=sys.stderr)
         return USAGE_EXIT
+    except JobFailedError as error:
+        print(f"docexit run: error: {error}", file=sys.stderr)
+        return JOB_FAILED_EXIT
     except FailureShareError as error:
         if show_summary:
             print(error.summary.format())

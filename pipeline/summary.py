@@ -1,16 +1,16 @@
-"""The end-of-run summary: read back from the written Parquet, plus Beam metrics."""
+"""The end-of-run summary, from the job's Beam metrics (the outputs are not read back)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
 
+from docexit.transforms import counts
 from docexit.transforms.dead_letters import METRICS_NAMESPACE
+from docexit.transforms.layout import DEAD_LETTERS, ROWS, join, list_files
 from docexit.transforms.rows import VISION_EXIT_LAYER
-from docexit.transforms.sinks import read_parquet
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,18 @@ class RunSummary:
     # exit layer -> pages (0 = modality exit before the encoder, -1 = vision stage, no OCR)
     exit_layers: dict[int, int]
     dead_letters: dict[str, int]  # stage -> dead letters
-    row_files: list[str]
-    dead_letter_files: list[str]
+    output: str  # the run's output folder
     metrics: dict[str, Any] = field(default_factory=dict)  # docexit counters/distributions
+
+    @property
+    def row_files(self) -> list[str]:
+        """The Parquet files in `OUTPUT/rows/` (listed, not read)."""
+        return list_files(join(self.output, ROWS))
+
+    @property
+    def dead_letter_files(self) -> list[str]:
+        """The Parquet files in `OUTPUT/dead_letters/` (listed, not read)."""
+        return list_files(join(self.output, DEAD_LETTERS))
 
     @property
     def pages_per_second(self) -> float:
@@ -67,7 +76,7 @@ class RunSummary:
         if "skipped_existing" in self.metrics:
             lines.append(
                 f"files: {self.metrics.get('files_in', 0)} in, {self.skipped_existing} skipped "
-                "(already in earlier outputs, --skip-existing)"
+                "(done in earlier runs, --skip-existing)"
             )
         if self.dead_letters:
             lines.append(
@@ -78,8 +87,7 @@ class RunSummary:
             dist = self.metrics.get(name)
             if isinstance(dist, dict) and dist.get("count"):
                 lines.append(f"{name}: mean {dist['mean']:.0f}, max {dist['max']}")
-        lines.append("rows: " + ", ".join(self.row_files))
-        lines.append("dead letters: " + ", ".join(self.dead_letter_files))
+        lines.append(f"output: {self.output}/ (rows/, dead_letters/, manifest/, _SUCCESS)")
         return "\n".join(lines)
 
 
@@ -89,13 +97,10 @@ def _exit_name(layer: int) -> str:
 
 
 def failure_share_from_metrics(metrics: dict[str, Any]) -> float:
-    """The failure share from a finished job's `docexit` counters (`query_metrics`):
-    dead_letters_<stage> / (pages_out + those). For launchers that do not wait for the job and
-    read its outputs back (Dataflow flex templates): check it at the end of the job. Dead
-    letters made inside `--isolate-native-crashes` child processes are not counted there."""
-    dead = sum(int(v) for k, v in metrics.items() if k.startswith("dead_letters_"))
-    total = int(metrics.get("pages_out", 0) or 0) + dead
-    return dead / total if total else 0.0
+    """The failure share from a finished job's `docexit` counters (`query_metrics`): what the
+    sinks counted as written. For launchers that do not wait for the job (Dataflow flex
+    templates): check it at the end of the job, or read the counts in `OUTPUT/_SUCCESS`."""
+    return summarize("", 0.0, metrics).failure_share
 
 
 def query_metrics(result: Any) -> dict[str, Any]:
@@ -122,22 +127,17 @@ def query_metrics(result: Any) -> dict[str, Any]:
     return out
 
 
-def summarize(
-    row_files: list[str], dead_letter_files: list[str], seconds: float, metrics: dict[str, Any]
-) -> RunSummary:
-    """Read the outputs back and count pages, labels, exit layers and dead letters."""
-    rows = read_parquet(row_files)
-    dead = read_parquet(dead_letter_files)
-    labels = Counter(rows.column("label").to_pylist()) if rows.num_rows else Counter()
-    layers = Counter(rows.column("exit_layer").to_pylist()) if rows.num_rows else Counter()
-    stages = Counter(dead.column("stage").to_pylist()) if dead.num_rows else Counter()
+def summarize(output: str, seconds: float, metrics: dict[str, Any]) -> RunSummary:
+    """The summary of a finished run from its `docexit` metrics (`query_metrics`)."""
+    labels = counts.by_prefix(metrics, counts.LABEL)
+    layers = {int(k): v for k, v in counts.by_prefix(metrics, counts.EXIT_LAYER).items()}
+    stages = {k: v for k, v in counts.by_prefix(metrics, counts.DEAD_LETTERS).items() if v}
     return RunSummary(
-        pages=rows.num_rows,
+        pages=int(metrics.get(counts.ROWS, 0) or 0),
         seconds=seconds,
         label_counts=dict(sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))),
         exit_layers=dict(sorted(layers.items())),
         dead_letters=dict(sorted(stages.items())),
-        row_files=list(row_files),
-        dead_letter_files=list(dead_letter_files),
+        output=output,
         metrics=metrics,
     )

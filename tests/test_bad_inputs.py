@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -32,11 +31,10 @@ from docexit.pipeline.run import FailureShareError, UsageError, main, run
 from docexit.transforms.dofns import RunStage, printable_path
 from docexit.transforms.sinks import (
     ROWS_SCHEMA,
-    WriteParquetShards,
+    WriteParquet,
     read_parquet,
     row_sort_key,
     with_metadata,
-    write_parquet,
 )
 
 GOOD = ("memo_0000.png", "letter_0000.tif", "scientific_publication_0000.pdf")
@@ -278,36 +276,17 @@ def test_retried_bundle_gives_no_duplicate_rows(
         _ = (
             rows
             | "FailFirstAttempt" >> beam.ParDo(FailFirstAttempt(str(flag)))
-            | WriteParquetShards(
-                spec.output,
+            | WriteParquet(
+                str(tmp_path / "retried" / "part"),
                 with_metadata(ROWS_SCHEMA, parquet_metadata(spec)),
-                num_shards=spec.num_shards,
-                key=lambda row: f"{row['source']}#{row['page']}",
-                sort_key=row_sort_key,
+                num_shards=2,
             )
         )
     assert flag.is_file(), "the failure was not injected"
-    written = sorted(read_parquet(spec.row_files).to_pylist(), key=row_sort_key)
+    files = sorted(str(p) for p in (tmp_path / "retried").iterdir())
+    assert len(files) == 2 and all(f.endswith("-of-00002.parquet") for f in files)
+    written = sorted(read_parquet(files).to_pylist(), key=row_sort_key)
     assert_same_rows(written, baseline["rows"])
-
-
-def test_writing_a_shard_again_replaces_it(tmp_path: Path) -> None:
-    """A retried write bundle rewrites the same file: same bytes, no duplicates, no leftovers."""
-
-    def value(field: pa.Field) -> Any:
-        if pa.types.is_string(field.type):
-            return "x"
-        return False if pa.types.is_boolean(field.type) else 0
-
-    row = {field.name: value(field) for field in ROWS_SCHEMA}
-    rows = [row | {"page": page} for page in range(3)]
-    path = tmp_path / "pages-00000-of-00001.parquet"
-    write_parquet(rows, ROWS_SCHEMA, str(path))
-    first = path.read_bytes()
-    write_parquet(rows, ROWS_SCHEMA, str(path))
-    assert path.read_bytes() == first
-    assert pq.read_table(path).num_rows == 3
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 # --- failure share -------------------------------------------------------------------------
@@ -325,12 +304,12 @@ def test_failure_share_fails_the_job_but_keeps_the_outputs(
     captured = capsys.readouterr()
     assert "3 of 3 inputs failed (100.0%), more than --max-failure-share 0.5" in captured.err
     assert "in: 3 = 0 rows + 3 dead letters" in captured.out
-    dead = read_parquet([str(tmp_path / "pages-dead-letters-00000-of-00001.parquet")]).to_pylist()
+    dead = read_parquet(sorted(map(str, (tmp_path / "pages/dead_letters").iterdir()))).to_pylist()
     stages = sorted((d["stage"], d["error_type"]) for d in dead)
     assert stages == [("decode", "DecodeError")] * 2 + [("ocr", "OcrTimeoutError")]
     (ocr_letter,) = [d for d in dead if d["stage"] == "ocr"]
     assert "--ocr-timeout" in ocr_letter["error_message"] and ocr_letter["page"] == 0
-    assert pq.read_table(tmp_path / "pages-00000-of-00001.parquet").num_rows == 0
+    assert pq.read_table(tmp_path / "pages" / "rows").num_rows == 0
 
     with pytest.raises(FailureShareError) as failed:  # run() raises, with what was written
         run(job_args(inputs, tiny_model_dir, tmp_path / "again", "--ocr-timeout", "0.001"))
@@ -361,7 +340,7 @@ def test_tesseract_missing_is_a_usage_error(
     argv = job_args([str(corpus["folder"] / "*")], tiny_model_dir, tmp_path)
     message = usage_error([*argv, "--ocr-backend", "pytesseract"], capsys)
     assert "OCR is not available" in message and "install tesseract-ocr" in message
-    assert not (tmp_path / "pages-00000-of-00001.parquet").exists()
+    assert not (tmp_path / "pages" / "rows").exists()
 
 
 def test_language_pack_missing_is_a_usage_error(
@@ -405,7 +384,7 @@ def test_unwritable_output_is_a_usage_error(
 def test_output_folder_is_created_and_left_clean(tmp_path: Path) -> None:
     from docexit.pipeline.run import check_output_writable
 
-    check_output_writable(str(tmp_path / "new" / "deeper" / "pages"))
+    check_output_writable(str(tmp_path / "new" / "deeper"))
     assert (tmp_path / "new" / "deeper").is_dir()
     assert list((tmp_path / "new" / "deeper").iterdir()) == []
 

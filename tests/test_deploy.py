@@ -407,6 +407,13 @@ def flex_main() -> ModuleType:
     return module
 
 
+def test_flex_main_refuses_unknown_options_with_exit_code_2(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert flex_main().main(["--outptu=gs://r/out", "--input=gs://r/in/*"]) == 2
+    assert "--outptu=gs://r/out (did you mean --output?)" in capsys.readouterr().err
+
+
 def test_flex_main_translates_template_parameters() -> None:
     module = flex_main()
     docexit_flags, beam_flags = module.option_flags()

@@ -73,7 +73,11 @@ def test_beam_filesystem_create_match_read(gcs_env: GcsEmulator) -> None:
 
 
 def test_gcsfs_parquet_roundtrip_and_docexit_sink(gcs_env: GcsEmulator) -> None:
-    from docexit.transforms.sinks import read_parquet, write_parquet
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+
+    from docexit.transforms.layout import RunLayout, commit_run
+    from docexit.transforms.sinks import WriteParquet, read_parquet
 
     fs = gcsfs_filesystem(gcs_env.endpoint)
     table = pa.table({"source": ["a", "b", "c"], "page": pa.array([0, 1, 2], pa.int32())})
@@ -84,17 +88,22 @@ def test_gcsfs_parquet_roundtrip_and_docexit_sink(gcs_env: GcsEmulator) -> None:
     with FileSystems.open(f"gs://{path}") as stream:
         assert pq.read_table(io.BytesIO(stream.read())).equals(table)
 
-    # docexit's own writer (Beam FileSystems, temp name + rename) -> read with gcsfs + pyarrow.
+    # docexit's sink (Beam's WriteToParquet) into staging, then the commit -> gcsfs + pyarrow.
     schema = pa.schema([pa.field("source", pa.string()), pa.field("page", pa.int32())])
-    target = gcs_env.url("parquet/sink-00000-of-00001.parquet")
-    write_parquet([{"source": "x", "page": 3}, {"source": "y", "page": 4}], schema, target)
-    assert fs.ls(f"{gcs_env.bucket}/parquet", detail=False) == [
-        f"{gcs_env.bucket}/parquet/direct.parquet",
-        f"{gcs_env.bucket}/parquet/sink-00000-of-00001.parquet",
-    ]  # no temporary file left behind
-    written = pq.read_table(target.removeprefix("gs://"), filesystem=fs)
-    assert written.to_pylist() == [{"source": "x", "page": 3}, {"source": "y", "page": 4}]
-    assert read_parquet([target]).equals(written)
+    layout = RunLayout(gcs_env.url("run"), "r1")
+    rows = [{"source": "x", "page": 3}, {"source": "y", "page": 4}]
+    with BeamTestPipeline(argv=["--no_auth"]) as pipeline:
+        _ = pipeline | beam.Create(rows) | WriteParquet(layout.staging_prefix("rows"), schema)
+    (staged,) = FileSystems.match([layout.staging_prefix("rows") + "*"])[0].metadata_list
+    commit_run(layout, {"rows": [staged.path]}, {"rows_written": 2})
+    assert sorted(fs.find(f"{gcs_env.bucket}/run")) == [
+        f"{gcs_env.bucket}/run/_SUCCESS",
+        f"{gcs_env.bucket}/run/rows/part-00000-of-00001.parquet",
+    ]  # no temporary or staged file left behind
+    target = f"{gcs_env.bucket}/run/rows/part-00000-of-00001.parquet"
+    written = pq.read_table(target, filesystem=fs)
+    assert sorted(written.to_pylist(), key=lambda r: r["page"]) == rows
+    assert read_parquet([f"gs://{target}"]).equals(written)
 
 
 @pytest.fixture
@@ -115,42 +124,41 @@ def gcs_inputs(gcs_env: GcsEmulator, synth_pages: Path, tmp_path: Path) -> dict[
     return {"pages": sorted(pages), "corrupt": gcs_env.url("in/corrupt.png")}
 
 
+def _gcs_argv(gcs_env: GcsEmulator, model: Path, output: str, *extra: str) -> list[str]:
+    argv = ["--input", gcs_env.url("in/*"), "--output", output, "--model", str(model)]
+    return [*argv, "--no_auth", *FAST_ARGS, *extra]
+
+
 @pytest.mark.slow
 def test_run_reads_and_writes_gcs(
-    gcs_env: GcsEmulator, gcs_inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path
+    gcs_env: GcsEmulator,
+    gcs_inputs: dict[str, Any],
+    synth_pages: Path,
+    tiny_model_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    """`run()` end to end: input matched on gs://, Parquet written to gs://, read back."""
+    """`run()` end to end: input matched on gs://, the output folder written to gs://, read back;
+    then nightly reruns that skip from the objects' metadata alone."""
     from docexit.pipeline.run import run
 
     # The model is a local folder: checkpoints are not read from gs:// (see the deploy README).
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
-    output = gcs_env.url("out/pages")
-    argv = [
-        "--input",
-        gcs_env.url("in/*"),
-        "--output",
-        output,
-        "--model",
-        str(model),
-        "--no_auth",
-        "--num-shards",
-        "2",
-        *FAST_ARGS,
-    ]
-    summary = run(argv)
+    summary = run(_gcs_argv(gcs_env, model, gcs_env.url("out/d1"), "--num-shards", "2"))
 
     fs = gcsfs_filesystem(gcs_env.endpoint)
-    listed = sorted(fs.ls(f"{gcs_env.bucket}/out", detail=False))
-    assert listed == [
-        f"{gcs_env.bucket}/out/pages-00000-of-00002.parquet",
-        f"{gcs_env.bucket}/out/pages-00001-of-00002.parquet",
-        f"{gcs_env.bucket}/out/pages-dead-letters-00000-of-00001.parquet",
+    listed = sorted(fs.find(f"{gcs_env.bucket}/out/d1"))
+    base = f"{gcs_env.bucket}/out/d1"
+    assert [p for p in listed if "/rows/" in p] == [
+        f"{base}/rows/part-00000-of-00002.parquet",
+        f"{base}/rows/part-00001-of-00002.parquet",
     ]
+    assert f"{base}/_SUCCESS" in listed and not [p for p in listed if "_staging" in p]
     rows = pa.concat_tables(
-        pq.read_table(path, filesystem=fs) for path in listed if "dead-letters" not in path
+        pq.read_table(path, filesystem=fs) for path in listed if "/rows/" in path
     )
-    dead = pq.read_table(listed[-1], filesystem=fs)
+    (dead_path,) = [p for p in listed if "/dead_letters/" in p]
+    dead = pq.read_table(dead_path, filesystem=fs)
 
     assert (
         sorted(zip(rows["source"].to_pylist(), rows["page"].to_pylist(), strict=True))
@@ -159,8 +167,22 @@ def test_run_reads_and_writes_gcs(
     assert dead.select(["source", "stage", "error_type"]).to_pylist() == [
         {"source": gcs_inputs["corrupt"], "stage": "decode", "error_type": "DecodeError"}
     ]
-    # Every input page is in exactly one output; the summary read the same files back.
+    # Every input page is in exactly one output; the summary counted the same.
     assert summary.pages == rows.num_rows == len(gcs_inputs["pages"])
     assert summary.total_dead_letters == dead.num_rows == 1
-    assert summary.row_files == [f"gs://{p}" for p in listed[:2]]
+    assert summary.row_files == [f"gs://{p}" for p in listed if "/rows/" in p]
     assert rows.schema.metadata[b"docexit.model_dir"] == str(model).encode()
+
+    # Night 2: one new object; the others are skipped from their listing, never downloaded.
+    new = synth_pages / "images" / "email_0000.png"
+    upload(new, gcs_env.url("in/new.png"))
+    second = run(_gcs_argv(gcs_env, model, gcs_env.url("out/d2"), "--skip-existing"))
+    assert second.skipped_existing == len(PICKED)  # the corrupt file failed: it is retried
+    corrupt_size = (tmp_path / "corrupt.png").stat().st_size
+    assert second.metrics["bytes_read"] == new.stat().st_size + corrupt_size
+    assert second.pages == 1 and second.dead_letters == {"decode": 1}
+    # Night 3: an object written again (a new generation, same bytes) is done again.
+    upload(new, gcs_env.url("in/new.png"))
+    third = run(_gcs_argv(gcs_env, model, gcs_env.url("out/d3"), "--skip-existing"))
+    assert third.skipped_existing == len(PICKED)
+    assert third.pages == 1 and third.dead_letters == {"decode": 1}

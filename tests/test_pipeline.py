@@ -23,9 +23,9 @@ from docexit.transforms.inference import resolve_policy
 from docexit.transforms.sinks import (
     DEAD_LETTER_SCHEMA,
     ROWS_SCHEMA,
-    WriteParquetShards,
+    WriteParquet,
     dead_letter_sort_key,
-    row_sort_key,
+    with_metadata,
 )
 
 # One multi-page TIFF, one PDF, one PNG from the seed-0 synthetic corpus.
@@ -119,20 +119,20 @@ def test_run_writes_parquet(inputs: dict[str, Any], tiny_model_dir: Path, tmp_pa
     )
     summary = run(argv, test_pipeline=BeamTestPipeline(argv=argv))
 
-    assert [Path(f).name for f in summary.row_files] == [
-        "pages-00000-of-00002.parquet",
-        "pages-00001-of-00002.parquet",
+    output = tmp_path / "pages"
+    assert sorted(p.name for p in output.iterdir()) == [
+        "_SUCCESS",
+        "dead_letters",
+        "manifest",
+        "rows",
     ]
-    assert [Path(f).name for f in summary.dead_letter_files] == [
-        "pages-dead-letters-00000-of-00001.parquet"
+    assert [Path(f).name for f in summary.row_files] == [
+        "part-00000-of-00002.parquet",
+        "part-00001-of-00002.parquet",
     ]
     tables = [pq.read_table(f) for f in summary.row_files]
     for table in tables:
         assert table.schema.remove_metadata() == ROWS_SCHEMA
-        keys = list(
-            zip(table.column("source").to_pylist(), table.column("page").to_pylist(), strict=True)
-        )
-        assert keys == sorted(keys)  # sorted within each shard
     metadata = tables[0].schema.metadata
     assert metadata[b"docexit.model_id"].startswith(tiny_model_dir.name.encode())
     policy = json.loads((tiny_model_dir / "config.json").read_text())["policy"]
@@ -148,40 +148,53 @@ def test_run_writes_parquet(inputs: dict[str, Any], tiny_model_dir: Path, tmp_pa
     assert json.loads(metadata[b"docexit.min_confidence"]) == 0.99
     assert [r["review"] for r in rows] == [r["confidence"] < 0.99 for r in rows]
     assert any(r["review"] for r in rows)  # the tiny model is unsure of some pages
-    dead = pq.read_table(summary.dead_letter_files[0])
+    dead = pq.read_table(output / "dead_letters")
     assert dead.schema.remove_metadata() == DEAD_LETTER_SCHEMA
     assert dead.column("source").to_pylist() == [inputs["corrupt"]]
+    manifest = pq.read_table(output / "manifest").to_pylist()
+    sizes = {str(p): p.stat().st_size for p in inputs["folder"].iterdir()}
+    assert {m["source"]: m["size"] for m in manifest} == sizes
+    assert {m["source"]: m["dead_letters"] for m in manifest if m["dead_letters"]} == {
+        inputs["corrupt"]: 1
+    }
 
+    # The summary comes from the job's counters; _SUCCESS holds the same counts.
     assert summary.pages == len(inputs["pages"])
     assert summary.dead_letters == {"decode": 1}
     assert sum(summary.exit_layers.values()) == summary.pages
+    assert sum(summary.label_counts.values()) == summary.pages
     assert "pages/s" in summary.format()
+    marker = json.loads((output / "_SUCCESS").read_text())
+    assert marker["counts"]["rows_written"] == summary.pages
+    assert marker["counts"]["dead_letters_written_decode"] == 1
+    assert marker["counts"]["manifest_files"] == len(sizes)
+    assert marker["files"]["rows"] == [Path(f).name for f in summary.row_files]
 
 
-def test_writer_writes_empty_shards_and_sorts(tmp_path: Path) -> None:
+def test_sink_writes_schema_and_an_empty_file(tmp_path: Path) -> None:
     rows = [
         {"source": "b", "page": None, "stage": "decode", "error_type": "E", "error_message": "m"},
         {"source": "a", "page": 2, "stage": "ocr", "error_type": "E", "error_message": "m"},
-        {"source": "a", "page": 0, "stage": "ocr", "error_type": "E", "error_message": "m"},
     ]
+    schema = with_metadata(DEAD_LETTER_SCHEMA, {"docexit.run_id": "r1", "docexit.n": [1, 2]})
     with BeamTestPipeline() as pipeline:
         letters = pipeline | "Letters" >> beam.Create(rows)
         empty = pipeline | "Nothing" >> beam.Create([]).with_output_types(dict)
-        _ = letters | "WriteLetters" >> WriteParquetShards(
-            str(tmp_path / "x"),
-            DEAD_LETTER_SCHEMA,
-            key=lambda r: r["source"],
-            sort_key=dead_letter_sort_key,
+        names = letters | "WriteLetters" >> WriteParquet(str(tmp_path / "x" / "part"), schema)
+        _ = empty | "WriteNothing" >> WriteParquet(str(tmp_path / "empty" / "part"), ROWS_SCHEMA)
+        assert_that(
+            names | beam.Map(lambda n: Path(n).parent.name), equal_to(["x"]), label="FinalNames"
         )
-        _ = empty | "WriteNothing" >> WriteParquetShards(
-            str(tmp_path / "empty"), ROWS_SCHEMA, num_shards=3, key=str, sort_key=row_sort_key
-        )
-    written = pq.read_table(tmp_path / "x-00000-of-00001.parquet").to_pylist()
-    assert [(r["source"], r["page"]) for r in written] == [("a", 0), ("a", 2), ("b", None)]
-    for i in range(3):
-        table = pq.read_table(tmp_path / f"empty-0000{i}-of-00003.parquet")
-        assert table.num_rows == 0 and table.schema == ROWS_SCHEMA
-    assert not list(tmp_path.glob("*.tmp-*"))
+    written = pq.read_table(tmp_path / "x")
+    assert sorted(written.to_pylist(), key=dead_letter_sort_key) == sorted(
+        rows, key=dead_letter_sort_key
+    )
+    assert written.schema.metadata[b"docexit.run_id"] == b"r1"
+    assert json.loads(written.schema.metadata[b"docexit.n"]) == [1, 2]
+    (empty_file,) = (tmp_path / "empty").iterdir()
+    table = pq.read_table(empty_file)
+    assert table.num_rows == 0 and table.schema == ROWS_SCHEMA
+    assert all(p.name.endswith(".parquet") for p in (tmp_path / "x").iterdir())  # no temp
 
 
 def test_empty_match_is_a_clear_error(
@@ -264,3 +277,42 @@ def test_runner_isolates_a_failing_page(tiny_model_dir: Path) -> None:
     assert not good.failed and not also_good.failed
     assert good.exit_layer in (1, 2) and 0 < good.confidence <= 1
     assert bad.failed and bad.error_type
+
+
+def test_unknown_option_is_exit_code_2_naming_the_closest(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["--input", str(tmp_path), "--model", str(tiny_model_dir), "--outptu", "x"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unknown option --outptu (did you mean --output?)" in err
+    with pytest.raises(UsageError, match="--direct_num_workerz \\(did you mean --direct_num"):
+        run(["--input", str(tmp_path), "--direct_num_workerz=2"])
+    # Beam's own options and negative values are known.
+    from docexit.pipeline.option_check import unknown_options
+
+    assert unknown_options(["--direct_num_workers=2", "--threshold", "-0.5", "--runner", "x"]) == []
+
+
+def test_pages_are_reshuffled_after_the_split(
+    inputs: dict[str, Any], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The pages of a multi-page file go through a Reshuffle between decode and OCR."""
+    from docexit.pipeline.build import build_pipeline
+
+    options = PipelineOptions(docexit_options(inputs, tiny_model_dir, tmp_path))
+    pipeline = build_pipeline(options, resolve_spec(options))
+    transforms = pipeline.to_runner_api().components.transforms.values()
+    names = [t.unique_name for t in transforms]
+    reshuffle = next(t for t in transforms if t.unique_name.endswith("/ReshufflePages"))
+    decoded = set(reshuffle.inputs.values())
+    decode = [n for n in names if n.endswith("/ReadAndDecode/Run/ParDo(ReadAndDecodeFn)")]
+    assert decode, names
+    producers = {
+        pcoll for t in transforms if t.unique_name in decode for pcoll in t.outputs.values()
+    }
+    assert decoded <= producers  # it takes the decoded pages
+    ocr_inputs = {
+        pcoll for t in transforms if "/OCR/" in t.unique_name for pcoll in t.inputs.values()
+    }
+    assert not ocr_inputs & producers  # OCR never reads the decoded pages unshuffled

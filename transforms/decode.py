@@ -4,8 +4,10 @@ Formats are recognised by content, never by file name: PDF by its `%PDF-` header
 pypdfium2 at a set DPI), everything else through Pillow (multi-page TIFF, PNG, JPEG, GIF, BMP,
 WebP...). Every page comes out EXIF-rotated and in mode "L" (greyscale) or "RGB" (colour): bilevel,
 palette, CMYK, alpha and 16/32-bit images are converted. A page whose pixel count exceeds
-`max_pixels` is rejected from its header, before any pixel is decoded (decompression bombs).
-Every failure is a `DecodeError` with a message that names the file.
+`max_pixels` is rejected from its header, before any pixel is decoded (decompression bombs); it
+is the one pixel limit in force (Pillow's own, lower by default, is raised to it). A PDF whose
+streams would inflate past what a page of `max_pixels` needs, or with too many objects, is
+rejected before PDFium opens it (`transforms/pdf_limits.py`). Every failure is a `DecodeError` with a message that names the file.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pypdfium2 as pdfium
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from docexit.transforms.pdf_limits import check_pdf_limits, max_stream_bytes
 from docexit.transforms.records import PageImage
 
 DEFAULT_DPI = 200
@@ -95,6 +98,7 @@ def decode_pages(
         raise DecodeError(f"{source}: empty file (0 bytes)")
     digest = content_hash(data)
     if sniff_format(data) == "pdf":
+        check_pdf_limits(data, source, max_stream=max_stream_bytes(max_pixels))
         pages = _pdf_pages(data, source, dpi=dpi, max_pixels=max_pixels, max_pages=max_pages)
     else:
         pages = _raster_pages(data, source, max_pixels=max_pixels, max_pages=max_pages)
@@ -109,6 +113,7 @@ def _raster_pages(
     data: bytes, source: str, *, max_pixels: int, max_pages: int
 ) -> Iterator[Image.Image]:
     """Frames of a raster image file (TIFF pages, GIF frames...), normalised."""
+    _raise_pillow_limit(max_pixels)
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb check: a warning above MAX_IMAGE_PIXELS, an error above twice
@@ -148,6 +153,14 @@ def _raster_pages(
                 raise
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise DecodeError(f"{where}: cannot decode pixels: {exc}") from exc
+
+
+def _raise_pillow_limit(max_pixels: int) -> None:
+    """Pillow refuses images above twice its `MAX_IMAGE_PIXELS` (179 M by default) at open:
+    raise that so `max_pixels` decides (only ever raised, so concurrent calls are safe)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and 2 * limit < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:

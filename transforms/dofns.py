@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -32,7 +32,6 @@ from docexit.transforms.decode import (
     DEFAULT_DPI,
     DEFAULT_MAX_PAGES,
     DEFAULT_MAX_PIXELS,
-    content_hash,
     decode_pages,
 )
 from docexit.transforms.elements import FeaturizedPage
@@ -52,11 +51,8 @@ def printable_path(path: str) -> str:
 
 
 class ReadAndDecodeFn(beam.DoFn):
-    """ReadableFile -> PageImage per page; read and decode failures -> dead letters.
-
-    With `existing` (a side input: content hash -> True, see `transforms.existing`), a file whose
-    bytes hash to a known content hash is skipped as a whole and counted in `skipped_existing`.
-    """
+    """ReadableFile -> PageImage per page; read and decode failures -> dead letters. Counts
+    `files_in`, `bytes_read` and `pages_in`."""
 
     def __init__(
         self,
@@ -70,11 +66,9 @@ class ReadAndDecodeFn(beam.DoFn):
         self._max_pages = max_pages
         self._files = Metrics.counter(METRICS_NAMESPACE, "files_in")
         self._pages_in = Metrics.counter(METRICS_NAMESPACE, "pages_in")
-        self._skipped = Metrics.counter(METRICS_NAMESPACE, "skipped_existing")
+        self._bytes = Metrics.counter(METRICS_NAMESPACE, "bytes_read")
 
-    def process(
-        self, readable: fileio.ReadableFile, existing: Mapping[str, Any] | None = None
-    ) -> Iterator[Output]:
+    def process(self, readable: fileio.ReadableFile) -> Iterator[Output]:
         source = printable_path(readable.metadata.path)
         self._files.inc()
         try:
@@ -82,9 +76,7 @@ class ReadAndDecodeFn(beam.DoFn):
         except Exception as error:  # noqa: BLE001 - every failure becomes a dead letter
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter("read", source, None, error))
             return
-        if existing and content_hash(data) in existing:
-            self._skipped.inc()
-            return
+        self._bytes.inc(len(data))
         next_page = 0
         try:
             for page in decode_pages(

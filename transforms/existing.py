@@ -1,126 +1,204 @@
-"""Incremental runs (`--skip-existing`): the content hashes earlier runs already classified.
+"""Incremental runs (`--skip-existing`): skip input files earlier runs finished, from listing
+metadata alone.
 
-At construction, `resolve_existing_outputs` matches the `--skip-existing` patterns (a Parquet file,
-a glob, or a folder/prefix whose `*.parquet` files are read; local or gs://) and groups the files
-into earlier runs: `PREFIX-SSSSS-of-NNNNN.parquet` row shards with their
-`PREFIX-dead-letters-00000-of-00001.parquet`. Only the paths are read then. In the pipeline,
-`ReadExistingHashes` reads each run's `content_hash` column (workers, not the launcher, so that
-an archive-scale hash set never goes into the job graph) and `ReadAndDecodeFn` gets the hashes
-as an `AsDict` side input. A file counts as done only when an earlier run wrote rows for its
-hash and has no dead letter for its source: files with dead letters are retried.
+Every run writes a manifest (`OUTPUT/manifest/*.parquet`, `MANIFEST_SCHEMA`): one row per file it
+read, with the file's listing fingerprint (size, modification time as Beam's `FileSystems.match`
+reports it: mtime locally, the object's update time on gs://, which a new generation changes),
+its content hash and its dead-letter count. `--skip-existing` names earlier run folders; at
+construction only their manifest file names are listed (runs without `_SUCCESS` are left out).
+In the pipeline, `ReadDoneFiles` streams those manifests on the workers, `SkipDone` joins them
+with this run's matched files by path (CoGroupByKey) and passes on only the files whose path
+and fingerprint no earlier run finished without dead letters: skipped files are never opened.
+A manifest that cannot be read is a logged warning (counter `skip_scan_unreadable`).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from docexit.transforms.dead_letters import METRICS_NAMESPACE
+from docexit.transforms.layout import MANIFEST, SUCCESS, join
 
 LOG = logging.getLogger(__name__)
 
-# `--skip-existing` without a value: the outputs under the parent of `--output`'s folder.
+# `--skip-existing` without a value: the run folders beside `--output`.
 AUTO = "auto"
 _GLOB = re.compile(r"[*?\[]")
-_SHARD = re.compile(r"^(?P<prefix>.*)-\d{5}-of-\d{5}\.parquet$")
-_DEAD_LETTERS = "-dead-letters"
-
-
-@dataclass(frozen=True)
-class EarlyRun:
-    """One earlier run's outputs: row shard files and its dead-letter file (if any)."""
-
-    row_files: tuple[str, ...]
-    dead_letter_files: tuple[str, ...] = ()
+MANIFEST_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),  # as in the rows' `source`
+        pa.field("size", pa.int64(), nullable=False),  # bytes, from the listing
+        pa.field("mtime", pa.float64()),  # listing's modification time (s since epoch)
+        pa.field("content_hash", pa.string()),  # sha256 of the bytes; null if never decoded
+        pa.field("dead_letters", pa.int32(), nullable=False),  # 0: the file is done
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
 
 
 def _parent(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[0] if "/" in path.rstrip("/") else "."
+    path = path.rstrip("/")
+    return path.rsplit("/", 1)[0] if "/" in path else "."
 
 
-def skip_patterns(values: Sequence[str], output: str) -> list[str]:
-    """`--skip-existing` values -> match patterns of Parquet files."""
+def manifest_patterns(values: Sequence[str], output: str) -> list[str]:
+    """`--skip-existing` values -> match patterns of manifest files."""
     patterns: list[str] = []
     for value in values:
-        if value == AUTO:  # .../nightly/2026-01-31/pages -> .../nightly/**.parquet
-            patterns.append(_parent(_parent(output)) + "/**.parquet")
+        if value == AUTO:  # .../nightly/2026-01-31 -> .../nightly/*/manifest/*.parquet
+            patterns.append(join(_parent(output), "*", MANIFEST, "*.parquet"))
         elif _GLOB.search(value) or value.endswith(".parquet"):
             patterns.append(value)
-        else:  # a folder (anything below it) or an output prefix (its shards)
-            patterns += [value.rstrip("/") + "/**.parquet", value + "*.parquet"]
+        else:  # a run folder, or a folder of run folders
+            patterns += [
+                join(value, MANIFEST, "*.parquet"),
+                join(value, "*", MANIFEST, "*.parquet"),
+            ]
     return patterns
 
 
-def resolve_existing_outputs(values: Sequence[str], output: str) -> list[EarlyRun]:
-    """Match `--skip-existing` values and group the Parquet files by run. The current run's own
-    output files (`OUTPUT-*.parquet`) are left out: a rerun into the same prefix redoes its work
-    instead of overwriting it with nothing."""
-    patterns = skip_patterns(values, output)
-    paths: set[str] = set()
+def resolve_manifests(values: Sequence[str], output: str) -> list[str]:
+    """Manifest files of the earlier complete runs `--skip-existing` names; never `output`'s
+    own (a rerun into the same folder redoes its work). Only file names are listed here."""
+    own = output.rstrip("/") + "/"
+    found: set[str] = set()
+    patterns = manifest_patterns(values, output)
     for pattern, result in zip(patterns, FileSystems.match(patterns), strict=True):
         matched = [m.path for m in result.metadata_list if m.path.endswith(".parquet")]
-        LOG.info("--skip-existing %r matched %d Parquet files", pattern, len(matched))
-        paths.update(matched)
-    own = re.compile(re.escape(output) + r"(-dead-letters)?-\d{5}-of-\d{5}\.parquet$")
-    rows: dict[str, list[str]] = {}
-    dead: dict[str, list[str]] = {}
-    for path in sorted(paths):
-        if own.match(path):
-            continue
-        shard = _SHARD.match(path)
-        prefix = shard.group("prefix") if shard else path
-        if prefix.endswith(_DEAD_LETTERS):
-            dead.setdefault(prefix[: -len(_DEAD_LETTERS)], []).append(path)
-        else:
-            rows.setdefault(prefix, []).append(path)
-    return [
-        EarlyRun(tuple(files), tuple(dead.get(prefix, ())))
-        for prefix, files in sorted(rows.items())
-    ]
+        LOG.info("--skip-existing %r matched %d manifest files", pattern, len(matched))
+        found.update(path for path in matched if not path.startswith(own))
+    complete: dict[str, bool] = {}
+    manifests = []
+    for path in sorted(found):
+        run = _parent(_parent(path))
+        if run not in complete:
+            complete[run] = FileSystems.exists(join(run, SUCCESS))
+            if not complete[run]:
+                LOG.warning("--skip-existing: %s has no %s (incomplete run); ignored", run, SUCCESS)
+        if complete[run]:
+            manifests.append(path)
+    return manifests
 
 
-def _read_columns(path: str, columns: list[str]) -> dict[str, list]:
-    with FileSystems.open(path) as stream:
-        data = stream.read()
-    names = set(pq.read_schema(io.BytesIO(data)).names)
-    if not set(columns) <= names:
-        LOG.warning("--skip-existing: %s has no %s column; ignored", path, columns)
-        return {c: [] for c in columns}
-    table = pq.read_table(io.BytesIO(data), columns=columns)
-    return {c: table.column(c).to_pylist() for c in columns}
+Fingerprint = tuple[int, float | None]  # (size, mtime)
 
 
-def done_hashes(run: EarlyRun) -> Iterator[str]:
-    """Content hashes of the files `run` classified without any dead letter."""
-    failed = {
-        s for path in run.dead_letter_files for s in _read_columns(path, ["source"])["source"]
-    }
-    seen: set[str] = set()
-    for path in run.row_files:
-        columns = _read_columns(path, ["source", "content_hash"])
-        for source, digest in zip(columns["source"], columns["content_hash"], strict=True):
-            if source not in failed and digest not in seen:
-                seen.add(digest)
-                yield digest
+def fingerprint(metadata: FileMetadata) -> Fingerprint:
+    """What the listing says about a file: (size, modification time or None)."""
+    mtime = getattr(metadata, "last_updated_in_seconds", None)
+    return int(metadata.size_in_bytes), (float(mtime) if mtime else None)
 
 
-class ReadExistingHashes(beam.PTransform):
-    """PBegin -> (content_hash, True) per file that earlier runs finished (for `AsDict`)."""
+class _ReadManifestFn(beam.DoFn):
+    """Manifest path -> (source, fingerprint) per file it records as done, row group by row
+    group; an unreadable manifest -> a logged warning."""
 
-    def __init__(self, runs: Sequence[EarlyRun]) -> None:
+    def __init__(self) -> None:
+        self._unreadable = Metrics.counter(METRICS_NAMESPACE, "skip_scan_unreadable")
+
+    def process(self, path: str) -> Iterator[tuple[str, Fingerprint]]:
+        columns = ["source", "size", "mtime", "dead_letters"]
+        try:
+            with FileSystems.open(path) as stream:
+                parquet = pq.ParquetFile(stream)
+                for batch in parquet.iter_batches(columns=columns):
+                    yield from _done_entries(batch.to_pydict())
+        except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
+            self._unreadable.inc()
+            LOG.warning("--skip-existing: cannot read %s (%s: %s); ignored", path,
+                        type(error).__name__, error)  # fmt: skip
+
+
+def _done_entries(batch: dict[str, list]) -> Iterator[tuple[str, Fingerprint]]:
+    for source, size, mtime, dead in zip(
+        batch["source"], batch["size"], batch["mtime"], batch["dead_letters"], strict=True
+    ):
+        if dead == 0:
+            yield source, (int(size), mtime)
+
+
+class ReadDoneFiles(beam.PTransform):
+    """PBegin -> (source, fingerprint) of every file the earlier manifests record as done."""
+
+    def __init__(self, manifests: Sequence[str]) -> None:
         super().__init__()
-        self._runs = list(runs)
+        self._manifests = list(manifests)
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[tuple[str, bool]]:
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return (
             pbegin
-            | "EarlierRuns" >> beam.Create(self._runs)
-            | "ReadHashes" >> beam.FlatMap(done_hashes)
-            | "Distinct" >> beam.Distinct()
-            | "AsEntries" >> beam.Map(lambda digest: (digest, True))
+            | "Manifests" >> beam.Create(self._manifests)
+            | "SpreadManifests" >> beam.Reshuffle()
+            | "ReadManifests" >> beam.ParDo(_ReadManifestFn())
+        )
+
+
+def _keep_if_not_done(
+    element: tuple[str, dict[str, Iterable[Any]]], skipped: Any
+) -> Iterator[FileMetadata]:
+    _, grouped = element
+    done = set(grouped["done"])
+    for metadata in grouped["file"]:
+        if fingerprint(metadata) in done:
+            skipped.inc()
+        else:
+            yield metadata
+
+
+class SkipDone(beam.PTransform):
+    """(matched FileMetadata, done (source, fingerprint)) -> the FileMetadata still to do."""
+
+    def __init__(self, key: Any) -> None:
+        super().__init__()
+        self._key = key  # FileMetadata -> the source string rows and manifests use
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        files, done = inputs
+        key = self._key
+        skipped = Metrics.counter(METRICS_NAMESPACE, "skipped_existing")
+        keyed = files | "KeyBySource" >> beam.Map(lambda m: (key(m), m))
+        return (
+            {"file": keyed, "done": done}
+            | "JoinEarlierRuns" >> beam.CoGroupByKey()
+            | "NotDone" >> beam.FlatMap(_keep_if_not_done, skipped)
+        )
+
+
+def manifest_row(element: tuple[str, dict[str, Iterable[Any]]], run_id: str) -> Iterator[dict]:
+    """(source, {"file": [fingerprint], "hash": [...], "dead": [...]}) -> the manifest row."""
+    source, grouped = element
+    for size, mtime in list(grouped["file"])[:1]:
+        hashes = list(grouped["hash"])
+        yield {
+            "source": source,
+            "size": size,
+            "mtime": mtime,
+            "content_hash": hashes[0] if hashes else None,
+            "dead_letters": sum(1 for _ in grouped["dead"]),
+            "run_id": run_id,
+        }
+
+
+class BuildManifest(beam.PTransform):
+    """{"file": (source, fingerprint), "hash": (source, hash), "dead": (source, 1)} -> rows."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self._run_id = run_id
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection[dict]:
+        return (
+            inputs
+            | "JoinPerFile" >> beam.CoGroupByKey()
+            | "ManifestRows" >> beam.FlatMap(manifest_row, self._run_id)
         )

@@ -2,15 +2,18 @@
 
 `MatchInputs` mirrors `fileio.MatchAll` (same `FileSystems.match` underneath) but sends a pattern
 that matches nothing, or cannot be matched at all, to the dead letters instead of failing the
-run; then it drops duplicate paths (two patterns may match one file), `Reshuffle`s so files
-spread over workers, and wraps them as `fileio.ReadableFile`s with `fileio.ReadMatches`.
+run, and so does a local symbolic link whose target is missing (the listing leaves those out);
+then it drops duplicate paths (two patterns may match one file). `ReadFiles` `Reshuffle`s the
+files that are left so they spread over workers, and wraps them as `fileio.ReadableFile`s.
 `check_patterns` is the up-front check the launcher runs, so that an empty match is a clear
 error before any worker starts.
 """
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
@@ -60,6 +63,22 @@ class _MatchPatternFn(beam.DoFn):
             return
         LOG.info("input %r matched %d files", pattern, len(matched))
         yield from matched
+        for path in broken_links(pattern):
+            error = FileNotFoundError(f"broken symbolic link: its target {os.readlink(path)!r} "
+                                      "does not exist")  # fmt: skip
+            LOG.warning("input %s is a broken symbolic link", path)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter("read", path, None, error))
+
+
+def broken_links(pattern: str) -> list[str]:
+    """Local symbolic links matching `pattern` whose target does not exist."""
+    if "://" in pattern:
+        return []
+    return sorted(
+        path
+        for path in glob.glob(pattern, recursive=True)
+        if os.path.islink(path) and not os.path.exists(path)
+    )
 
 
 def _path_key(metadata: FileMetadata) -> tuple[bytes, FileMetadata]:
@@ -74,7 +93,7 @@ def _first(path_and_metadata: tuple[bytes, Iterable[FileMetadata]]) -> FileMetad
 
 
 class MatchInputs(beam.PTransform):
-    """PBegin -> (ReadableFile per distinct matched file, DeadLetter per empty/failed pattern)."""
+    """PBegin -> (FileMetadata per distinct matched file, DeadLetter per empty/failed pattern)."""
 
     def __init__(self, patterns: Sequence[str]) -> None:
         super().__init__()
@@ -84,7 +103,7 @@ class MatchInputs(beam.PTransform):
 
     def expand(
         self, pbegin: beam.pvalue.PBegin
-    ) -> tuple[beam.PCollection[fileio.ReadableFile], beam.PCollection[DeadLetter]]:
+    ) -> tuple[beam.PCollection[FileMetadata], beam.PCollection[DeadLetter]]:
         matched = (
             pbegin
             | "Patterns" >> beam.Create(self._patterns)
@@ -96,7 +115,12 @@ class MatchInputs(beam.PTransform):
             | "KeyByPath" >> beam.Map(_path_key)
             | "GroupByPath" >> beam.GroupByKey()
             | "DropDuplicatePaths" >> beam.Map(_first)
-            | "Reshuffle" >> beam.Reshuffle()
-            | "ReadMatches" >> fileio.ReadMatches()
         )
         return files, matched[DEAD_LETTERS]
+
+
+class ReadFiles(beam.PTransform):
+    """FileMetadata -> ReadableFile, spread over workers first."""
+
+    def expand(self, files: beam.PCollection) -> beam.PCollection[fileio.ReadableFile]:
+        return files | "Reshuffle" >> beam.Reshuffle() | "ReadMatches" >> fileio.ReadMatches()

@@ -12,8 +12,11 @@ tesserocr when it imports and finds the language pack, else pytesseract.
 ``OcrConfig.timeout`` bounds the OCR of one page with Tesseract's own mechanisms, which really
 stop the work: tesserocr's ``Recognize(timeout=ms)`` (Tesseract's cancel monitor, checked
 between words: layout analysis before recognition is not interruptible) and pytesseract's
-``timeout=`` (the ``tesseract`` process is killed). A page that runs out of time raises
-:class:`OcrTimeoutError`.
+``timeout=`` (the ``tesseract`` process is killed). A page whose OCR took longer than the timeout
+raises :class:`OcrTimeoutError` in every case, also when Tesseract could not be stopped in time
+(a blank or huge page spends its time in layout analysis): the timeout bounds which pages get a
+result; the wall time of one call is bounded only by ``--isolate-native-crashes`` (the child
+process is killed at 2 x timeout + 10 s).
 """
 
 from __future__ import annotations
@@ -377,6 +380,8 @@ class OcrEngine:
         else:
             tsv = self._pytesseract_tsv(prepared, dpi)
         seconds = time.perf_counter() - start
+        if self.config.timeout and seconds > self.config.timeout:
+            raise self._timeout_error()  # finished, but late: Tesseract could not be stopped
         words, boxes = parse_tsv(tsv, prepared.width, prepared.height, self.config.min_confidence)
         return OcrResult(words=words, boxes=boxes, seconds=seconds)
 

@@ -1,30 +1,27 @@
-"""Parquet outputs: page rows and dead letters, with explicit schemas and stable shard names.
+"""Parquet outputs: page rows, dead letters and the manifest, with explicit schemas.
 
-`WriteParquetShards` writes `PREFIX-SSSSS-of-NNNNN.parquet`: every row goes to shard
-`crc32(key) % N`, each shard's rows are sorted, and every shard file is written even when it
-has no rows, so a rerun over the same input rewrites the same files with the same rows in the
-same order (idempotent; timing columns and float noise from batch composition aside).
-A file is written to a temporary name and renamed into place (local and gs:// alike), and the
-temporary file is removed if that fails: a bundle retried after a failure rewrites the same shard
-files and leaves nothing else behind, so retries never duplicate rows.
+`WriteParquet` is Beam's `WriteToParquet`: rows are converted to Arrow record batches and written
+as row groups while they arrive (at most `ROW_GROUP_BYTES` buffered per writer), one file per
+bundle or `num_shards` files, through Beam's temporary files and a rename on finalize; it
+returns the final file names. The schema, with its metadata, is written into every file.
+Where the files go and how a run replaces the previous one: `transforms/layout.py`.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import logging
-import uuid
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import WriteToParquet
 
-LOG = logging.getLogger(__name__)
+ROW_GROUP_BYTES = 16 * 1024 * 1024  # Arrow data buffered per writer before a row group is written
+RECORD_BATCH_ROWS = 1000
 
 ROWS_SCHEMA = pa.schema(
     [
@@ -74,11 +71,6 @@ def dead_letter_sort_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return (row["source"], page, row["stage"], row["error_message"])
 
 
-def shard_names(prefix: str, num_shards: int, suffix: str = ".parquet") -> list[str]:
-    """The files `WriteParquetShards(prefix, num_shards=...)` writes, in shard order."""
-    return [f"{prefix}-{i:05d}-of-{num_shards:05d}{suffix}" for i in range(num_shards)]
-
-
 def with_metadata(schema: pa.Schema, metadata: Mapping[str, Any]) -> pa.Schema:
     """`schema` with `metadata` values stored as JSON strings (strings stay as they are)."""
     encoded = {
@@ -88,88 +80,26 @@ def with_metadata(schema: pa.Schema, metadata: Mapping[str, Any]) -> pa.Schema:
     return schema.with_metadata(encoded)
 
 
-def write_parquet(rows: list[Mapping[str, Any]], schema: pa.Schema, path: str) -> None:
-    """Write `rows` to `path` (local or any Beam filesystem) via a temp file and a rename."""
-    table = pa.Table.from_pylist(list(rows), schema=schema)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    try:
-        with FileSystems.create(temporary) as stream:
-            stream.write(buffer.getvalue())
-        FileSystems.rename([temporary], [path])  # replaces an earlier attempt's file
-    except Exception:
-        _remove_quietly(temporary)
-        raise
+class WriteParquet(beam.PTransform):
+    """Row dicts -> Parquet files `PREFIX-SSSSS-of-NNNNN.parquet`; returns their final names.
 
+    `num_shards=0` lets the runner choose (one file per bundle)."""
 
-def _remove_quietly(path: str) -> None:
-    """Delete `path` if it exists; a cleanup that fails is only logged."""
-    try:
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-    except Exception:  # noqa: BLE001 - the original error matters more
-        LOG.warning("could not remove temporary file %s", path, exc_info=True)
-
-
-class _WriteShardFn(beam.DoFn):
-    """(shard, rows incl. None markers) -> path of the written shard file."""
-
-    def __init__(
-        self,
-        prefix: str,
-        num_shards: int,
-        schema: pa.Schema,
-        sort_key: Callable[[Mapping[str, Any]], Any],
-    ) -> None:
-        self._names = shard_names(prefix, num_shards)
-        self._schema = schema
-        self._sort_key = sort_key
-
-    def process(self, element: tuple[int, Iterable[Mapping[str, Any] | None]]) -> Iterator[str]:
-        shard, values = element
-        rows = sorted((row for row in values if row is not None), key=self._sort_key)
-        path = self._names[shard]
-        write_parquet(rows, self._schema, path)
-        LOG.info("wrote %d rows to %s", len(rows), path)
-        yield path
-
-
-class WriteParquetShards(beam.PTransform):
-    """Row dicts -> `num_shards` sorted Parquet files `PREFIX-SSSSS-of-NNNNN.parquet`."""
-
-    def __init__(
-        self,
-        prefix: str,
-        schema: pa.Schema,
-        *,
-        num_shards: int = 1,
-        key: Callable[[Mapping[str, Any]], str],
-        sort_key: Callable[[Mapping[str, Any]], Any],
-    ) -> None:
+    def __init__(self, prefix: str, schema: pa.Schema, *, num_shards: int = 0) -> None:
         super().__init__()
-        if num_shards < 1:
-            raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-        self._prefix = prefix
-        self._schema = schema
-        self._num_shards = num_shards
-        self._key = key
-        self._sort_key = sort_key
+        if num_shards < 0:
+            raise ValueError(f"num_shards must be >= 0, got {num_shards}")
+        self._write = WriteToParquet(
+            prefix,
+            schema,
+            file_name_suffix=".parquet",
+            num_shards=num_shards,
+            row_group_buffer_size=ROW_GROUP_BYTES,
+            record_batch_size=RECORD_BATCH_ROWS,
+        )
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection[str]:
-        n, key = self._num_shards, self._key
-        keyed = rows | "AssignShard" >> beam.Map(
-            lambda row: (zlib.crc32(key(row).encode("utf-8")) % n, row)
-        )
-        # One None per shard so that every shard file is written, even with no rows.
-        markers = rows.pipeline | "EveryShard" >> beam.Create([(i, None) for i in range(n)])
-        return (
-            (keyed, markers)
-            | "WithEmptyShards" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard"
-            >> beam.ParDo(_WriteShardFn(self._prefix, n, self._schema, self._sort_key))
-        )
+        return rows | "WriteToParquet" >> self._write
 
 
 def read_parquet(paths: Iterable[str]) -> pa.Table:

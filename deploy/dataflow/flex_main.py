@@ -13,7 +13,7 @@ Dataflow options it sets itself (`--runner`, `--project`, `--region`, `--temp_lo
 - `{run_date}` / `{run_id}` in `--output` become the UTC date (2026-01-31) / time stamp
   (20260131-020000), so a scheduler with a fixed request body still gets one prefix per run;
 - Beam/Dataflow options pass unchanged. Anything that is neither a docexit nor a Beam option is an
-  error (Beam would drop it silently, e.g. an option docexit does not have yet).
+  error, exit code 2, naming the closest known option (Beam would drop it silently).
 
 Then it builds the job with docexit's builder and submits it. It does not wait for the job nor
 read the outputs back (`docexit run` does both, which would keep the launcher VM up for the whole
@@ -30,8 +30,20 @@ import sys
 
 LOG = logging.getLogger("docexit.flex_main")
 
+USAGE_EXIT = 2
 TRUE = {"true", "1", "yes"}
 FALSE = {"false", "0", "no", ""}
+
+
+class UnknownOptionsError(SystemExit):
+    """Options that neither docexit nor Beam knows: exit code 2, with a readable message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(USAGE_EXIT)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def option_flags() -> tuple[dict[str, argparse.Action], set[str]]:
@@ -101,9 +113,16 @@ def translate_args(
         else:
             unknown.append(arg)
     if unknown:
-        message = f"options that neither docexit nor Beam knows: {unknown}"
+        from docexit.pipeline.option_check import closest_flag
+
+        known = [*docexit_flags, *beam_flags]
+        named = []
+        for arg in unknown:
+            near = closest_flag(arg.split("=", 1)[0], known)
+            named.append(f"{arg} (did you mean {near}?)" if near else arg)
+        message = "options that neither docexit nor Beam knows: " + ", ".join(named)
         if os.environ.get("DOCEXIT_ALLOW_UNKNOWN_ARGS") != "1":
-            raise SystemExit(f"flex_main: {message}")
+            raise UnknownOptionsError(f"flex_main: {message}")
         LOG.warning("%s (ignored)", message)
     return out
 
@@ -133,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     docexit_flags, beam_flags = option_flags()
-    submit(translate_args(sys.argv[1:] if argv is None else argv, docexit_flags, beam_flags))
+    try:
+        args = translate_args(sys.argv[1:] if argv is None else argv, docexit_flags, beam_flags)
+    except UnknownOptionsError as error:
+        print(f"{error}", file=sys.stderr)
+        return USAGE_EXIT
+    submit(args)
     return 0
 
 

@@ -14,7 +14,7 @@ set -euo pipefail
 
 MODE=${1:?usage: launch.sh gpu|cpu INPUT_PATTERN OUTPUT_PREFIX}
 INPUT=${2:?input pattern (gs://...)}
-OUTPUT=${3:?output prefix (gs://...)}
+OUTPUT=${3:?output folder (gs://...)}
 PROJECT=${PROJECT:?set PROJECT}
 REGION=${REGION:-us-central1}
 BUCKET=${BUCKET:?set BUCKET (gs://bucket for temp and staging files)}

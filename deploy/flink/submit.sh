@@ -15,7 +15,7 @@
 set -euo pipefail
 
 INPUT=${1:?usage: submit.sh INPUT_PATTERN OUTPUT_PREFIX}
-OUTPUT=${2:?output prefix}
+OUTPUT=${2:?output folder}
 RUNNER=${RUNNER:-portable}
 JOB_ENDPOINT=${JOB_ENDPOINT:-beam-job-server:8099}
 FLINK_MASTER=${FLINK_MASTER:-http://flink-jobmanager:8081}

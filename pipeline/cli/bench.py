@@ -14,6 +14,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "pages/s of early exit with shrinking, refill and bucketing against full depth",
     ),
     "pipeline": ("docexit.benchmarks.pipeline_bench", "pages/s per stage vs. Tesseract"),
+    "scale": (
+        "docexit.benchmarks.scale_bench",
+        "nightly rerun with --skip-existing (bytes read, wall time, memory) and sink memory",
+    ),
     "vision": (
         "docexit.benchmarks.vision_bench",
         "the exit before OCR against always-OCR: skip share, accuracy, pages/s",
