@@ -61,20 +61,38 @@ def class_balanced_weights(labels: np.ndarray, num_classes: int = len(LABELS)) -
     return weights * len(labels) / weights.sum()
 
 
+def as_real_pages_weights(real_labels: np.ndarray, archive_labels: np.ndarray) -> np.ndarray:
+    """(R + A,) sample weights: real pages weigh 1, and each class's archive documents together
+    weigh as much as that class's real pages, so the archive text sharpens the classes it covers
+    without drowning those it does not."""
+    real_counts = np.bincount(real_labels, minlength=len(LABELS)).astype(np.float64)
+    archive_counts = np.bincount(archive_labels, minlength=len(LABELS)).astype(np.float64)
+    archive_weights = real_counts[archive_labels] / archive_counts[archive_labels]
+    return np.concatenate([np.ones(len(real_labels)), archive_weights])
+
+
+WEIGHTINGS = ("plain", "class-balanced", "as real pages")
+
+
 def out_of_fold_with_archive_text(
     texts: list[str],
     labels: np.ndarray,
     folds: np.ndarray,
     archive: ArchiveText,
-    balanced: bool,
+    weighting: str,
 ) -> np.ndarray:
     """(N,) each page predicted by the text floor trained on the other folds' pages plus every
-    archive document, optionally class-balanced over the two together."""
+    archive document, weighted one of `WEIGHTINGS` ways: every document alike, every class
+    alike, or each class's archive text as much as its real pages."""
     predictions = np.empty(len(labels), dtype=np.int64)
     for fold in np.unique(folds):
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
         train_labels = np.concatenate([labels[train], archive.labels])
-        weights = class_balanced_weights(train_labels) if balanced else None
+        weights = {
+            "plain": None,
+            "class-balanced": class_balanced_weights(train_labels),
+            "as real pages": as_real_pages_weights(labels[train], archive.labels),
+        }[weighting]
         floor = text_classifier().fit(
             [texts[i] for i in train] + archive.texts,
             train_labels,
@@ -116,12 +134,12 @@ def archive_text_floors(
     covered = np.isin(labels, sorted(archive.classes))  # (N,)
     predictions = {
         "real pages only": out_of_fold_predictions(texts, labels, assignment),
-        "with archive text": out_of_fold_with_archive_text(
-            texts, labels, assignment, archive, balanced=False
-        ),
-        "with archive text, class-balanced": out_of_fold_with_archive_text(
-            texts, labels, assignment, archive, balanced=True
-        ),
+        **{
+            f"with archive text, {weighting}": out_of_fold_with_archive_text(
+                texts, labels, assignment, archive, weighting
+            )
+            for weighting in WEIGHTINGS
+        },
     }
 
     def accuracy(correct: np.ndarray, mask: np.ndarray) -> float:

@@ -11,6 +11,7 @@ import pytest
 
 from docexit.corpus.archive_text import (
     archive_text_floors,
+    as_real_pages_weights,
     class_balanced_weights,
     load_archive_text,
 )
@@ -142,6 +143,17 @@ def test_archive_text_is_read_without_unlabelled_empty_or_duplicate_documents(tm
     weights = class_balanced_weights(np.array([0, 0, 0, 1]))
     assert weights.mean() == pytest.approx(1.0)
     assert weights[:3].sum() == pytest.approx(weights[3])  # each class weighs the same
+    weights = as_real_pages_weights(np.array([0, 0, 1]), np.array([0, 0, 0, 0, 1]))
+    assert weights.tolist() == [
+        1,
+        1,
+        1,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        1,
+    ]  # class 0's text weighs 2, as its pages
 
 
 def test_archive_text_floors_learn_what_the_real_folds_cannot(tmp_path):
@@ -159,6 +171,6 @@ def test_archive_text_floors_learn_what_the_real_folds_cannot(tmp_path):
     result = archive_text_floors(tmp_path / "real", archive, folds=2)
     assert (result.archive_documents, result.covered_pages, result.uncovered_pages) == (20, 8, 4)
     assert result.floors["real pages only"]["covered"] < 1.0
-    assert result.floors["with archive text"]["covered"] == 1.0
-    assert result.floors["with archive text, class-balanced"]["covered"] == 1.0
+    for weighting in ("plain", "class-balanced", "as real pages"):
+        assert result.floors[f"with archive text, {weighting}"]["covered"] == 1.0
     assert result.best()[0] != "real pages only"

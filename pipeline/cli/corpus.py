@@ -159,7 +159,7 @@ def archive_text_summary(real_dir: Path, text_file: Path, folds: int) -> str:
     ]
     for name, accuracy in result.floors.items():
         lines.append(
-            f"  {name:<34} {accuracy['all']:.3f} / {accuracy['covered']:.3f} / "
+            f"  {name:<35} {accuracy['all']:.3f} / {accuracy['covered']:.3f} / "
             f"{accuracy['uncovered']:.3f}"
         )
     best, accuracy = result.best()
