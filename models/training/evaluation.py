@@ -1,6 +1,6 @@
 """Calibrate exits, choose the exit policy on validation data, and evaluate a model on a split.
 
-`report.json` (DESIGN.md, `docexit evaluate`): n, accuracy_full, accuracy_early_exit,
+`report.json` (`docexit evaluate`): n, accuracy_full, accuracy_early_exit,
 mean_exit_layer, num_layers, policy, and per exit {layer, head, accuracy, ece_before, ece_after,
 fraction_exiting}; plus a reliability diagram and an exit histogram as PNG.
 """
