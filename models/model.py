@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from docexit.models.batch import ModelBatch
 
-MAX_BBOX = 1000  # boxes are normalised to 0-1000 (DESIGN.md)
+MAX_BBOX = 1000  # boxes are normalised to 0-1000 (docs/design.md)
 
 
 @dataclass

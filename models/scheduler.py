@@ -20,7 +20,7 @@ The refill rule (continuous batching across depths):
    at the next depth, so the last partial groups coalesce as they move down;
 4. else stop.
 
-Without refill (one group at a time, as :func:`docexit.models.classify.classify` does) the rule
+Without refill (one group at a time, as :func:`docexit.models.reference_loop.classify` does) the rule
 is: advance whatever is in flight until it is empty, then admit the next group.
 """
 

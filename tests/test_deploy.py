@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 
 BEAM_VERSION = apache_beam.__version__
-TORCH_VERSION = "2.13.0"  # Makefile TORCH_VERSION, DESIGN.md
+TORCH_VERSION = "2.13.0"  # Makefile TORCH_VERSION
 
 # Options the deploy files use that docexit does not provide yet (see deploy/README.md, "For the
 # pipeline"). Remove an entry once docexit has the option: the xfail below is strict.

@@ -18,11 +18,12 @@ import torch
 
 from docexit.models.backbone import backbone_config
 from docexit.models.batch import collate
-from docexit.models.classify import Prediction, classify
+from docexit.models.cohorts import merge_states, pad_text, trim_text
 from docexit.models.config import EarlyExitConfig
-from docexit.models.engine import MODES, EarlyExitEngine, merge_states, pad_text, trim_text
+from docexit.models.engine import MODES, EarlyExitEngine, Prediction
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import ExitPolicy, Patience, PerExitThresholds
+from docexit.models.reference_loop import classify
 from docexit.models.scheduler import (
     ADMIT,
     DONE,

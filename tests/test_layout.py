@@ -129,3 +129,24 @@ def test_shipped_sample_pages_are_what_the_generator_makes(tmp_path: Path) -> No
     assert sorted(ours) == sorted(fresh), "run `make samples`"
     assert [name for name in fresh if fresh[name] != ours[name]] == [], "run `make samples`"
     assert len(defaults.sample_inputs()) == 1
+
+
+def test_design_doc_and_readme_name_every_package_and_only_files_that_exist() -> None:
+    """docs/design.md and the README's folder table list every package; every `folder/x.py`
+    design.md cites exists."""
+    import re
+
+    design = (ROOT / "docs" / "design.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    packages = sorted(
+        str(init.parent.relative_to(ROOT))
+        for package in PACKAGES
+        for init in (ROOT / package).rglob("__init__.py")
+    )
+    assert "models/policies" in packages
+    for doc, text in (("design.md", design), ("README.md", readme)):
+        assert [p for p in packages if f"`{p}/`" not in text] == [], doc
+    cited = set(
+        re.findall(r"`((?:pipeline|transforms|models|corpus|benchmarks)/[\w/]+\.py)`", design)
+    )
+    assert cited and sorted(c for c in cited if not (ROOT / c).is_file()) == []

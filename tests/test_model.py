@@ -15,10 +15,11 @@ from transformers import (
 
 from docexit.models.backbone import backbone_config, minilm_path, minilm_weight_map
 from docexit.models.batch import ModelBatch
-from docexit.models.classify import Prediction, classify
 from docexit.models.config import EarlyExitConfig
+from docexit.models.engine import Prediction
 from docexit.models.exits import MODALITIES, PAPER_PRESETS, Exit, exit_plan, scale_layers
 from docexit.models.model import EarlyExitModel
+from docexit.models.reference_loop import classify
 from docexit.transforms.records import LABELS
 
 VOCAB = 120

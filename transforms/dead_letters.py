@@ -19,7 +19,7 @@ MAX_MESSAGE_CHARS = 2000
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """One failure (DESIGN.md's dead-letter row)."""
+    """One failure (docs/design.md, "Parquet schema")."""
 
     source: str  # input file path or URL (the pattern, for stage "match")
     page: int | None  # 0-based page index; None when the failure concerns the whole file

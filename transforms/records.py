@@ -1,5 +1,5 @@
-"""The data contracts between stages (DESIGN.md): a decoded page, its OCR, its model features,
-the output row and the dead-letter row."""
+"""The data contracts between stages (docs/design.md): a decoded page, its OCR, its model
+features, the output row and the dead-letter row."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class OcrResult:
 
 @dataclass(frozen=True)
 class PageRecord:
-    """A page after OCR (DESIGN.md's page record)."""
+    """A page after OCR (docs/design.md, "Data contracts")."""
 
     source: str
     page: int

@@ -26,6 +26,23 @@ def _colours(designs: Sequence[str]) -> dict[str, tuple]:
 MARKERS = "os^vD<>pXh"
 
 
+def _plot_front(ax, timed: Sequence[PointRow], bs: int, design: str, colour, marker: str) -> None:
+    """One design's timed points at batch size `bs`, its Pareto-optimal ones joined."""
+    speed = [r.measured_speedup(bs) for r in timed]
+    acc = [100 * r.accuracy for r in timed]
+    ax.scatter(speed, acc, s=18, color=colour, marker=marker, alpha=0.5)
+    front = sorted((s, a) for s, a, m in zip(speed, acc, pareto_mask(speed, acc), strict=True) if m)
+    ax.plot(
+        [s for s, _ in front],
+        [a for _, a in front],
+        "-",
+        marker=marker,
+        ms=5,
+        color=colour,
+        label=design,
+    )
+
+
 def plot_pareto(
     rows: Sequence[PointRow],
     designs: Sequence[str],
@@ -46,23 +63,8 @@ def plot_pareto(
     for ax, bs in zip(axes[0], batch_sizes, strict=True):
         for design in designs:
             timed = [r for r in rows if r.design == design and r.measured_speedup(bs) is not None]
-            if not timed:
-                continue
-            speed = [r.measured_speedup(bs) for r in timed]
-            acc = [100 * r.accuracy for r in timed]
-            ax.scatter(speed, acc, s=18, color=colours[design], marker=markers[design], alpha=0.5)
-            front = sorted(
-                (s, a) for s, a, m in zip(speed, acc, pareto_mask(speed, acc), strict=True) if m
-            )
-            ax.plot(
-                [s for s, _ in front],
-                [a for _, a in front],
-                "-",
-                marker=markers[design],
-                ms=5,
-                color=colours[design],
-                label=design,
-            )
+            if timed:
+                _plot_front(ax, timed, bs, design, colours[design], markers[design])
         ax.axhline(100 * base_full_accuracy, color="grey", ls="--", lw=1, label="base, full depth")
         ax.axvline(1.0, color="grey", ls=":", lw=1)
         if best is not None and best.measured_speedup(bs) is not None:

@@ -5,7 +5,7 @@ the best design, and check the shipped model against it (`study_shipped`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -37,6 +37,7 @@ from docexit.benchmarks.study.train import (
     train_job,
     train_run,
 )
+from docexit.models.device import resolve_device
 from docexit.models.training.metrics import calibration_report
 
 
@@ -82,6 +83,20 @@ class StudyResult:
         return next(d for d in self.designs if d.design.name == BASE.name)
 
 
+def _run_plan(designs: Sequence[Design], settings: StudySettings, corpus: Path):
+    """(design, seed, training key) for every pair, and the first pair that owns each key."""
+    depth, corpus_key = backbone_depth(settings), data_key(corpus)
+    plan = [
+        (d, seed, settings.training_key(d, depth, seed, corpus_key))
+        for d in designs
+        for seed in range(settings.seeds)
+    ]
+    owners: dict[str, tuple[Design, int]] = {}
+    for design, seed, key in plan:
+        owners.setdefault(key, (design, seed))
+    return plan, owners
+
+
 def train_designs(
     designs: Sequence[Design],
     settings: StudySettings,
@@ -96,16 +111,7 @@ def train_designs(
     """Every (design, seed) run, trained unless stored (in `jobs` processes when > 1); designs
     with the same exits and strategy at this depth share one run. Returns runs per design,
     aliases (design -> the design whose run it shares) and counts of trained and cached runs."""
-    depth = backbone_depth(settings)
-    corpus_key = data_key(corpus)
-    plan = [
-        (d, seed, settings.training_key(d, depth, seed, corpus_key))
-        for d in designs
-        for seed in range(settings.seeds)
-    ]
-    owners: dict[str, tuple[Design, int]] = {}
-    for design, seed, key in plan:
-        owners.setdefault(key, (design, seed))
+    plan, owners = _run_plan(designs, settings, corpus)
     stored = {key for key in owners if load_run(out_dir / "runs" / key) is not None}
     todo = [key for key in owners if key not in stored]
     counts = {"trained": len(todo), "cached": len(stored)}
@@ -132,20 +138,9 @@ def train_designs(
         report(key, "cached")
     bar = tqdm(total=len(todo), desc="train designs", disable=not progress)
     if jobs > 1 and len(todo) > 1:
-        threads = max(1, torch.get_num_threads() // jobs) if settings.init != "random" else 1
-        with quiet_workers(), ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = {
-                pool.submit(
-                    train_job,
-                    (*owners[key], key, settings, corpus, out_dir / "runs" / key, device, threads),
-                ): key
-                for key in todo
-            }
-            for future in as_completed(futures):
-                future.result()
-                bar.update(1)
-                key = futures[future]
-                report(key, f"trained in {load_run(out_dir / 'runs' / key).train_seconds:.0f} s")
+        for key in _train_in_processes(todo, owners, settings, corpus, out_dir, device, jobs):
+            bar.update(1)
+            report(key, f"trained in {load_run(out_dir / 'runs' / key).train_seconds:.0f} s")
     else:
         for key in todo:
             design, seed = owners[key]
@@ -153,6 +148,36 @@ def train_designs(
             bar.update(1)
             report(key, f"trained in {run.train_seconds:.0f} s")
     bar.close()
+    runs, aliases = _runs_per_design(designs, plan, owners, out_dir, log)
+    return runs, aliases, counts
+
+
+def _train_in_processes(
+    todo: list[str],
+    owners: dict[str, tuple[Design, int]],
+    settings: StudySettings,
+    corpus: Path,
+    out_dir: Path,
+    device: str,
+    jobs: int,
+) -> Iterator[str]:
+    """Train the runs `todo` in `jobs` processes; yields each key as its run is stored."""
+    threads = max(1, torch.get_num_threads() // jobs) if settings.init != "random" else 1
+    with quiet_workers(), ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = {
+            pool.submit(
+                train_job,
+                (*owners[key], key, settings, corpus, out_dir / "runs" / key, device, threads),
+            ): key
+            for key in todo
+        }
+        for future in as_completed(futures):
+            future.result()
+            yield futures[future]
+
+
+def _runs_per_design(designs, plan, owners, out_dir: Path, log: Callable[[str], None]):
+    """Each design's stored runs (one per seed) and the design whose run it shares, if any."""
     runs: dict[str, list[Run]] = {d.name: [] for d in designs}
     aliases: dict[str, str | None] = {d.name: None for d in designs}
     for design, seed, key in plan:
@@ -163,7 +188,70 @@ def train_designs(
         run = load_run(out_dir / "runs" / key)
         assert run is not None
         runs[design.name].append(run)
-    return runs, aliases, counts
+    return runs, aliases
+
+
+def _swept(
+    design: Design,
+    runs: list[Run],
+    alias_of: str | None,
+    settings: StudySettings,
+    depth: int,
+    log: Callable[[str], None],
+) -> DesignResult:
+    """A design's runs swept over every (calibration, policy, threshold) point."""
+    rows = aggregate(design.name, [sweep_run(run, settings.policies) for run in runs])
+    first = runs[0]
+    log(f"swept {design.name}: {len(rows)} (calibration, policy, threshold) points")
+    return DesignResult(
+        design=design,
+        exits=design.exits(depth),
+        runs=runs,
+        rows=rows,
+        alias_of=alias_of,
+        calibration=calibration_report(first.test.logits, first.test.labels, first.temperatures),
+    )
+
+
+def _time_design(
+    result: DesignResult,
+    pages: list,
+    plan: TimingPlan,
+    settings: StudySettings,
+    device: torch.device,
+    progress: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Time a design's chosen points (and full depth) on every seed's run; attach the figures."""
+    chosen = points_to_time(result.rows, settings.policies, settings.time_points)
+    chosen.append(result.full_depth())
+    caches = [
+        time_run(run, seed, chosen, pages, plan, device, progress)
+        for seed, run in enumerate(result.runs)
+    ]
+    attach_timing(chosen, result.runs, caches, settings.batch_sizes)
+    speeds = ", ".join(
+        f"{r.label}: {r.measured_speedup(settings.primary_batch):.2f}x"
+        for r in chosen
+        if r.kind != FULL_DEPTH
+    )
+    log(
+        f"timed {result.design.name} at batch {settings.primary_batch}: {speeds or 'no early-exit point'}"
+    )
+
+
+def _shipped_line(check) -> str:
+    """The shipped model's check, as logged."""
+    return (
+        f"design {', '.join(check.designs) or 'none of the study'}; "
+        f"early exit {100 * check.accuracy_early_exit:.1f}% vs own full depth "
+        f"{100 * check.accuracy_full:.1f}%, speed-up "
+        + ", ".join(f"{s:.2f}x at batch {b}" for b, s in check.speedup.items())
+    )
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
 
 
 def run_study(
@@ -178,39 +266,19 @@ def run_study(
     shipped: Path | None = None,
 ) -> StudyResult:
     """Everything the report shows (module docstring); runs and timings cached under `out_dir`."""
-    from docexit.models.device import resolve_device
-
-    start = time.perf_counter()
-    torch_device = resolve_device(device)
+    start, torch_device = time.perf_counter(), resolve_device(device)
     data = load_data(corpus, settings)
     sizes = {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)}
-    log(
-        f"data: {corpus} ({sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test pages)"
-    )
+    log(f"data: {corpus} ({' / '.join(f'{n} {split}' for split, n in sizes.items())} pages)")
     depth = backbone_depth(settings)
-    results: list[DesignResult] = []
     runs, aliases, counts = train_designs(
         designs, settings, data, corpus, out_dir, device, jobs, progress, log
     )
-    for design in designs:
-        per_seed = [sweep_run(run, settings.policies) for run in runs[design.name]]
-        rows = aggregate(design.name, per_seed)
-        first = runs[design.name][0]
-        results.append(
-            DesignResult(
-                design=design,
-                exits=design.exits(depth),
-                runs=runs[design.name],
-                rows=rows,
-                alias_of=aliases[design.name],
-                calibration=calibration_report(
-                    first.test.logits, first.test.labels, first.temperatures
-                ),
-            )
-        )
-        log(f"swept {design.name}: {len(rows)} (calibration, policy, threshold) points")
-    base = next(d for d in results if d.design.name == BASE.name)
-    base_full = base.full_depth().correct
+    results = [
+        _swept(design, runs[design.name], aliases[design.name], settings, depth, log)
+        for design in designs
+    ]
+    base_full = next(d for d in results if d.design.name == BASE.name).full_depth().correct
     for result in results:
         attach_intervals(result.rows, base_full, settings.bootstrap)
     pages = dataset_pages(data.test)
@@ -221,37 +289,17 @@ def run_study(
         settings.min_seconds,
         settings.time_pages,
     )
-    timing_bar = tqdm(results, desc="time designs", disable=not progress)
-    for result in timing_bar:
-        chosen = points_to_time(result.rows, settings.policies, settings.time_points)
-        chosen.append(result.full_depth())
-        caches = [
-            time_run(run, seed, chosen, pages, plan, torch_device, progress)
-            for seed, run in enumerate(result.runs)
-        ]
-        attach_timing(chosen, result.runs, caches, settings.batch_sizes)
-        speeds = ", ".join(
-            f"{r.label}: {r.measured_speedup(settings.primary_batch):.2f}x"
-            for r in chosen
-            if r.kind != FULL_DEPTH
-        )
-        log(
-            f"timed {result.design.name} at batch {settings.primary_batch}: {speeds or 'no early-exit point'}"
-        )
+    for result in tqdm(results, desc="time designs", disable=not progress):
+        _time_design(result, pages, plan, settings, torch_device, progress, log)
     best = choose_best(
         [r for d in results for r in d.rows], settings.tolerance, settings.primary_batch
     )
     check = None
     if shipped is not None:
         check = check_shipped(
-            shipped, corpus, settings, plan, list(designs), depth, out_dir, torch_device
+            shipped, corpus, settings, plan, designs, depth, out_dir, torch_device
         )
-        log(
-            f"shipped {shipped}: design {', '.join(check.designs) or 'none of the study'}; "
-            f"early exit {100 * check.accuracy_early_exit:.1f}% vs own full depth "
-            f"{100 * check.accuracy_full:.1f}%, speed-up "
-            + ", ".join(f"{s:.2f}x at batch {b}" for b, s in check.speedup.items())
-        )
+        log(f"shipped {shipped}: {_shipped_line(check)}")
     return StudyResult(
         settings=settings,
         corpus=corpus,
@@ -259,9 +307,7 @@ def run_study(
         num_layers=depth,
         designs=results,
         best=best,
-        device=str(torch_device)
-        if torch_device.type != "cuda"
-        else torch.cuda.get_device_name(torch_device),
+        device=_device_name(torch_device),
         threads=torch.get_num_threads(),
         seconds=time.perf_counter() - start,
         shipped=check,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
@@ -69,7 +70,7 @@ def recorded_strategy(model_dir: Path) -> str | None:
 
 
 def matching_designs(
-    exits: list[dict[str, Any]], strategy: str | None, designs: list[Design], depth: int
+    exits: list[dict[str, Any]], strategy: str | None, designs: Sequence[Design], depth: int
 ) -> list[str]:
     """Designs whose exit list at `depth` is `exits` and, when known, whose strategy matches."""
     names = [_exit_name(e) for e in exits]
@@ -98,12 +99,27 @@ def _cache_key(model_dir: Path, corpus: Path, settings: StudySettings, plan: Tim
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _speedups(model, policy, never, pages: list[Page], plan: TimingPlan) -> dict[str, float]:
+    """Median over repeats of early-exit / full-depth pages per second, per timed batch size."""
+    speedup: dict[str, float] = {}
+    for batch_size in plan.batch_sizes:
+        subset = [pages[i] for i in plan.indices(batch_size, len(pages))]
+        timed = subset * copies_for(model, subset, batch_size, plan.min_seconds)
+        ratios = []
+        for _ in range(plan.repeats):
+            base, _ = pages_per_s(model, never, timed, "full_bucketed", batch_size)
+            fast, _ = pages_per_s(model, policy, timed, "shrink_refill", batch_size)
+            ratios.append(fast / base)
+        speedup[str(batch_size)] = median(ratios)
+    return speedup
+
+
 def check_shipped(
     model_dir: Path,
     corpus: Path,
     settings: StudySettings,
     plan: TimingPlan,
-    designs: list[Design],
+    designs: Sequence[Design],
     depth: int,
     out_dir: Path,
     device: torch.device,
@@ -139,16 +155,7 @@ def check_shipped(
     diff, low, high = paired_bootstrap(
         (early_ok.astype(float) - full_ok.astype(float))[None], settings.bootstrap
     )
-    speedup: dict[str, float] = {}
-    for batch_size in plan.batch_sizes:
-        subset = [pages[i] for i in plan.indices(batch_size, len(pages))]
-        timed = subset * copies_for(model, subset, batch_size, plan.min_seconds)
-        ratios = []
-        for _ in range(plan.repeats):
-            base, _ = pages_per_s(model, never, timed, "full_bucketed", batch_size)
-            fast, _ = pages_per_s(model, policy, timed, "shrink_refill", batch_size)
-            ratios.append(fast / base)
-        speedup[str(batch_size)] = median(ratios)
+    speedup = _speedups(model, policy, never, pages, plan)
     strategy = recorded_strategy(model_dir)
     check = ShippedCheck(
         model_dir=_shown(model_dir),

@@ -106,6 +106,68 @@ def copies_for(model, pages: Sequence[Page], batch_size: int, min_seconds: float
     return max(1, min(MAX_COPIES, math.ceil(min_seconds * speed / len(pages))))
 
 
+def _unique_by_exits(rows: Sequence[PointRow], seed_index: int) -> list[PointRow]:
+    """The first of every group of rows that send each page to the same exit."""
+    unique: list[PointRow] = []
+    for row in rows:
+        if _exits_key(row, seed_index) not in {_exits_key(u, seed_index) for u in unique}:
+            unique.append(row)
+    return unique
+
+
+def _engine_agreement(
+    predictions: dict[int, Any], labels: np.ndarray, row: PointRow, seed_index: int, index
+) -> dict[str, float]:
+    """The engine's accuracy on the timed pages, its agreement with the stored-logit replay's
+    exits, and its mean exit layer."""
+    n = len(labels)
+    engine_labels = np.array([predictions[p].label_id for p in range(n)])
+    engine_exits = np.array([predictions[p].exit_index for p in range(n)])
+    return {
+        "accuracy": float((engine_labels == labels).mean()),
+        "exit_agreement": float(
+            (engine_exits == np.asarray(row.exit_index[seed_index])[index]).mean()
+        ),
+        "mean_exit_layer": float(np.mean([predictions[p].exit_layer for p in range(n)])),
+    }
+
+
+def _share_with_twins(
+    cache: dict[str, Any], todo: Sequence[PointRow], unique: Sequence[PointRow], seed_index: int
+) -> None:
+    """Points that leave every page where a timed one does get its figures (same work)."""
+    keys = [_exits_key(u, seed_index) for u in unique]
+    for row in todo:
+        twin = unique[keys.index(_exits_key(row, seed_index))]
+        if twin is not row:
+            cache["points"][_point_id(row, seed_index)] = {
+                **cache["points"][_point_id(twin, seed_index)],
+                "same_exits_as": _point_id(twin, seed_index),
+            }
+
+
+def _time_repeats(model, run: Run, unique, seed_index: int, timed, bs: int, repeats: int, bar):
+    """Pages/s of full depth and of every point, per repeat (full depth first in each), and
+    the points' predictions."""
+    never = never_exit_early("max_prob", len(model.exits))
+    base: list[float] = []
+    speeds: dict[int, list[float]] = {i: [] for i in range(len(unique))}
+    predictions: dict[int, dict[int, Any]] = {}
+    for _ in range(repeats):
+        model.config.temperatures = list(run.temperatures)
+        base.append(pages_per_s(model, never, timed, "full_bucketed", bs)[0])
+        bar.update(1)
+        for i, row in enumerate(unique):
+            policy = policy_from_dict(row.policies[seed_index])
+            model.config.temperatures = (
+                list(run.temperatures) if row.calibrated else [1.0] * len(model.exits)
+            )
+            speed, predictions[i] = pages_per_s(model, policy, timed, "shrink_refill", bs)
+            speeds[i].append(speed)
+            bar.update(1)
+    return base, speeds, predictions
+
+
 def time_run(
     run: Run,
     seed_index: int,
@@ -124,10 +186,7 @@ def time_run(
     todo = [
         r for r in rows if r.kind != FULL_DEPTH and _point_id(r, seed_index) not in cache["points"]
     ]
-    unique: list[PointRow] = []
-    for row in todo:
-        if _exits_key(row, seed_index) not in {_exits_key(u, seed_index) for u in unique}:
-            unique.append(row)
+    unique = _unique_by_exits(todo, seed_index)
     missing_base = [b for b in plan.batch_sizes if str(b) not in cache["baseline"]]
     if not unique and not missing_base and cache["layer_costs_ms"]:
         return cache
@@ -144,48 +203,22 @@ def time_run(
     for bs in plan.batch_sizes:
         index = plan.indices(bs, len(pages))
         subset = [pages[i] for i in index]
-        n = len(subset)
         model.config.temperatures = list(run.temperatures)
         copies = copies_for(model, subset, bs, plan.min_seconds)
         timed = subset * copies  # the same pages, `copies` times over: one long run
-        base: list[float] = []
-        speeds: dict[int, list[float]] = {i: [] for i in range(len(unique))}
-        predictions: dict[int, dict[int, Any]] = {}
-        for _ in range(plan.repeats):
-            model.config.temperatures = list(run.temperatures)
-            base.append(pages_per_s(model, never, timed, "full_bucketed", bs)[0])
-            bar.update(1)
-            for i, row in enumerate(unique):
-                policy = policy_from_dict(row.policies[seed_index])
-                model.config.temperatures = (
-                    list(run.temperatures) if row.calibrated else [1.0] * num_exits
-                )
-                speed, predictions[i] = pages_per_s(model, policy, timed, "shrink_refill", bs)
-                speeds[i].append(speed)
-                bar.update(1)
+        base, speeds, predictions = _time_repeats(
+            model, run, unique, seed_index, timed, bs, plan.repeats, bar
+        )
         cache["baseline"].setdefault(str(bs), {"pages_per_s": base, "copies": copies})
         for i, row in enumerate(unique):
-            engine_labels = np.array([predictions[i][p].label_id for p in range(n)])
-            engine_exits = np.array([predictions[i][p].exit_index for p in range(n)])
             entry = cache["points"].setdefault(_point_id(row, seed_index), {})
             entry[str(bs)] = {
                 "pages_per_s": speeds[i],
                 "full_depth_pages_per_s": base,
                 "copies": copies,
-                "accuracy": float((engine_labels == labels[index]).mean()),
-                "exit_agreement": float(
-                    (engine_exits == np.asarray(row.exit_index[seed_index])[index]).mean()
-                ),
-                "mean_exit_layer": float(np.mean([predictions[i][p].exit_layer for p in range(n)])),
+                **_engine_agreement(predictions[i], labels[index], row, seed_index, index),
             }
-    for row in todo:  # points that leave every page where a timed one does: same work
-        keys = [_exits_key(u, seed_index) for u in unique]
-        twin = unique[keys.index(_exits_key(row, seed_index))]
-        if twin is not row:
-            cache["points"][_point_id(row, seed_index)] = {
-                **cache["points"][_point_id(twin, seed_index)],
-                "same_exits_as": _point_id(twin, seed_index),
-            }
+    _share_with_twins(cache, todo, unique, seed_index)
     if not cache["layer_costs_ms"]:
         model.config.temperatures = list(run.temperatures)
         cost_batch = max([b for b in plan.batch_sizes if b <= 32] or [min(plan.batch_sizes)])

@@ -227,55 +227,37 @@ def select_policy(
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     check_logits(val_logits, val_labels)
+    data = (val_logits, val_labels, gates, exit_layers, num_layers)
     if kind == AUTO:  # every family on its default grid; the highest saving that qualifies
         chosen = [
-            select_policy(
-                k,
-                val_logits,
-                val_labels,
-                gates,
-                exit_layers,
-                num_layers,
-                tolerance,
-                layer_costs=layer_costs,
-                confidence=confidence,
-            )
+            select_policy(k, *data, tolerance, layer_costs=layer_costs, confidence=confidence)
             for k in search_kinds()
         ]
         return max(chosen, key=lambda c: (not c.fallback, c.saving, c.val_accuracy))
     if candidates is None:
         candidates = search_class(kind).selection_grid(kind, tolerance)
-    rows = sweep(
-        kind,
-        val_logits,
-        val_labels,
-        gates,
-        exit_layers,
-        num_layers,
-        candidates=candidates,
-        layer_costs=layer_costs,
-    )
+    rows = sweep(kind, *data, candidates=candidates, layer_costs=layer_costs)
     full = rows[0]["full_accuracy"] if rows else 0.0
     z = NormalDist().inv_cdf(confidence) if confidence is not None else 0.0
     ok = [r for r in rows if r["accuracy"] - z * r["accuracy_diff_se"] >= full - tolerance - _EPS]
     if ok:
         best = max(ok, key=lambda r: (r["saving"], r["accuracy"]))
-        fallback = False
-        param: float | None = best["param"]
-        policy = policy_from_dict(best["policy"])
-    else:
-        policy = never_exit_early(kind, val_logits.shape[0])
-        best = evaluate_policy(
-            policy, val_logits, val_labels, gates, exit_layers, num_layers, layer_costs=layer_costs
-        )
-        fallback, param = True, None
+        return _selected(kind, policy_from_dict(best["policy"]), best, best["param"])
+    policy = never_exit_early(kind, val_logits.shape[0])
+    return _selected(kind, policy, evaluate_policy(policy, *data, layer_costs=layer_costs), None)
+
+
+def _selected(
+    kind: str, policy: ExitPolicy, row: dict[str, Any], param: float | None
+) -> SelectedPolicy:
+    """`SelectedPolicy` from an :func:`evaluate_policy` row (no ``param``: the fallback)."""
     return SelectedPolicy(
         policy=policy,
-        val_accuracy=best["accuracy"],
-        full_accuracy=best["full_accuracy"],
-        expected_cost=best["expected_cost"],
-        saving=best["saving"],
+        val_accuracy=row["accuracy"],
+        full_accuracy=row["full_accuracy"],
+        expected_cost=row["expected_cost"],
+        saving=row["saving"],
         kind=kind,
         param=param,
-        fallback=fallback,
+        fallback=param is None,
     )

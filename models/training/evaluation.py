@@ -1,6 +1,6 @@
 """Calibrate exits, choose the exit policy on validation data, and evaluate a model on a split.
 
-`report.json` (DESIGN.md, `docexit evaluate`): n, accuracy_full, accuracy_early_exit,
+`report.json` (`docexit evaluate`): n, accuracy_full, accuracy_early_exit,
 mean_exit_layer, num_layers, policy, and per exit {layer, head, accuracy, ece_before, ece_after,
 fraction_exiting}; plus a reliability diagram and an exit histogram as PNG.
 """
@@ -152,18 +152,12 @@ def evaluate_logits(
     )
     num_exits = logits.shape[0]
     names = exit_names(model)
-    accuracies = accuracy_per_exit(logits, labels)
     maps = model.config.confidence_maps
-    confidence_before, correct = reported_confidence(logits, labels)  # (E, N), (E, N)
-    confidence_after, _ = reported_confidence(calibrated, labels, None, maps)  # (E, N)
-    ece_before = ece_per_exit(logits, labels)
-    ece_after_temperature = ece_per_exit(calibrated, labels)
-    ece_after = ece_per_exit(calibrated, labels, confidence_maps=maps)
     fractions = exit_fractions(result.exit_index, num_exits)
     exit_layer_of_page = torch.tensor(model.exit_layers)[result.exit_index]  # (N,)
     report = {
         "n": int(labels.numel()),
-        "accuracy_full": accuracies[-1],
+        "accuracy_full": accuracy_per_exit(logits, labels)[-1],
         "accuracy_early_exit": float((result.predictions == labels).float().mean()),
         "mean_exit_layer": float(exit_layer_of_page.float().mean()),
         "num_layers": model.num_layers,
@@ -171,24 +165,7 @@ def evaluate_logits(
         "policy": model.config.policy,
         "temperatures": list(temperatures),
         "confidence_maps": maps,
-        "exits": [
-            {
-                "name": names[e],
-                "layer": model.exit_layers[e],
-                "source": model.config.exits[e]["source"],
-                "head": model.config.exits[e]["head"],
-                "accuracy": accuracies[e],
-                "ece_before": ece_before[e],
-                "ece_after_temperature": ece_after_temperature[e],
-                "ece_after": ece_after[e],
-                # paired bootstrap: does calibration lower ECE beyond this split's noise?
-                "ece_change_90ci": list(
-                    ece_change_interval(confidence_before[e], confidence_after[e], correct[e])
-                ),
-                "fraction_exiting": fractions[e],
-            }
-            for e in range(num_exits)
-        ],
+        "exits": exit_reports(model, logits, calibrated, labels, fractions),
     }
     if visual_logits is not None and model.config.visual_exit is not None:
         report["visual_exit"] = visual_exit_report(
@@ -209,6 +186,43 @@ def evaluate_logits(
     )
     (report_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def exit_reports(
+    model: EarlyExitModel,
+    logits: torch.Tensor,
+    calibrated: torch.Tensor,
+    labels: torch.Tensor,
+    fractions: list[float],
+) -> list[dict[str, Any]]:
+    """One report entry per exit: accuracy, ECE before and after calibration (with a paired
+    bootstrap interval of the change) and the share of pages leaving there."""
+    names = exit_names(model)
+    accuracies = accuracy_per_exit(logits, labels)
+    maps = model.config.confidence_maps
+    confidence_before, correct = reported_confidence(logits, labels)  # (E, N), (E, N)
+    confidence_after, _ = reported_confidence(calibrated, labels, None, maps)  # (E, N)
+    ece_before = ece_per_exit(logits, labels)
+    ece_after_temperature = ece_per_exit(calibrated, labels)
+    ece_after = ece_per_exit(calibrated, labels, confidence_maps=maps)
+    return [
+        {
+            "name": names[e],
+            "layer": model.exit_layers[e],
+            "source": model.config.exits[e]["source"],
+            "head": model.config.exits[e]["head"],
+            "accuracy": accuracies[e],
+            "ece_before": ece_before[e],
+            "ece_after_temperature": ece_after_temperature[e],
+            "ece_after": ece_after[e],
+            # paired bootstrap: does calibration lower ECE beyond this split's noise?
+            "ece_change_90ci": list(
+                ece_change_interval(confidence_before[e], confidence_after[e], correct[e])
+            ),
+            "fraction_exiting": fractions[e],
+        }
+        for e in range(logits.shape[0])
+    ]
 
 
 def visual_exit_report(

@@ -61,15 +61,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16", action="store_true", help="store weights as float16")
 
 
+def _cross_fitted_report(args: argparse.Namespace, model, pages, options: dict) -> dict:
+    """Score every page with a calibration fitted on the other folds, for `--repeats` fold
+    assignments; write `calibration.json`, `reliability.png` and `risk_coverage.png`, print the
+    summary."""
+    from tqdm import tqdm
+
+    from docexit.models.training import recalibration
+    from docexit.models.training.adaptation import stratified_folds
+
+    shipped = recalibration.apply(recalibration.Calibration.of_model(model), pages)
+    archive = [
+        recalibration.cross_fit(
+            model, pages, stratified_folds(pages.labels.numpy(), args.folds, seed), **options
+        )[0]
+        for seed in tqdm(range(args.seed, args.seed + args.repeats), desc="cross-fit")
+    ]
+    report = {
+        "folds": args.folds,
+        "fold_seeds": list(range(args.seed, args.seed + args.repeats)),
+        **recalibration.comparison_report(model, pages, shipped, archive),
+    }
+    (args.out / CALIBRATION_FILE).write_text(json.dumps(report, indent=2))
+    recalibration.plot_comparison(model, shipped, archive, args.out / "reliability.png")
+    plot_review(shipped, archive, pages.labels, args.out / "risk_coverage.png")
+    print(comparison_summary(report))
+    return report
+
+
 def main(args: argparse.Namespace) -> int:
+    """Refit calibration, policy and visual threshold on labelled archive pages and save."""
     import numpy as np
     import torch
-    from tqdm import tqdm
 
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
     from docexit.models.training import recalibration
-    from docexit.models.training.adaptation import stratified_folds
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
     from docexit.pipeline.defaults import bundled_model_dir
 
@@ -91,24 +118,7 @@ def main(args: argparse.Namespace) -> int:
         "visual_min_threshold": args.visual_min_threshold,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    report = None
-    if args.folds:
-        shipped = recalibration.apply(recalibration.Calibration.of_model(model), pages)
-        archive = [
-            recalibration.cross_fit(
-                model, pages, stratified_folds(labels.numpy(), args.folds, seed), **options
-            )[0]
-            for seed in tqdm(range(args.seed, args.seed + args.repeats), desc="cross-fit")
-        ]
-        report = {
-            "folds": args.folds,
-            "fold_seeds": list(range(args.seed, args.seed + args.repeats)),
-            **recalibration.comparison_report(model, pages, shipped, archive),
-        }
-        (args.out / CALIBRATION_FILE).write_text(json.dumps(report, indent=2))
-        recalibration.plot_comparison(model, shipped, archive, args.out / "reliability.png")
-        plot_review(shipped, archive, labels, args.out / "risk_coverage.png")
-        print(comparison_summary(report))
+    report = _cross_fitted_report(args, model, pages, options) if args.folds else None
     fitted = recalibration.fit(model, pages, **options)
     recalibration.store(model, fitted)
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)

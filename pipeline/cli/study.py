@@ -42,6 +42,7 @@ DEFAULT_REPORT = Path("docs/study.md")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `docexit study`."""
     parser.add_argument("--quick", action="store_true", help="tiny model, small generated corpus")
     parser.add_argument(
         "--corpus", type=Path, default=None, help="folder written by `docexit corpus`"
@@ -58,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_REPORT,
         help="Markdown report; PNGs, study.json and study_rows.csv go next to it",
     )
+    _add_grid_arguments(parser)
+    _add_timing_arguments(parser)
+    _add_execution_arguments(parser)
+
+
+def _add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is trained and swept (`StudySettings` overrides)."""
     parser.add_argument(
         "--seeds", type=int, default=None, help="training seeds per design (default 1)"
     )
@@ -82,6 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-eval-pages", type=int, default=None, help="cap on validation and test pages"
     )
+
+
+def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """How designs are timed and compared."""
     parser.add_argument(
         "--batch-sizes", default=None, help="engine batch sizes to time (default 32,1)"
     )
@@ -102,6 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accuracy loss vs full depth still kept (default 0.002: 0.2 points)",
     )
     parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples")
+
+
+def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    """The quick corpus, processes and threads, the shipped-model check, progress bars."""
     parser.add_argument(
         "--per-class",
         default=None,
@@ -215,7 +231,6 @@ def main(args: argparse.Namespace) -> int:
 
     from docexit.benchmarks.study.data import generated_corpus
     from docexit.benchmarks.study.grid import study_designs
-    from docexit.benchmarks.study.outputs import write_outputs
     from docexit.benchmarks.study.run import run_study
 
     start = time.perf_counter()
@@ -229,27 +244,13 @@ def main(args: argparse.Namespace) -> int:
             [n.strip() for n in args.designs.split(",")] if args.designs else None
         )
         shipped = shipped_model(args)
+        per_class = _checked_corpus_options(args)
     except (ValueError, FileNotFoundError) as err:
         print(f"docexit study: {err}", file=sys.stderr)
         return 2
     out = args.out or Path("out/study-quick" if args.quick else "out/study")
     corpus = args.corpus
     if corpus is None:
-        if not args.quick:
-            print(
-                "docexit study: the full grid needs --corpus DIR (built by `docexit corpus`)",
-                file=sys.stderr,
-            )
-            return 2
-        per_class = dict(QUICK_PAGES)
-        if args.per_class:
-            parts = [int(p) for p in args.per_class.split(",")]
-            if len(parts) != 3 or min(parts) < 1:
-                print(
-                    "docexit study: --per-class needs TRAIN,VAL,TEST (each >= 1)", file=sys.stderr
-                )
-                return 2
-            per_class = dict(zip(("train", "validation", "test"), parts, strict=True))
         log(
             f"generating the quick corpus ({per_class} pages of each of {', '.join(QUICK_CLASSES)}) "
             f"in {out / 'generated-corpus'}"
@@ -260,12 +261,6 @@ def main(args: argparse.Namespace) -> int:
         settings = replace(
             settings, extra={**settings.extra, "generated": True, "classes": list(QUICK_CLASSES)}
         )
-    elif not (corpus / "train.parquet").is_file():
-        print(
-            f"docexit study: {corpus} has no train.parquet (build it with `docexit corpus`)",
-            file=sys.stderr,
-        )
-        return 2
     out.mkdir(parents=True, exist_ok=True)
     log(
         f"study: {len(designs)} designs x {settings.seeds} seed(s), policies {', '.join(settings.policies)}; cache {out}"
@@ -282,14 +277,41 @@ def main(args: argparse.Namespace) -> int:
         jobs=jobs,
         shipped=shipped,
     )
-    command = command_line(args)
     result.seconds = time.perf_counter() - start  # corpus generation included
-    paths = write_outputs(result, args.report, command)
-    for name, path in paths.items():
+    _write_outputs(args, result, shipped)
+    _log_best(result, settings.primary_batch)
+    log(f"study done in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _checked_corpus_options(args: argparse.Namespace) -> dict[str, int]:
+    """ValueError unless --corpus holds a corpus or --quick is given; the --quick corpus's
+    pages per class and split (`--per-class`)."""
+    if args.corpus is None and not args.quick:
+        raise ValueError("the full grid needs --corpus DIR (built by `docexit corpus`)")
+    if args.corpus is not None and not (args.corpus / "train.parquet").is_file():
+        raise ValueError(f"{args.corpus} has no train.parquet (build it with `docexit corpus`)")
+    if not args.per_class:
+        return dict(QUICK_PAGES)
+    parts = [int(p) for p in args.per_class.split(",")]
+    if len(parts) != 3 or min(parts) < 1:
+        raise ValueError("--per-class needs TRAIN,VAL,TEST (each >= 1)")
+    return dict(zip(("train", "validation", "test"), parts, strict=True))
+
+
+def _write_outputs(args: argparse.Namespace, result: StudyResult, shipped: Path | None) -> None:
+    """The report and its files; the verdict in the shipped model's card."""
+    from docexit.benchmarks.study.outputs import write_outputs
+
+    command = command_line(args)
+    for name, path in write_outputs(result, args.report, command).items():
         log(f"wrote {name}: {path}")
     if result.shipped is not None:
         log(f"wrote model card: {record_verdict(result, shipped, args.report, command)}")
-    bs = settings.primary_batch
+
+
+def _log_best(result: StudyResult, bs: int) -> None:
+    """The study's verdict at batch size `bs`, as logged."""
     if result.best is None:
         log(
             f"best: no early-exit point keeps full-depth accuracy with a speed-up at batch {bs}; ship the base design at full depth"
@@ -301,5 +323,3 @@ def main(args: argparse.Namespace) -> int:
             f"{100 * result.base.full_depth().accuracy:.1f}%, measured speed-up {b.measured_speedup(bs):.2f}x at batch {bs}, "
             f"simulated saving {100 * b.saving:.1f}%, mean exit layer {b.mean_exit_layer:.2f}"
         )
-    log(f"study done in {time.perf_counter() - start:.0f} s")
-    return 0

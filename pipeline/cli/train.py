@@ -17,10 +17,31 @@ from docexit.pipeline.cli.arguments import add_policy_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `docexit train`."""
     parser.add_argument(
         "--corpus", type=Path, required=True, help="folder written by `docexit corpus`"
     )
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    _add_design_arguments(parser)
+    _add_training_arguments(parser)
+    add_policy_arguments(parser, default="max_prob")
+    parser.add_argument(
+        "--fp16", action="store_true", help="store weights as float16 (bundled model)"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="per-epoch checkpoints (default OUT/work)"
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        help="test-split report and plots (default OUT/report)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from WORK_DIR/last")
+
+
+def _add_design_arguments(parser: argparse.ArgumentParser) -> None:
+    """What model is trained: backbone, exits, visual exit, or an existing model."""
     parser.add_argument(
         "--init",
         default="minilm",
@@ -62,48 +83,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start from this trained model instead of training one: recalibrate, choose the "
         "policy, and train its visual exit",
     )
+    parser.add_argument("--max-length", type=int, default=512, help="text tokens per page")
+    parser.add_argument("--image-size", type=int, default=224, help="page image side (pixels)")
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """How it is trained (`TrainConfig`)."""
     parser.add_argument("--gamma", type=float, default=0.7)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    parser.add_argument("--max-length", type=int, default=512, help="text tokens per page")
-    parser.add_argument("--image-size", type=int, default=224, help="page image side (pixels)")
     parser.add_argument("--lr-pretrained", type=float, default=TrainConfig.lr_pretrained)
     parser.add_argument("--lr-new", type=float, default=TrainConfig.lr_new)
     parser.add_argument("--patience", type=int, default=TrainConfig.patience)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    add_policy_arguments(parser, default="max_prob")
-    parser.add_argument(
-        "--fp16", action="store_true", help="store weights as float16 (bundled model)"
-    )
-    parser.add_argument(
-        "--work-dir", type=Path, default=None, help="per-epoch checkpoints (default OUT/work)"
-    )
-    parser.add_argument(
-        "--report-dir",
-        type=Path,
-        default=None,
-        help="test-split report and plots (default OUT/report)",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from WORK_DIR/last")
     parser.add_argument("--max-train-pages", type=int, default=None)
     parser.add_argument("--max-eval-pages", type=int, default=None)
 
 
-def main(args: argparse.Namespace) -> int:
-    from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-    from docexit.models.device import resolve_device
-    from docexit.models.factory import build_model
-    from docexit.models.training.evaluation import (
-        calibrate_and_choose_policy,
-        evaluate_split,
-        report_lines,
-    )
-    from docexit.models.training.trainer import Trainer, load_datasets, training_summary
-    from docexit.models.training.visual_training import fit_visual_exit
-    from docexit.transforms.featurize import Featurizer
-
-    config = TrainConfig(
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr_pretrained=args.lr_pretrained,
@@ -115,20 +114,40 @@ def main(args: argparse.Namespace) -> int:
         max_train_pages=args.max_train_pages,
         max_eval_pages=args.max_eval_pages,
     )
+
+
+def _initial_model(args: argparse.Namespace):
+    """The `--from-model` checkpoint, else a new model as the design options say."""
+    from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.device import resolve_device
+    from docexit.models.factory import build_model
+
+    if args.from_model is not None:
+        return load_checkpoint(args.from_model, device=resolve_device(args.device))
+    return build_model(
+        init=args.init,
+        placement=args.placement,
+        modality=args.modality,
+        head=args.head,
+        max_length=args.max_length,
+        image_size=args.image_size,
+        visual_exit={} if args.visual_exit != "none" else None,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Train (or take `--from-model`), calibrate, choose the policy, fit the visual exit, save,
+    and report on the test split."""
+    from docexit.models.checkpoint import save_checkpoint
+    from docexit.models.training.evaluation import calibrate_and_choose_policy
+    from docexit.models.training.trainer import Trainer, load_datasets, training_summary
+    from docexit.models.training.visual_training import fit_visual_exit
+    from docexit.transforms.featurize import Featurizer
+
+    config = _train_config(args)
     torch.manual_seed(args.seed)
     history = []
-    if args.from_model is not None:
-        model = load_checkpoint(args.from_model, device=resolve_device(args.device))
-    else:
-        model = build_model(
-            init=args.init,
-            placement=args.placement,
-            modality=args.modality,
-            head=args.head,
-            max_length=args.max_length,
-            image_size=args.image_size,
-            visual_exit={} if args.visual_exit != "none" else None,
-        )
+    model = _initial_model(args)
     # the model's own text length and image size (a --from-model checkpoint has its own)
     featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
     train_set, val_set = load_datasets(args.corpus, featurizer, config)
@@ -164,6 +183,13 @@ def main(args: argparse.Namespace) -> int:
         )
         print(visual_selection.summary())
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
+    _write_training_record(args, history, selection, visual_history, visual_selection)
+    _report_on_test(args, model, featurizer)
+    return 0
+
+
+def _write_training_record(args, history, selection, visual_history, visual_selection) -> None:
+    """`training.json`: the command, the training history and both selections."""
     (args.out / TRAINING_FILE).write_text(
         json.dumps(
             {
@@ -178,6 +204,12 @@ def main(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+
+
+def _report_on_test(args: argparse.Namespace, model, featurizer) -> None:
+    """Evaluate on the corpus's test split, record it in the model card and print it."""
+    from docexit.models.training.evaluation import evaluate_split, report_lines
+
     report = evaluate_split(
         model, args.corpus, "test", args.report_dir or args.out / "report", featurizer
     )
@@ -189,7 +221,6 @@ def main(args: argparse.Namespace) -> int:
     )
     for line in report_lines(report):
         print(f"test: {line}")
-    return 0
 
 
 def _base_training(from_model: Path | None) -> dict | None:

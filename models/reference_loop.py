@@ -1,10 +1,10 @@
-"""Basic early-exit inference for one batch: run layer by layer, let the policy decide per page
-at every exit, drop exited pages from the batch so later layers only run on the rest.
-
-(The engine with continuous refill builds on the same step API; this is the simple version.)
+"""The reference loop: plain early-exit inference for one batch, the yardstick the engine's tests
+compare against. Run layer by layer, let the policy decide per page at every exit, drop exited
+pages from the batch so later layers only run on the rest. The product runs
+`docexit.models.engine.EarlyExitEngine` (refill, bucketing); this is the simple version.
 
 The policy is any object with `decide(exit_index, calibrated_logits (B, C), gate (B, 2) | None,
-state) -> (exit_now BoolTensor (B,), state)` and `init_state(batch_size)` (models/policies.py),
+state) -> (exit_now BoolTensor (B,), state)` and `init_state(batch_size)` (models/policies/),
 or a bare callable with that `decide` signature (its state starts as None). Per-page policy
 state is compacted with the pages: tensors are indexed on dim 0, other objects use
 `state.select(rows)` (policies.PolicyState), dicts/lists recursively, None stays None.
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from docexit.models.calibration import top_label
+from docexit.models.engine import Prediction
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import final_exit
 
@@ -27,16 +27,6 @@ if TYPE_CHECKING:
     from docexit.models.batch import ModelBatch
 
 DecideFn = Callable[[int, torch.Tensor, torch.Tensor | None, Any], tuple[torch.Tensor, Any]]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Where and how one page left the model."""
-
-    label_id: int
-    confidence: float  # calibrated: max softmax(logits / T_exit)
-    exit_index: int  # index into model.exits (the last one is the final classifier)
-    exit_layer: int  # encoder layers run for this page (0 = modality exit before the encoder)
 
 
 def _policy_parts(policy: Any, batch_size: int, device: torch.device) -> tuple[DecideFn, Any]:
