@@ -92,6 +92,7 @@ class ModeResult:
     seconds: float
     mean_step_pages: float  # average pages per encoder layer step
     tokens_per_page_layer: float  # padded sequence length per page and layer run
+    cpu_pages_per_s: float = 0.0  # pages / CPU seconds of this process (all its threads)
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -122,13 +123,14 @@ def run_mode(
         PeakMemory(device) as memory,
         _progress(len(pages), f"{mode} bs={batch_size}", progress) as bar,
     ):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for key, prediction in engine.run(items):
             results[key] = prediction
             bar.update(1)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu_start
     assert len(results) == len(pages)
     correct = sum(results[i].label_id == label for i, (_, label) in enumerate(pages))
     result = ModeResult(
@@ -138,6 +140,7 @@ def run_mode(
         seconds=seconds,
         mean_step_pages=engine.stats.mean_step_pages,
         tokens_per_page_layer=engine.stats.layer_tokens / max(1, engine.stats.page_layers),
+        cpu_pages_per_s=len(pages) / cpu_seconds if cpu_seconds > 0 else 0.0,
     )
     return result, results
 
