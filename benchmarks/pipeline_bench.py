@@ -42,6 +42,8 @@ from docexit.benchmarks.pipeline_job import run_pipeline
 from docexit.benchmarks.pipeline_memory import DEFAULT_MEMORY_PAGES, memory_check
 from docexit.benchmarks.pipeline_pages import PageSet, first_pages, prepare_pages
 from docexit.benchmarks.pipeline_ratios import (
+    BUSY_MACHINE,
+    BUSY_WARNING,
     DEFINITIONS,
     STEADY_STATE,
     check_targets,
@@ -199,6 +201,9 @@ def print_report(report: dict[str, Any]) -> None:
     )
     for key, definition in DEFINITIONS.items():
         print(ratio_line(key, f.get(key), definition))
+    share = f.get("engine_cpu_share")
+    if share is not None and share.median < BUSY_MACHINE:
+        print("  [WARN] " + BUSY_WARNING.format(share=share.median))
     for name, ok in report["counts_add_up"].items():
         if not ok:
             print(f"  [WARN] {name}: page counts do not add up")

@@ -27,6 +27,12 @@ DEFINITIONS = {
     "bare engine's seconds on the pages the pipeline OCRed + the pipeline's inference seconds "
     "on every page, same processes): the floor a pipeline can reach",
 }
+BUSY_MACHINE = 0.8  # the bare engine got less CPU than this share of its wall clock
+BUSY_WARNING = (
+    "the bare engine's OCR calls got {share:.0%} of a core over their wall clock: other jobs "
+    "shared the CPU, so the wall-clock ratios above carry that much noise (the pipeline calls "
+    "the same engine on the same pixels: its OCR-stage ratio is 1 but for noise)"
+)
 STEADY_STATE = (
     "steady state = (N - k) pages / (wall of the N-page run - wall of a k-page run), both whole "
     "`docexit run` calls; start-up = the k-page run's wall beyond its pages at that rate"
@@ -84,6 +90,7 @@ def round_figures(
         "pipeline_steady_pps": steady,
         "pipeline_wall_pps": _rate(pipe["rows"], pipe["wall_s"]),
         "skip_ocr_share": 1.0 - len(ocred) / len(per_page) if per_page else None,
+        "engine_cpu_share": _over(engine.get("cpu_s"), engine.get("busy_s")),
         "ocr_stage_vs_engine": _over(bare_ocr_s, pipe_ocr_s),
         "engine_vs_cli": _over(cli_s, engine_s),
         "inference_vs_ocr": _over(ocred_inference_s, pipe_ocr_s),

@@ -54,6 +54,7 @@ class ReferenceRun:
     words: int = 0  # words recognised (a sanity check that both read the same)
     wall_s: float = 0.0  # the whole run, process start-up included
     busy_s: float = 0.0  # summed per-page seconds (engine calls / subprocesses)
+    cpu_s: float = 0.0  # their CPU seconds (engine: the calling thread's; cli: not measured)
     seconds: dict[str, float] = field(default_factory=dict)  # file name -> seconds (recognised)
 
     @property
@@ -78,7 +79,7 @@ class ReferenceRun:
         }
 
 
-PageResult = tuple[float, int | None]  # seconds, words (None: the page failed)
+PageResult = tuple[float, float, int | None]  # seconds, CPU seconds, words (None: failed)
 
 
 def _count_tsv_words(tsv: str) -> int:
@@ -99,7 +100,8 @@ def cli_page(page: BenchPage, lang: str = "eng", psm: int = 3, oem: int = 1) -> 
         [*command, "-l", lang, "tsv"], capture_output=True, text=True, env=env, check=False
     )
     seconds = time.perf_counter() - start
-    return seconds, (_count_tsv_words(done.stdout) if done.returncode == 0 else None)
+    words = _count_tsv_words(done.stdout) if done.returncode == 0 else None
+    return seconds, 0.0, words  # the child's CPU time is not told apart per page
 
 
 _API: Any = None  # this process's loaded PyTessBaseAPI (bare-engine reference)
@@ -129,15 +131,15 @@ def engine_page(page: BenchPage) -> PageResult:
     with Image.open(page.path) as opened:
         image = opened.copy()  # decoded here, outside the timed calls
     image.load()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     try:
         api.SetImage(image)
         api.SetSourceResolution(page.dpi)
         tsv = api.GetTSVText(0)
     except RuntimeError:
-        return time.perf_counter() - start, None
-    seconds = time.perf_counter() - start
-    return seconds, (_count_tsv_words(tsv) if tsv is not None else None)
+        tsv = None
+    seconds, cpu = time.perf_counter() - start, time.thread_time() - cpu_start
+    return seconds, cpu, (_count_tsv_words(tsv) if tsv is not None else None)
 
 
 def _warm_engine(_: int) -> int:
@@ -157,8 +159,9 @@ def _run_reference(
     bar = Progress(name, len(pages), progress)
     start = time.perf_counter()
     results: Iterable[PageResult] = map(fn, pages) if pool is None else pool.map(fn, pages)
-    for page, (seconds, words) in zip(pages, results, strict=True):
+    for page, (seconds, cpu, words) in zip(pages, results, strict=True):
         run.busy_s += seconds
+        run.cpu_s += cpu
         if words is None:
             run.failures += 1
         else:

@@ -51,6 +51,7 @@ def test_benchmark_report_counts_add_up(
             run = round_[name]
             assert run["pages"] + run["failures"] == PAGES and run["failures"] == 0
             assert set(run["seconds"]) == names and run["words"] > 0
+        assert round_["engine"]["cpu_s"] > 0 and round_["figures"]["engine_cpu_share"] > 0
         pipe = round_["pipeline"]
         assert pipe["pages_in"] == PAGES and set(pipe["per_page"]) == names
         assert pipe["rows"] + pipe["dead_letters"] == PAGES and pipe["dead_letters"] == 0

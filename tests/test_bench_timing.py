@@ -67,7 +67,7 @@ def test_target_lines_say_pass_fail_and_not_measured() -> None:
 def _pipeline_round(workers: int = 1) -> dict[str, float | None]:
     """Four pages: a and b leave at the vision stage, c and d are OCRed (2.2 s each in the
     pipeline, 2 s each on the bare engine); the pipeline takes 10 s on 1 page, 13 s on 4."""
-    engine = {"seconds": {"a": 1.0, "b": 1.0, "c": 2.0, "d": 2.0}}
+    engine = {"seconds": {"a": 1.0, "b": 1.0, "c": 2.0, "d": 2.0}, "busy_s": 6.0, "cpu_s": 1.5}
     cli = {"seconds": {"a": 2.0, "b": 2.0, "c": 2.0, "d": 2.0}}
     skipped = {"ocr_ran": False, "ocr_ms": 0.0, "inference_ms": 10.0}
     ocred = {"ocr_ran": True, "ocr_ms": 2200.0, "inference_ms": 100.0}
@@ -79,6 +79,7 @@ def _pipeline_round(workers: int = 1) -> dict[str, float | None]:
 def test_pipeline_ratios_are_taken_over_the_same_pages() -> None:
     f = _pipeline_round()
     assert f["ocr_pages"] == 2 and f["skip_ocr_share"] == 0.5
+    assert f["engine_cpu_share"] == 0.25  # a busy machine: the OCR calls got a quarter of a core
     # OCR stage: c and d on both sides (over every page the bare engine would look 4/6 p/s)
     assert f["ocr_stage_vs_engine"] == pytest.approx(4.0 / 4.4)
     assert f["pipeline_ocr_pps"] == pytest.approx(2 / 4.4)
