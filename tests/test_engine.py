@@ -433,6 +433,7 @@ def test_benchmark_cli_writes_every_figure(tmp_path):
     args = parser.parse_args(
         ["engine", "--model", str(tmp_path / "model"), "--pages", "6", "--batch-sizes", "1,4"]
         + ["--exit-share", "0.3", "--device", "cpu", "--no-progress", "--json", str(out)]
+        + ["--rounds", "2"]
     )
     assert bench_cli.main(args) == 0
     report = json.loads(out.read_text())
@@ -442,6 +443,12 @@ def test_benchmark_cli_writes_every_figure(tmp_path):
         for figures in sizes.values():
             assert figures["pages_per_s"] > 0 and 0 <= figures["accuracy"] <= 1
             assert figures["peak_mb"] >= 0
+            assert len(figures["pages_per_s_rounds"]) == 2  # one per round, in rotation
     assert sum(report["exit_histogram"].values()) == 6
     assert report["ideal_speedup"] > 0
+    assert set(report["ratios"]["e_over_b"]) == {"1", "4"}
+    assert report["ratios"]["e_over_b"]["4"]["n"] == 2
+    assert set(report["ratio_definitions"]) == set(report["ratios"])
+    assert report["startup"]["model_load_s"] >= 0
+    assert all(t["ok"] in (True, False) for t in report["targets"].values())
     assert out.with_suffix(".png").stat().st_size > 0

@@ -277,7 +277,7 @@ def test_engine_benchmark_reads_several_corpus_splits(tmp_path):
     validation pages, up to the page limit."""
     import pyarrow.parquet as pq
 
-    from docexit.benchmarks.engine_bench import corpus_pages
+    from docexit.benchmarks.engine_setup import corpus_pages
 
     for split, (pages, seed) in {"validation": (2, 2), "test": (1, 3)}.items():
         pq.write_table(tiny_table(pages, seed), tmp_path / f"{split}.parquet")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from docexit.benchmarks.engine_bench import Page
+from docexit.benchmarks.engine_setup import Page
 from docexit.benchmarks.study.grid import Design, StudySettings, data_key
 from docexit.benchmarks.study.timing import TimingPlan, copies_for, pages_per_s
 from docexit.models.policies import policy_from_dict

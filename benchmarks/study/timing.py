@@ -3,8 +3,8 @@
 Each point runs through `EarlyExitEngine` in `shrink_refill` mode (exited pages leave the batch,
 waiting pages refill it, length bucketing) and is compared with the same model at full depth
 with length bucketing (`full_bucketed`), at each batch size, over the test pages
-(`engine_bench.run_mode`). The paper's "simulated" saving counts every exit slot as an equal
-share of a full forward; `ideal` uses each layer's measured cost (`engine_bench`'s
+(`engine_measure.run_mode`). The paper's "simulated" saving counts every exit slot as an equal
+share of a full forward; `ideal` uses each layer's measured cost (`engine_measure`'s
 `measure_layer_costs`/`ideal_speedup`); `measured` is the ratio of pages/s.
 
 Measurements are cached per run in `timing.json` (keyed by the timing settings), so a rerun
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from docexit.benchmarks.engine_bench import Page, ideal_speedup, measure_layer_costs, run_mode
+from docexit.benchmarks.engine_measure import ideal_speedup, measure_layer_costs, run_mode
+from docexit.benchmarks.engine_setup import Page
 from docexit.benchmarks.study.stats import spread_indices
 from docexit.benchmarks.study.sweep import FULL_DEPTH, PointRow
 from docexit.benchmarks.study.train import Run
@@ -237,7 +238,7 @@ def attach_timing(
     """Seed-averaged measured speed-ups (median over repeats of the point's pages/s over full
     depth's in the same repeat, with the range), engine accuracy and agreement, and the ideal
     speed-up from measured layer costs."""
-    from docexit.benchmarks.engine_bench import LayerCosts
+    from docexit.benchmarks.engine_measure import LayerCosts
 
     for row in rows:
         speedups: dict[str, list[float]] = {str(bs): [] for bs in batch_sizes}

@@ -1,6 +1,8 @@
 """`docexit bench TARGET`: benchmarks. `engine`: the early-exit engine's pages/s against full
 depth (`docexit.benchmarks.engine_bench`). Each target module has `add_arguments(parser)` and
-`main(args) -> int`; add a target by adding a line to TARGETS."""
+`main(args) -> int`; add a target by adding a line to TARGETS. Every target runs its modes in
+rotation over rounds and prints its ratios with their definitions and its targets as PASS/FAIL
+(`docexit.benchmarks.timing`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "docexit.benchmarks.engine_bench",
         "pages/s of early exit with shrinking, refill and bucketing against full depth",
     ),
-    "pipeline": ("docexit.benchmarks.pipeline_bench", "pages/s per stage vs. Tesseract"),
+    "pipeline": (
+        "docexit.benchmarks.pipeline_bench",
+        "pages/s per stage and end to end vs. a bare tesserocr loop and OCR + inference",
+    ),
     "scale": (
         "docexit.benchmarks.scale_bench",
         "nightly rerun with --skip-existing (bytes read, wall time, memory) and sink memory",
