@@ -112,7 +112,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
             "backend": opts.ocr_backend,
             "timeout": opts.ocr_timeout or None,
         },
-        featurizer_kwargs=featurizer_kwargs(config, opts.max_tokens),
+        featurizer_kwargs=featurizer_kwargs(config, opts.max_tokens, model_dir),
         handler_kwargs={
             "device": opts.device,
             "min_batch_size": min(opts.min_batch_size, opts.batch_size),
@@ -146,14 +146,16 @@ def visual_threshold(
     return None if threshold is None else float(threshold)
 
 
-def featurizer_kwargs(config: dict[str, Any], max_tokens: int) -> dict[str, Any]:
-    """Featurizer settings that fit the checkpoint: tokens per page (at most the model's
-    `max_text_tokens`, or what its position table allows) and image size."""
+def featurizer_kwargs(config: dict[str, Any], max_tokens: int, model_dir: str) -> dict[str, Any]:
+    """Featurizer settings that fit the checkpoint: its folder (tokenizer, image processor),
+    tokens per page (at most the model's `max_text_tokens`, or what its position table allows)
+    and image size."""
     backbone = config.get("backbone") or {}
     limit = config.get("max_text_tokens") or (
         int(backbone.get("max_position_embeddings", 514)) - int(backbone.get("pad_token_id", 0)) - 1
     )
     return {
+        "model_dir": model_dir,
         "max_length": min(max_tokens, int(limit)),
         "image_size": int(backbone.get("input_size", 224)),
     }

@@ -9,7 +9,8 @@ Any Beam pipeline option is accepted next to the job's own (`--runner`,
 
 Before the pipeline starts, `startup_checks` fails fast with a clear message on: a model folder
 that is missing or does not load, Tesseract or its language pack missing (when the workers run
-on this machine), an output location that cannot be written.
+on this machine), an output location that cannot be written, a model folder without the
+tokenizer of its vocabulary.
 """
 
 from __future__ import annotations
@@ -111,14 +112,18 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def check_model(model_dir: str) -> None:
-    """The checkpoint loads: config.json + model.safetensors present, valid and matching."""
+    """The checkpoint loads (config.json + model.safetensors present, valid and matching) and
+    its folder holds the tokenizer of its vocabulary."""
     from docexit.models.checkpoint import CheckpointError, load_checkpoint
+    from docexit.models.tokenizer import check_model_tokenizer
+    from docexit.transforms.featurize import TokenizerError
 
     if not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"no model checkpoint at {model_dir} (missing config.json)")
     try:
-        load_checkpoint(model_dir)
-    except CheckpointError as error:
+        model = load_checkpoint(model_dir)
+        check_model_tokenizer(model_dir, model.config.backbone)
+    except (CheckpointError, TokenizerError) as error:
         raise ValueError(f"the model checkpoint {model_dir} cannot be loaded: {error}") from error
 
 

@@ -113,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
     from docexit.models.factory import build_model
+    from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.evaluation import (
         calibrate_and_choose_policy,
         evaluate_split,
@@ -120,7 +121,6 @@ def main(args: argparse.Namespace) -> int:
     )
     from docexit.models.training.trainer import Trainer, load_datasets, training_summary
     from docexit.models.training.visual_training import fit_visual_exit
-    from docexit.transforms.featurize import Featurizer
 
     config = TrainConfig(
         epochs=args.epochs,
@@ -149,7 +149,7 @@ def main(args: argparse.Namespace) -> int:
             visual_exit={} if args.visual_exit != "none" else None,
         )
     # the model's own text length and image size (a --from-model checkpoint has its own)
-    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    featurizer = featurizer_for(model)
     train_set, val_set = load_datasets(args.corpus, featurizer, config)
     if args.from_model is None:
         work_dir = args.work_dir or args.out / "work"
