@@ -261,3 +261,39 @@ def import_checkpoint(folder: str | Path, out: str | Path) -> EarlyExitModel:
         (out / name).unlink(missing_ok=True)
     processor.save_pretrained(str(out))
     return model
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the names and bytes of the folder's files (not its subfolders)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        with path.open("rb") as stream:
+            for chunk in iter(lambda s=stream: s.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def cached_import(folder: str | Path, cache_root: str | Path) -> Path:
+    """The docexit checkpoint of a transformers folder, imported once into `cache_root` (keyed
+    by the folder's content; written to a temporary sibling and renamed into place)."""
+    import shutil
+    import tempfile
+
+    folder = Path(folder)
+    target = Path(cache_root) / f"{folder.resolve().name}-{folder_digest(folder)}"
+    if (target / SAFETENSORS_FILE).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="import-", dir=target.parent))
+    try:
+        import_checkpoint(folder, staging)
+        staging.rename(target)
+    except OSError:  # another run imported it first
+        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

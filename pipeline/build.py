@@ -34,6 +34,7 @@ from docexit.transforms.inference import (
     resolve_policy,
 )
 from docexit.transforms.io import MatchInputs
+from docexit.transforms.rows import rows_metadata, rows_schema
 from docexit.transforms.sinks import (
     DEAD_LETTER_SCHEMA,
     ROWS_SCHEMA,
@@ -93,6 +94,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         "confidence_maps": config.get("confidence_maps"),
         "policy": policy,
         "policy_name": str(policy["name"]),
+        "keep_ocr": bool(opts.keep_ocr),
     }
     if opts.num_shards < 1 or opts.batch_size < 1 or opts.min_batch_size < 1:
         raise ValueError("--num-shards, --batch-size and --min-batch-size must be >= 1")
@@ -257,9 +259,10 @@ def build_pipeline(
     p = pipeline if pipeline is not None else beam.Pipeline(options=options)
     classified = p | "ClassifyDocuments" >> ClassifyDocuments(spec)
     metadata = parquet_metadata(spec)
+    keep_ocr = bool(spec.meta.get("keep_ocr"))
     _ = classified.rows | "WritePages" >> WriteParquetShards(
         spec.output,
-        with_metadata(ROWS_SCHEMA, metadata),
+        with_metadata(rows_schema(ROWS_SCHEMA, keep_ocr), rows_metadata(metadata, keep_ocr)),
         num_shards=spec.num_shards,
         key=_row_key,
         sort_key=row_sort_key,

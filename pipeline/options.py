@@ -124,6 +124,12 @@ class DocexitOptions(PipelineOptions):
             help="OCR every page: no exit before OCR (for users who need the text downstream)",
         )
         model.add_argument(
+            "--keep-ocr",
+            action="store_true",
+            help="add `words` and `boxes` columns (the OCR words and their 0-1000 boxes, as fed "
+            "to the model; empty lists for pages that skipped OCR) to every row",
+        )
+        model.add_argument(
             "--visual-threshold",
             type=float,
             default=None,

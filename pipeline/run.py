@@ -87,7 +87,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
             raise ValueError(
                 f"--max-failure-share must be within 0-1, got {opts.max_failure_share}"
             )
-        check_model(opts.model or str(defaults.bundled_model_dir()))
+        opts.model = usable_model_dir(opts.model or str(defaults.bundled_model_dir()))
+        check_model(opts.model)
         spec = resolve_spec(options)
         check_patterns(spec.inputs)
         startup_checks(options, spec)
@@ -109,6 +110,23 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 # --- startup checks -----------------------------------------------------------------------------
+
+
+def usable_model_dir(model_dir: str) -> str:
+    """`model_dir`, or for a plain transformers LayoutLMv3 classification folder its docexit
+    import (done once, cached under the docexit cache folder; full depth, no exits)."""
+    from docexit.models.hf_import import cached_import, is_layoutlmv3_folder
+
+    if not is_layoutlmv3_folder(model_dir):
+        return model_dir
+    imported = cached_import(model_dir, defaults.cache_dir() / "imported")
+    LOG.info(
+        "%s is a transformers LayoutLMv3 folder: imported on the fly into %s (full depth, no "
+        "exits; `docexit import` and `docexit train --from-model` add them)",
+        model_dir,
+        imported,
+    )
+    return str(imported)
 
 
 def check_model(model_dir: str) -> None:

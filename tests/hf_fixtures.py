@@ -99,6 +99,17 @@ def save_hf_classifier(
     return folder
 
 
+def import_cli(hf: Path, out: Path) -> int:
+    """`docexit import --hf HF --out OUT`; returns its exit code."""
+    import argparse
+
+    from docexit.pipeline.cli import import_hf
+
+    parser = argparse.ArgumentParser()
+    import_hf.add_arguments(parser)
+    return import_hf.main(parser.parse_args(["--hf", str(hf), "--out", str(out)]))
+
+
 def transformers_logits(
     folder: Path, words: Sequence[str], boxes: Sequence[Sequence[int]], image: Image.Image
 ) -> np.ndarray:

@@ -4,7 +4,6 @@ full-depth logits equal transformers' own (fed by `LayoutLMv3Processor(apply_ocr
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -14,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hf_fixtures import page_image, page_words, save_hf_classifier, transformers_logits
+from hf_fixtures import import_cli, page_image, page_words, save_hf_classifier, transformers_logits
 from safetensors.torch import load_file
 from transformers import LayoutLMv3ForSequenceClassification
 
 from docexit.models.batch import collate
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.tokenizer import featurizer_for
-from docexit.pipeline.cli import import_hf
 from docexit.pipeline.cli.arguments import USAGE_EXIT
 from docexit.transforms.records import LABELS
 
@@ -31,12 +29,6 @@ RVL_SAMPLE = Path(
     or Path(__file__).resolve().parents[2] / "shared" / "data" / "rvl-cdip-sample"
 )
 TOLERANCE = 1e-4
-
-
-def import_cli(hf: Path, out: Path) -> int:
-    parser = argparse.ArgumentParser()
-    import_hf.add_arguments(parser)
-    return import_hf.main(parser.parse_args(["--hf", str(hf), "--out", str(out)]))
 
 
 def docexit_logits(model_dir: Path, words, boxes, image) -> np.ndarray:

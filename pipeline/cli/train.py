@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -13,6 +14,9 @@ from docexit.models.training.model_card import TRAINING_FILE, record_evaluation
 from docexit.models.training.strategies import STRATEGIES, StrategyConfig
 from docexit.models.training.trainer import TrainConfig
 from docexit.pipeline.cli import options_as_argv
+
+if TYPE_CHECKING:
+    from docexit.models.model import EarlyExitModel
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser, default: str) -> None:
@@ -79,7 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="start from this trained model instead of training one: recalibrate, choose the "
-        "policy, and train its visual exit",
+        "policy, and train its visual exit; with --strategy two_stage, give it new exits "
+        "(--placement, --modality, --head) trained with its backbone and final classifier "
+        "frozen (an imported LayoutLMv3 keeps its full-depth answers)",
     )
     parser.add_argument("--gamma", type=float, default=0.7)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -110,9 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-    from docexit.models.device import resolve_device
-    from docexit.models.factory import build_model
+    from docexit.models.checkpoint import save_checkpoint
     from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.evaluation import (
         calibrate_and_choose_policy,
@@ -133,25 +137,15 @@ def main(args: argparse.Namespace) -> int:
         strategy=StrategyConfig(name=args.strategy, gamma=args.gamma),
         max_train_pages=args.max_train_pages,
         max_eval_pages=args.max_eval_pages,
+        trained_backbone=args.from_model is not None,
     )
     torch.manual_seed(args.seed)
     history = []
-    if args.from_model is not None:
-        model = load_checkpoint(args.from_model, device=resolve_device(args.device))
-    else:
-        model = build_model(
-            init=args.init,
-            placement=args.placement,
-            modality=args.modality,
-            head=args.head,
-            max_length=args.max_length,
-            image_size=args.image_size,
-            visual_exit={} if args.visual_exit != "none" else None,
-        )
+    model, trains = initial_model(args)
     # the model's own text length and image size (a --from-model checkpoint has its own)
     featurizer = featurizer_for(model)
     train_set, val_set = load_datasets(args.corpus, featurizer, config)
-    if args.from_model is None:
+    if trains:
         work_dir = args.work_dir or args.out / "work"
         trainer = Trainer(model, train_set, val_set, work_dir, config)
         if args.resume:
@@ -187,7 +181,7 @@ def main(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "command": "docexit train "
-                + " ".join(options_as_argv(args, NEW_MODEL_ONLY if args.from_model else set())),
+                + " ".join(options_as_argv(args, set() if trains else NEW_MODEL_ONLY)),
                 "history": [vars(h) for h in history],
                 "selection": selection.to_dict(),
                 "visual_history": [vars(h) for h in visual_history],
@@ -209,6 +203,36 @@ def main(args: argparse.Namespace) -> int:
     for line in report_lines(report):
         print(f"test: {line}")
     return 0
+
+
+def initial_model(args: argparse.Namespace) -> tuple[EarlyExitModel, bool]:
+    """The model to start from and whether it trains: a new one; a trained one (`--from-model`)
+    that is only recalibrated; or, with `--strategy two_stage`, a trained one (e.g. imported)
+    given new exits from --placement/--modality/--head, trained with its backbone and final
+    classifier frozen, so its full-depth logits stay bit-identical."""
+    from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.device import resolve_device
+    from docexit.models.exits import exit_plan
+    from docexit.models.factory import build_model, parse_placement, with_new_exits
+
+    visual_exit = {} if args.visual_exit != "none" else None
+    if args.from_model is None:
+        model = build_model(
+            init=args.init,
+            placement=args.placement,
+            modality=args.modality,
+            head=args.head,
+            max_length=args.max_length,
+            image_size=args.image_size,
+            visual_exit=visual_exit,
+        )
+        return model, True
+    model = load_checkpoint(args.from_model, device=resolve_device(args.device))
+    if args.strategy != "two_stage":
+        return model, False
+    placement = parse_placement(args.placement)
+    exits = exit_plan(model.num_layers, placement, modality=args.modality, head=args.head)
+    return with_new_exits(model, exits, visual_exit), True
 
 
 def _base_training(from_model: Path | None) -> dict | None:
