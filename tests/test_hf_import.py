@@ -179,3 +179,17 @@ def test_bad_folders_are_refused(
     config["id2label"] = {str(i): "memo" if i < 2 else LABELS[i] for i in range(16)}
     (repeated / "config.json").write_text(json.dumps(config))
     assert "labels are not unique: memo" in _refused(repeated, out, capsys)
+
+
+def test_a_bare_layoutlmv3_model_imports_its_backbone(tmp_path: Path, hf_dir: Path) -> None:
+    """A `LayoutLMv3Model` folder (no head): backbone copied, the final exit starts untrained."""
+    bare = tmp_path / "bare"
+    classifier = LayoutLMv3ForSequenceClassification.from_pretrained(str(hf_dir))
+    classifier.layoutlmv3.save_pretrained(str(bare))
+    for name in ("tokenizer.json", "tokenizer_config.json", "processor_config.json"):
+        shutil.copyfile(hf_dir / name, bare / name)
+    assert import_cli(bare, tmp_path / "out") == 0
+    model = load_checkpoint(tmp_path / "out")
+    for name, tensor in classifier.layoutlmv3.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[name], tensor), name
+    assert model.label_names == list(LABELS)
