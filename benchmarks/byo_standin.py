@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from docexit.corpus.store import load_split
+from docexit.models.backbone import layout_embedding_sizes
 from docexit.transforms.records import LABELS
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -77,9 +78,12 @@ def fine_tune(args: argparse.Namespace) -> None:
     processor = LayoutLMv3Processor(
         LayoutLMv3ImageProcessorPil(apply_ocr=False, size=size), tokenizer
     )
+    coordinate, shape = layout_embedding_sizes(args.hidden)  # 4 * c + 2 * s == hidden
     config = LayoutLMv3Config(
         vocab_size=len(tokenizer),
         hidden_size=args.hidden,
+        coordinate_size=coordinate,
+        shape_size=shape,
         num_hidden_layers=args.layers,
         num_attention_heads=args.hidden // 64,
         intermediate_size=4 * args.hidden,
