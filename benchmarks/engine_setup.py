@@ -22,13 +22,13 @@ Page = tuple[PageFeatures, int]  # features, label id
 # ---- pages ------------------------------------------------------------------------------------
 
 
-def _synthetic_chunk(task: tuple[int, int, int, int, int]) -> list[tuple[PageFeatures, str]]:
+def _synthetic_chunk(task: tuple[int, int, int, str, int, int]) -> list[tuple[PageFeatures, str]]:
     """Pages `start..stop` of seed `seed`, featurized (a worker function)."""
     from docexit.corpus.synth import generate_page
     from docexit.transforms.featurize import Featurizer
 
-    seed, start, stop, max_text, image_size = task
-    featurizer = Featurizer(max_text, image_size)
+    seed, start, stop, tokenizer_dir, max_text, image_size = task
+    featurizer = Featurizer(tokenizer_dir, max_text, image_size)
     out = []
     for i in range(start, stop):
         label = LABELS[i % len(LABELS)]
@@ -39,9 +39,12 @@ def _synthetic_chunk(task: tuple[int, int, int, int, int]) -> list[tuple[PageFea
 
 def synthetic_pages(n: int, model: EarlyExitModel, seed: int = 0, workers: int = 1) -> list[Page]:
     """`n` generated pages, classes in turn, featurized from the generator's ground truth."""
+    from docexit.models.tokenizer import tokenizer_source
+
+    source = str(tokenizer_source(model))
     max_text, image_size = int(model.config.max_text_tokens), model.config.image_size
     chunk = max(1, -(-n // max(1, workers * 4)))
-    tasks = [(seed, s, min(n, s + chunk), max_text, image_size) for s in range(0, n, chunk)]
+    tasks = [(seed, s, min(n, s + chunk), source, max_text, image_size) for s in range(0, n, chunk)]
     if workers <= 1:
         chunks = map(_synthetic_chunk, tasks)
     else:
@@ -59,10 +62,10 @@ def synthetic_pages(n: int, model: EarlyExitModel, seed: int = 0, workers: int =
 def corpus_pages(corpus: Path, split: str, model: EarlyExitModel, limit: int) -> list[Page]:
     """The first `limit` pages of built corpus splits (comma-separated, in that order; OCR
     words from the corpus)."""
+    from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.dataset import PageDataset
-    from docexit.transforms.featurize import Featurizer
 
-    featurizer = Featurizer(int(model.config.max_text_tokens), model.config.image_size)
+    featurizer = featurizer_for(model)
     pages: list[Page] = []
     for name in split.split(","):
         if len(pages) >= limit:

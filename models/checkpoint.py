@@ -1,5 +1,6 @@
 """Checkpoints: a folder with `config.json` (EarlyExitConfig: backbone, exits, labels,
-temperatures, policy) and `model.safetensors`, written and read with transformers'
+temperatures, policy), `model.safetensors` and the model's tokenizer files (`tokenizer.json`,
+`tokenizer_config.json`; `models/tokenizer.py`), written and read with transformers'
 save_pretrained / from_pretrained. Nothing is ever unpickled: pickled weights (`*.bin`, `*.pt`)
 are refused, and only safetensors are read."""
 
@@ -14,6 +15,7 @@ from safetensors import SafetensorError, safe_open
 
 from docexit.models.config import EarlyExitConfig
 from docexit.models.model import EarlyExitModel
+from docexit.models.tokenizer import save_tokenizer, tokenizer_source
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -27,19 +29,22 @@ class CheckpointError(Exception):
 def save_checkpoint(
     model: EarlyExitModel, directory: str | Path, *, dtype: torch.dtype = torch.float32
 ) -> Path:
-    """Writes `config.json` + `model.safetensors` into `directory` (created if needed).
+    """Writes `config.json` + `model.safetensors` and the model's tokenizer (from
+    `tokenizer_source(model)`) into `directory` (created if needed).
 
     dtype: storage precision; float16 halves the bundled model's size. `model` itself is not
     changed, and `load_checkpoint` always returns float32.
     """
     if dtype not in STORAGE_DTYPES:
         raise ValueError(f"dtype must be one of {STORAGE_DTYPES}, got {dtype}")
+    tokenizer_dir = tokenizer_source(model)  # fails before anything is written
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     to_save = model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
     to_save.save_pretrained(str(directory))
     if not (directory / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"save_pretrained wrote no {WEIGHTS_FILE} in {directory}")
+    save_tokenizer(tokenizer_dir, directory)
     return directory
 
 
@@ -98,6 +103,7 @@ def load_checkpoint(
     )
     if problems:
         raise CheckpointError(f"weights in {directory} do not match its config: {problems}")
+    model.tokenizer_dir = str(directory)
     model.eval()
     if device is not None:
         model.to(device)

@@ -57,6 +57,25 @@ def init_depth(init: str, backbone_overrides: dict | None = None) -> int:
     )
 
 
+def with_new_exits(
+    model: EarlyExitModel, exits: list[dict], visual_exit: dict | None = None
+) -> EarlyExitModel:
+    """`model`'s backbone and final classifier (bit-exact) with new, untrained exits before it
+    (`exits` as `exit_plan` gives them) and, if asked, a new visual exit. Calibration and policy
+    are reset; training the exits alone leaves full-depth logits unchanged."""
+    settings = model.config.to_dict()
+    settings.update(
+        exits=exits, temperatures=None, confidence_maps=None, policy=None, visual_exit=visual_exit
+    )
+    new = EarlyExitModel(EarlyExitConfig.from_dict(settings))
+    if new.config.exits[-1] != model.config.exits[-1]:
+        raise ValueError("the new exits must end with the same final classifier")
+    new.backbone.load_state_dict(model.backbone.state_dict(), strict=True)
+    new.exits[-1].load_state_dict(model.exits[-1].state_dict(), strict=True)
+    new.tokenizer_dir = model.tokenizer_dir
+    return new.to(model.device)
+
+
 def build_model(
     init: str = "minilm",
     placement: str | list[int] = "quarter",

@@ -139,6 +139,9 @@ class EarlyExitModel(PreTrainedModel):
         self.visual_exit = (
             VisualExit(config.visual_exit, classes) if config.visual_exit is not None else None
         )
+        # The folder this model's tokenizer comes from (`models/tokenizer.py`); None: MiniLM's
+        # for a MiniLM-vocabulary backbone.
+        self.tokenizer_dir: str | None = None
         self._exits_at = {
             k: [i for i, e in enumerate(config.exits) if e["layer"] == k]
             for k in range(config.num_layers + 1)
@@ -161,6 +164,7 @@ class EarlyExitModel(PreTrainedModel):
         config = EarlyExitConfig(backbone=backbone, init_source="minilm", **config_kwargs)
         model = cls(config)
         load_minilm_weights(model.backbone, path)
+        model.tokenizer_dir = str(path) if path is not None else None
         return model
 
     @classmethod
@@ -173,6 +177,7 @@ class EarlyExitModel(PreTrainedModel):
         model = cls(config)
         missing, unexpected = model.backbone.load_state_dict(source.state_dict(), strict=True)
         assert not missing and not unexpected
+        model.tokenizer_dir = str(folder)
         return model
 
     @classmethod
@@ -192,6 +197,7 @@ class EarlyExitModel(PreTrainedModel):
             source.backbone.state_dict(), strict=True
         )
         assert not missing and not unexpected
+        model.tokenizer_dir = str(folder)
         return model
 
     # ---- structure ---------------------------------------------------------------------------
@@ -307,8 +313,10 @@ class EarlyExitModel(PreTrainedModel):
         attention mask and position bias every layer uses (as LayoutLMv3Model.forward builds them)."""
         self._check_batch(batch)
         bb, cfg = self.backbone, self.config.backbone
-        input_ids, bbox = batch.input_ids, batch.bbox  # (B, T), (B, T, 4)
-        b, t = input_ids.shape
+        bbox = batch.bbox  # (B, T, 4)
+        # padding takes the vocabulary's own pad id, whatever id the batch was padded with
+        input_ids = batch.input_ids.masked_fill(batch.attention_mask == 0, cfg.pad_token_id)
+        b, t = input_ids.shape  # (B, T)
         device = input_ids.device
         text = bb.embeddings(
             input_ids=input_ids,

@@ -48,6 +48,7 @@ from docexit.transforms.inference import (
 from docexit.transforms.io import MatchInputs, ReadFiles
 from docexit.transforms.layout import DEAD_LETTERS as DEAD_LETTERS_PART
 from docexit.transforms.layout import MANIFEST, ROWS, CommitRun, RunLayout
+from docexit.transforms.rows import rows_metadata, rows_schema
 from docexit.transforms.sinks import DEAD_LETTER_SCHEMA, ROWS_SCHEMA, WriteParquet, with_metadata
 from docexit.transforms.visual import VISION_BATCH, VisionStage, VisualExitHandler
 
@@ -103,6 +104,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         "policy": policy,
         "policy_name": str(policy["name"]),
         "min_confidence": float(opts.min_confidence),
+        "keep_ocr": bool(opts.keep_ocr),
     }
     if not 0.0 <= opts.min_confidence <= 1.0:
         raise ValueError(f"--min-confidence must be in [0, 1], got {opts.min_confidence}")
@@ -127,7 +129,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
             "backend": opts.ocr_backend,
             "timeout": opts.ocr_timeout or None,
         },
-        featurizer_kwargs=featurizer_kwargs(config, opts.max_tokens),
+        featurizer_kwargs=featurizer_kwargs(config, opts.max_tokens, model_dir),
         handler_kwargs={
             "device": opts.device,
             "min_batch_size": min(opts.min_batch_size, opts.batch_size),
@@ -161,14 +163,16 @@ def visual_threshold(
     return None if threshold is None else float(threshold)
 
 
-def featurizer_kwargs(config: dict[str, Any], max_tokens: int) -> dict[str, Any]:
-    """Featurizer settings that fit the checkpoint: tokens per page (at most the model's
-    `max_text_tokens`, or what its position table allows) and image size."""
+def featurizer_kwargs(config: dict[str, Any], max_tokens: int, model_dir: str) -> dict[str, Any]:
+    """Featurizer settings that fit the checkpoint: its folder (tokenizer, image processor),
+    tokens per page (at most the model's `max_text_tokens`, or what its position table allows)
+    and image size."""
     backbone = config.get("backbone") or {}
     limit = config.get("max_text_tokens") or (
         int(backbone.get("max_position_embeddings", 514)) - int(backbone.get("pad_token_id", 0)) - 1
     )
     return {
+        "model_dir": model_dir,
         "max_length": min(max_tokens, int(limit)),
         "image_size": int(backbone.get("input_size", 224)),
     }
@@ -290,6 +294,10 @@ def build_pipeline(
     classified = p | "ClassifyDocuments" >> ClassifyDocuments(spec)
     metadata = parquet_metadata(spec)
     layout = spec.layout
+    keep_ocr = bool(spec.meta.get("keep_ocr"))
+    rows_schema_ = with_metadata(
+        rows_schema(ROWS_SCHEMA, keep_ocr), rows_metadata(metadata, keep_ocr)
+    )
     dead_rows = classified.dead_letters | "DeadLetterRows" >> beam.Map(_dead_letter_row)
     manifest = {
         "file": classified.files,
@@ -297,14 +305,24 @@ def build_pipeline(
         "dead": dead_rows | "DeadLettersBySource" >> beam.Map(_source_once),
     } | "Manifest" >> BuildManifest(spec.run_id)
     outputs = {
-        ROWS: (classified.rows, ROWS_SCHEMA, spec.num_shards, counts.count_row),
-        DEAD_LETTERS_PART: (dead_rows, DEAD_LETTER_SCHEMA, 0, counts.count_dead_letter),
-        MANIFEST: (manifest, MANIFEST_SCHEMA, 0, counts.count_manifest_row),
+        ROWS: (classified.rows, rows_schema_, spec.num_shards, counts.count_row),
+        DEAD_LETTERS_PART: (
+            dead_rows,
+            with_metadata(DEAD_LETTER_SCHEMA, metadata),
+            0,
+            counts.count_dead_letter,
+        ),
+        MANIFEST: (
+            manifest,
+            with_metadata(MANIFEST_SCHEMA, metadata),
+            0,
+            counts.count_manifest_row,
+        ),
     }
     staged, tallies = {}, []
     for part, (rows, schema, num_shards, count) in outputs.items():
         staged[part] = rows | f"Write_{part}" >> WriteParquet(
-            layout.staging_prefix(part), with_metadata(schema, metadata), num_shards=num_shards
+            layout.staging_prefix(part), schema, num_shards=num_shards
         )
         tallies.append(rows | f"Count_{part}" >> beam.Map(count))
     staged["counts"] = tuple(tallies) | "AllCounts" >> beam.Flatten()

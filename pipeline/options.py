@@ -137,6 +137,12 @@ class DocexitOptions(PipelineOptions):
             "column), e.g. to route them to a person; 0 (default) marks none",
         )
         model.add_argument(
+            "--keep-ocr",
+            action="store_true",
+            help="add `words` and `boxes` columns (the OCR words and their 0-1000 boxes, as fed "
+            "to the model; empty lists for pages that skipped OCR) to every row",
+        )
+        model.add_argument(
             "--visual-threshold",
             type=float,
             default=None,

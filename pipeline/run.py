@@ -11,7 +11,8 @@ Any Beam pipeline option is accepted next to the job's own (`--runner`,
 
 Before the pipeline starts, `startup_checks` fails fast with a clear message on: a model folder
 that is missing or does not load, Tesseract or its language pack missing (when the workers run
-on this machine), an output location that cannot be written.
+on this machine), an output location that cannot be written, a model folder without the
+tokenizer of its vocabulary.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
             raise ValueError(
                 f"--max-failure-share must be within 0-1, got {opts.max_failure_share}"
             )
-        check_model(opts.model or str(defaults.bundled_model_dir()))
+        opts.model = usable_model_dir(opts.model or str(defaults.bundled_model_dir()))
+        check_model(opts.model)
         spec = resolve_spec(options)
         check_patterns(spec.inputs)
         startup_checks(options, spec)
@@ -137,15 +139,36 @@ def job_failure_message(error: BaseException, output: str) -> str:
 # --- startup checks -----------------------------------------------------------------------------
 
 
+def usable_model_dir(model_dir: str) -> str:
+    """`model_dir`, or for a plain transformers LayoutLMv3 classification folder its docexit
+    import (done once, cached under the docexit cache folder; full depth, no exits)."""
+    from docexit.models.hf_import import cached_import, is_layoutlmv3_folder
+
+    if not is_layoutlmv3_folder(model_dir):
+        return model_dir
+    imported = cached_import(model_dir, defaults.cache_dir() / "imported")
+    LOG.info(
+        "%s is a transformers LayoutLMv3 folder: imported on the fly into %s (full depth, no "
+        "exits; `docexit import` and `docexit train --from-model` add them)",
+        model_dir,
+        imported,
+    )
+    return str(imported)
+
+
 def check_model(model_dir: str) -> None:
-    """The checkpoint loads: config.json + model.safetensors present, valid and matching."""
+    """The checkpoint loads (config.json + model.safetensors present, valid and matching) and
+    its folder holds the tokenizer of its vocabulary."""
     from docexit.models.checkpoint import CheckpointError, load_checkpoint
+    from docexit.models.tokenizer import check_model_tokenizer
+    from docexit.transforms.featurize import TokenizerError
 
     if not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"no model checkpoint at {model_dir} (missing config.json)")
     try:
         model = load_checkpoint(model_dir)
-    except CheckpointError as error:
+        check_model_tokenizer(model_dir, model.config.backbone)
+    except (CheckpointError, TokenizerError) as error:
         raise ValueError(f"the model checkpoint {model_dir} cannot be loaded: {error}") from error
     bad = non_finite_parameters(model)
     if bad:

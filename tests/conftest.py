@@ -58,6 +58,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from docexit.models.batch import collate
     from docexit.models.checkpoint import save_checkpoint
     from docexit.models.model import EarlyExitModel
+    from docexit.models.tokenizer import minilm_tokenizer_dir
     from docexit.transforms.decode import decode_pages
     from docexit.transforms.featurize import Featurizer
     from docexit.transforms.records import PageFeatures
@@ -65,7 +66,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     corpus = tmp_path_factory.mktemp("tiny_train_corpus")
     # 18 pages, other pages than `synth_pages`
     write_corpus(corpus, per_class=1, seed=1, unit="files")
-    featurizer = Featurizer(max_length=64)
+    featurizer = Featurizer(minilm_tokenizer_dir(), max_length=64)
     features: list[PageFeatures] = []
     labels: list[int] = []
     images: dict[str, list] = {}

@@ -18,7 +18,6 @@ from docexit.models.model import EarlyExitModel
 def tiny_model(exits=None, **kwargs) -> EarlyExitModel:
     torch.manual_seed(0)
     backbone = backbone_config(
-        vocab_size=100,
         hidden_size=32,
         num_hidden_layers=3,
         num_attention_heads=4,
@@ -50,6 +49,8 @@ def test_round_trip_keeps_logits_and_config(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "config.json",
         "model.safetensors",
+        "tokenizer.json",  # the tokenizer travels with the weights
+        "tokenizer_config.json",
     ]
     loaded = load_checkpoint(tmp_path / "ckpt")
     assert not loaded.training

@@ -15,21 +15,22 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from docexit.models.batch import ModelBatch, collate
+from docexit.pipeline.defaults import bundled_model_dir
 from docexit.transforms.featurize import (
     CLS_BOX,
     SEP_BOX,
     Featurizer,
     image_to_pixels,
-    tokenizer_path,
 )
 from docexit.transforms.ocr import normalize_box
 
 CLS, SEP, PAD = 101, 102, 0
+BUNDLED = bundled_model_dir()  # the bundled model's MiniLM WordPiece tokenizer
 
 
 @functools.cache
 def featurizer(max_length: int = 512) -> Featurizer:
-    return Featurizer(max_length=max_length)
+    return Featurizer(BUNDLED, max_length=max_length)
 
 
 def page(size: tuple[int, int] = (60, 80), color: int = 255) -> Image.Image:
@@ -38,7 +39,6 @@ def page(size: tuple[int, int] = (60, 80), color: int = 255) -> Image.Image:
 
 def test_tokenizer_contract() -> None:
     tok = featurizer().tokenizer
-    assert os.path.isdir(tokenizer_path())
     assert tok.is_fast
     assert len(tok) == 30522
     assert (tok.cls_token_id, tok.sep_token_id, tok.pad_token_id) == (CLS, SEP, PAD)
@@ -113,7 +113,7 @@ def test_bad_boxes_raise_clear_errors(boxes: list, message: str) -> None:
 
 def test_max_length_must_fit_specials() -> None:
     with pytest.raises(ValueError, match="max_length"):
-        Featurizer(max_length=1)
+        Featurizer(BUNDLED, max_length=1)
 
 
 def test_image_to_pixels_normalises() -> None:

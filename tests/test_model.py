@@ -25,9 +25,11 @@ from docexit.transforms.records import LABELS
 VOCAB = 120
 
 
-def tiny_config(layers: int = 4, bias: bool = True, **kwargs) -> EarlyExitConfig:
+def tiny_config(
+    layers: int = 4, bias: bool = True, vocab: int = VOCAB, **kwargs
+) -> EarlyExitConfig:
     backbone = backbone_config(
-        vocab_size=VOCAB,
+        vocab_size=vocab,
         hidden_size=32,
         num_hidden_layers=layers,
         num_attention_heads=4,
@@ -38,9 +40,9 @@ def tiny_config(layers: int = 4, bias: bool = True, **kwargs) -> EarlyExitConfig
     return EarlyExitConfig(backbone=backbone.to_dict(), **kwargs)
 
 
-def tiny_model(layers: int = 4, seed: int = 0, **kwargs) -> EarlyExitModel:
+def tiny_model(layers: int = 4, seed: int = 0, vocab: int = VOCAB, **kwargs) -> EarlyExitModel:
     torch.manual_seed(seed)
-    model = EarlyExitModel(tiny_config(layers, **kwargs)).eval()
+    model = EarlyExitModel(tiny_config(layers, vocab=vocab, **kwargs)).eval()
     with torch.no_grad():  # LayoutLMv3 starts the visual CLS / position embeddings at zero
         model.backbone.cls_token.normal_(std=0.5)
         model.backbone.pos_embed.normal_(std=0.5)
@@ -356,10 +358,10 @@ def test_layoutlmv3_checkpoint_from_folder(tmp_path, head_class):
         assert torch.equal(ours[name], tensor), name
     assert model.is_pretrained_parameter("backbone.encoder.layer.0.output.dense.weight")
     assert model.config.backbone.pad_token_id == 1  # RoBERTa vocabulary kept as saved
-    batch = make_batch(seq_len=12)
+    batch = make_batch(seq_len=12)  # padded with 0; the model pads with its own id, 1
     with torch.no_grad():
         reference = base(
-            input_ids=batch.input_ids,
+            input_ids=batch.input_ids.masked_fill(batch.attention_mask == 0, 1),
             bbox=batch.bbox,
             attention_mask=batch.attention_mask,
             pixel_values=batch.pixel_values,
@@ -379,7 +381,7 @@ def test_docexit_backbone_from_folder_keeps_backbone_and_renews_exits(tmp_path):
     from docexit.models.checkpoint import save_checkpoint
     from docexit.models.factory import build_model, init_depth
 
-    source = tiny_model(layers=4, seed=5)
+    source = tiny_model(layers=4, seed=5, vocab=30522)  # MiniLM's: saved with its tokenizer
     save_checkpoint(source, tmp_path / "trained")
     assert init_depth(str(tmp_path / "trained")) == 4
     model = build_model(

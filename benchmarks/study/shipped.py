@@ -128,9 +128,9 @@ def check_shipped(
 
     Raises ValueError when the model stores no exit policy."""
     from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.dataset import PageDataset
     from docexit.models.training.evaluation import exit_names
-    from docexit.transforms.featurize import Featurizer
 
     cache_path = out_dir / SHIPPED_FILE
     key = _cache_key(model_dir, corpus, settings, plan)
@@ -141,7 +141,7 @@ def check_shipped(
     model = load_checkpoint(model_dir, device)
     if not model.config.policy:
         raise ValueError(f"{model_dir} stores no exit policy: nothing to compare")
-    featurizer = Featurizer(int(model.config.max_text_tokens), model.config.image_size)
+    featurizer = featurizer_for(model)
     test = PageDataset.from_split(corpus, "test", featurizer, settings.max_eval_pages, spread=True)
     pages: list[Page] = [test[i] for i in range(len(test))]
     policy = policy_from_dict(model.config.policy)

@@ -26,6 +26,7 @@ from docexit.models.calibration import fit_temperatures
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.factory import build_model, init_depth
 from docexit.models.model import EarlyExitModel
+from docexit.models.tokenizer import minilm_tokenizer_dir
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.strategies import StrategyConfig
 from docexit.models.training.trainer import TrainConfig, Trainer, collect_logits
@@ -80,7 +81,10 @@ class StudyData:
 
 def load_data(corpus: Path, settings: StudySettings) -> StudyData:
     """The corpus splits, featurized for the study's text length and image size."""
-    featurizer = Featurizer(settings.max_length, settings.image_size)
+    # a folder init brings its own tokenizer; `minilm` and `random` use MiniLM's vocabulary
+    init = Path(settings.init)
+    tokenizer_dir = init if init.is_dir() else minilm_tokenizer_dir()
+    featurizer = Featurizer(tokenizer_dir, settings.max_length, settings.image_size)
     limit = settings.max_eval_pages
     return StudyData(
         train=PageDataset.from_split(

@@ -41,7 +41,8 @@ RUN pip install -c /opt/docexit/constraints.txt /opt/docexit/src \
 
 COPY ${MODEL_SRC} /opt/docexit/model
 RUN test -f /opt/docexit/model/config.json && test -f /opt/docexit/model/model.safetensors \
-    || { echo "no checkpoint in MODEL_SRC=${MODEL_SRC} (config.json + model.safetensors)" >&2; exit 1; }
+    && test -f /opt/docexit/model/tokenizer.json \
+    || { echo "no checkpoint in MODEL_SRC=${MODEL_SRC} (config.json + model.safetensors + tokenizer.json)" >&2; exit 1; }
 
 # The Beam SDK harness boot program: Dataflow and the Flink worker pool start it.
 ENTRYPOINT ["/opt/apache/beam/boot"]

@@ -29,6 +29,7 @@ from docexit.models.calibration import (
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.device import resolve_device
 from docexit.models.model import EarlyExitModel
+from docexit.models.tokenizer import featurizer_for
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import calibrate_and_choose_policy, exit_names
 from docexit.models.training.metrics import paired_bootstrap, reported_confidence
@@ -40,7 +41,6 @@ from docexit.models.training.recalibration import (
 )
 from docexit.models.training.trainer import TrainConfig, Trainer
 from docexit.models.training.visual_training import fit_visual_exit
-from docexit.transforms.featurize import Featurizer
 
 SPLITS = ("train", "validation", "test")
 # Every real page's exit and visual-exit logits from the fold model that never saw it, written
@@ -108,7 +108,7 @@ def adapt(
     policy and visual threshold chosen on synthetic validation (stored in its config)."""
     if config.max_length is not None:
         set_max_text_tokens(model, config.max_length)
-    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    featurizer = featurizer_for(model)
     replay = replay_pages(synth_corpus, config.replay_pages, config.seed)
     train_set = PageDataset(pa.concat_tables([real, replay]), featurizer)
     val_set = PageDataset.from_split(synth_corpus, "validation", featurizer, config.val_pages)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from docexit.corpus.store import first_or_spread, load_split
 from docexit.models.batch import ModelBatch, collate
-from docexit.transforms.featurize import Featurizer, image_to_pixels
+from docexit.transforms.featurize import Featurizer
 from docexit.transforms.records import PageFeatures
 
 
@@ -25,7 +25,7 @@ class PageDataset(torch.utils.data.Dataset):
         self.labels = torch.tensor(data["label_id"], dtype=torch.long)  # (N,)
         self.sources = [f"{s}#{p}" for s, p in zip(data["source"], data["page"], strict=True)]
         self._images = data["image_png"]
-        self.image_size = featurizer.image_size
+        self._featurizer = featurizer
         self._tokens = [
             featurizer.tokenize(words, [tuple(box) for box in boxes])
             for words, boxes in zip(data["words"], data["boxes"], strict=True)
@@ -50,7 +50,7 @@ class PageDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[PageFeatures, int]:
         input_ids, bbox = self._tokens[index]
         image = Image.open(io.BytesIO(self._images[index]))
-        pixels = image_to_pixels(image, self.image_size)  # (3, S, S)
+        pixels = self._featurizer.pixels(image)  # (3, S, S), as the model's image processor
         features = PageFeatures(input_ids=input_ids, bbox=bbox, pixel_values=pixels)
         return features, int(self.labels[index])
 

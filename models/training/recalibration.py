@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
+from docexit.models.tokenizer import featurizer_for
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import exit_names, fit_calibration_and_policy
 from docexit.models.training.metrics import ece_change_interval, reported_confidence
@@ -42,7 +43,6 @@ from docexit.models.training.visual_training import (
     select_visual_threshold,
     visual_logits,
 )
-from docexit.transforms.featurize import Featurizer
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class ArchiveLogits:
 
 def model_outputs(model: EarlyExitModel, pages: pa.Table, batch_size: int = 16) -> ArchiveLogits:
     """Every exit's raw logits and the visual exit's (if any) on a corpus table's pages."""
-    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    featurizer = featurizer_for(model)
     logits, gates, labels = collect_logits(
         model, PageDataset(pages, featurizer), batch_size, model.device
     )  # (E, N, C), (E, N, 2) or None, (N,)

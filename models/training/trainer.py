@@ -54,6 +54,9 @@ class TrainConfig:
     max_train_pages: int | None = None  # cap for quick runs and tests
     max_eval_pages: int | None = None
     keep_best: bool = True  # fit() returns the best epoch by validation; False: the last
+    # two_stage on an already trained model (`train --from-model`): its backbone and final head
+    # stay frozen, only the exits stage runs
+    trained_backbone: bool = False
 
 
 @dataclass
@@ -160,18 +163,21 @@ class Trainer:
 
     def _stages(self) -> list[tuple[str, int]]:
         """(stage, epochs): two-stage trains the backbone first, then the exits alone."""
+        if self.config.strategy.name == "two_stage" and self.config.trained_backbone:
+            return [("exits", self.config.epochs)]
         if self.config.strategy.name == "two_stage":
             first = max(1, self.config.epochs // 2)
             return [("backbone", first), ("exits", max(1, self.config.epochs - first))]
         return [("joint", self.config.epochs)]
 
     def _set_trainable(self, stage: str) -> None:
+        final_head = f"exits.{len(self.model.exits) - 1}."
         for name, parameter in self.model.named_parameters():
             is_exit = self.model.is_exit_parameter(name)
             if stage == "backbone":
                 parameter.requires_grad_(not is_exit)
-            elif stage == "exits":
-                parameter.requires_grad_(is_exit)
+            elif stage == "exits":  # the final classifier stays as the backbone stage left it
+                parameter.requires_grad_(is_exit and not name.startswith(final_head))
             else:
                 parameter.requires_grad_(True)
 

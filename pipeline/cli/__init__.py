@@ -28,6 +28,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "docexit.pipeline.cli.calibrate",
         "recalibrate a model and re-choose its exit policy on labelled archive pages",
     ),
+    "import": (
+        "docexit.pipeline.cli.import_hf",
+        "import a transformers LayoutLMv3 classifier as a docexit checkpoint",
+    ),
+    "export": (
+        "docexit.pipeline.cli.export_hf",
+        "export a checkpoint's backbone and final head as a transformers LayoutLMv3 folder",
+    ),
     "bench": ("docexit.pipeline.cli.bench", "benchmarks: `bench engine` (early-exit speed)"),
     "study": ("docexit.pipeline.cli.study", "early-exit design study, measured speed"),
 }

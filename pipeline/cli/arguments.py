@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+USAGE_EXIT = 2  # a command that cannot start: bad options or inputs (as `docexit run`)
+
 
 def add_labelled_folder_arguments(parser: argparse.ArgumentParser, data_option: str) -> None:
     """--labels-file and --ocr-min-dpi: how a labelled folder given as `data_option` is read."""

@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from docexit.corpus.builder import cached_folder_corpus
     from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.evaluation import evaluate_split, report_lines
     from docexit.models.training.model_card import record_evaluation
-    from docexit.transforms.featurize import Featurizer
 
     model_dir = args.model or bundled_model_dir()
     model = load_checkpoint(model_dir)
@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     if not (args.data / f"{split}.parquet").is_file():
         corpus_dir = cached_folder_corpus(args.data, args.labels_file, args.ocr_min_dpi)
         split = "test"
-    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    featurizer = featurizer_for(model)
     report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
     print(f"n={report['n']}, policy {report['policy']}")
     for line in report_lines(report):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -14,6 +15,9 @@ from docexit.models.training.strategies import STRATEGIES, StrategyConfig
 from docexit.models.training.trainer import TrainConfig
 from docexit.pipeline.cli import options_as_argv
 from docexit.pipeline.cli.arguments import add_policy_arguments
+
+if TYPE_CHECKING:
+    from docexit.models.model import EarlyExitModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +85,9 @@ def _add_design_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="start from this trained model instead of training one: recalibrate, choose the "
-        "policy, and train its visual exit",
+        "policy, and train its visual exit; with --strategy two_stage, give it new exits "
+        "(--placement, --modality, --head) trained with its backbone and final classifier "
+        "frozen (an imported LayoutLMv3 keeps its full-depth answers)",
     )
     parser.add_argument("--max-length", type=int, default=512, help="text tokens per page")
     parser.add_argument("--image-size", type=int, default=224, help="page image side (pixels)")
@@ -113,25 +119,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         strategy=StrategyConfig(name=args.strategy, gamma=args.gamma),
         max_train_pages=args.max_train_pages,
         max_eval_pages=args.max_eval_pages,
-    )
-
-
-def _initial_model(args: argparse.Namespace):
-    """The `--from-model` checkpoint, else a new model as the design options say."""
-    from docexit.models.checkpoint import load_checkpoint
-    from docexit.models.device import resolve_device
-    from docexit.models.factory import build_model
-
-    if args.from_model is not None:
-        return load_checkpoint(args.from_model, device=resolve_device(args.device))
-    return build_model(
-        init=args.init,
-        placement=args.placement,
-        modality=args.modality,
-        head=args.head,
-        max_length=args.max_length,
-        image_size=args.image_size,
-        visual_exit={} if args.visual_exit != "none" else None,
+        trained_backbone=args.from_model is not None,
     )
 
 
@@ -139,19 +127,19 @@ def main(args: argparse.Namespace) -> int:
     """Train (or take `--from-model`), calibrate, choose the policy, fit the visual exit, save,
     and report on the test split."""
     from docexit.models.checkpoint import save_checkpoint
+    from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.evaluation import calibrate_and_choose_policy
     from docexit.models.training.trainer import Trainer, load_datasets, training_summary
     from docexit.models.training.visual_training import fit_visual_exit
-    from docexit.transforms.featurize import Featurizer
 
     config = _train_config(args)
     torch.manual_seed(args.seed)
     history = []
-    model = _initial_model(args)
+    model, trains = initial_model(args)
     # the model's own text length and image size (a --from-model checkpoint has its own)
-    featurizer = Featurizer(model.config.max_text_tokens, model.config.image_size)
+    featurizer = featurizer_for(model)
     train_set, val_set = load_datasets(args.corpus, featurizer, config)
-    if args.from_model is None:
+    if trains:
         work_dir = args.work_dir or args.out / "work"
         trainer = Trainer(model, train_set, val_set, work_dir, config)
         if args.resume:
@@ -183,18 +171,21 @@ def main(args: argparse.Namespace) -> int:
         )
         print(visual_selection.summary())
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
-    _write_training_record(args, history, selection, visual_history, visual_selection)
+    _write_training_record(args, trains, history, selection, visual_history, visual_selection)
     _report_on_test(args, model, featurizer)
     return 0
 
 
-def _write_training_record(args, history, selection, visual_history, visual_selection) -> None:
-    """`training.json`: the command, the training history and both selections."""
+def _write_training_record(
+    args, trains: bool, history, selection, visual_history, visual_selection
+) -> None:
+    """`training.json`: the command (without the new-model options when a trained model was
+    only recalibrated), the training history and both selections."""
     (args.out / TRAINING_FILE).write_text(
         json.dumps(
             {
                 "command": "docexit train "
-                + " ".join(options_as_argv(args, NEW_MODEL_ONLY if args.from_model else set())),
+                + " ".join(options_as_argv(args, set() if trains else NEW_MODEL_ONLY)),
                 "history": [vars(h) for h in history],
                 "selection": selection.to_dict(),
                 "visual_history": [vars(h) for h in visual_history],
@@ -221,6 +212,36 @@ def _report_on_test(args: argparse.Namespace, model, featurizer) -> None:
     )
     for line in report_lines(report):
         print(f"test: {line}")
+
+
+def initial_model(args: argparse.Namespace) -> tuple[EarlyExitModel, bool]:
+    """The model to start from and whether it trains: a new one; a trained one (`--from-model`)
+    that is only recalibrated; or, with `--strategy two_stage`, a trained one (e.g. imported)
+    given new exits from --placement/--modality/--head, trained with its backbone and final
+    classifier frozen, so its full-depth logits stay bit-identical."""
+    from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.device import resolve_device
+    from docexit.models.exits import exit_plan
+    from docexit.models.factory import build_model, parse_placement, with_new_exits
+
+    visual_exit = {} if args.visual_exit != "none" else None
+    if args.from_model is None:
+        model = build_model(
+            init=args.init,
+            placement=args.placement,
+            modality=args.modality,
+            head=args.head,
+            max_length=args.max_length,
+            image_size=args.image_size,
+            visual_exit=visual_exit,
+        )
+        return model, True
+    model = load_checkpoint(args.from_model, device=resolve_device(args.device))
+    if args.strategy != "two_stage":
+        return model, False
+    placement = parse_placement(args.placement)
+    exits = exit_plan(model.num_layers, placement, modality=args.modality, head=args.head)
+    return with_new_exits(model, exits, visual_exit), True
 
 
 def _base_training(from_model: Path | None) -> dict | None:
