@@ -33,7 +33,7 @@ from transformers import LayoutLMv3Config
 from docexit.models.backbone import check_backbone_config
 from docexit.models.config import EarlyExitConfig
 from docexit.models.model import EarlyExitModel
-from docexit.models.thresholds import never_exit_early
+from docexit.models.policies.selection import never_exit_early
 from docexit.models.tokenizer import check_tokenizer
 from docexit.transforms.featurize import (
     IMAGE_PROCESSOR_FILES,

@@ -106,12 +106,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         "min_confidence": float(opts.min_confidence),
         "keep_ocr": bool(opts.keep_ocr),
     }
-    if not 0.0 <= opts.min_confidence <= 1.0:
-        raise ValueError(f"--min-confidence must be in [0, 1], got {opts.min_confidence}")
-    if opts.num_shards < 0:
-        raise ValueError("--num-shards must be >= 0 (0: the runner chooses)")
-    if opts.batch_size < 1 or opts.min_batch_size < 1:
-        raise ValueError("--batch-size and --min-batch-size must be >= 1")
+    check_numbers(opts)
     return JobSpec(
         inputs=inputs,
         output=opts.output.rstrip("/"),
@@ -147,6 +142,16 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         isolate_native_crashes=opts.isolate_native_crashes,
         visual_threshold=visual_threshold(config, opts.force_ocr, opts.visual_threshold),
     )
+
+
+def check_numbers(opts: DocexitOptions) -> None:
+    """Numeric options out of range are a usage error."""
+    if not 0.0 <= opts.min_confidence <= 1.0:
+        raise ValueError(f"--min-confidence must be in [0, 1], got {opts.min_confidence}")
+    if opts.num_shards < 0:
+        raise ValueError("--num-shards must be >= 0 (0: the runner chooses)")
+    if opts.batch_size < 1 or opts.min_batch_size < 1:
+        raise ValueError("--batch-size and --min-batch-size must be >= 1")
 
 
 def visual_threshold(

@@ -150,3 +150,22 @@ def test_design_doc_and_readme_name_every_package_and_only_files_that_exist() ->
         re.findall(r"`((?:pipeline|transforms|models|corpus|benchmarks)/[\w/]+\.py)`", design)
     )
     assert cited and sorted(c for c in cited if not (ROOT / c).is_file()) == []
+
+
+MAX_FILE_LINES = 600
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_file_over_600_lines_and_no_function_over_60_outside_tests() -> None:
+    """Small modules with one job: every library file and function stays under the limits."""
+    too_long = []
+    for name, path in package_modules().items():
+        source = path.read_text()
+        if source.count("\n") > MAX_FILE_LINES:
+            too_long.append(f"{name}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}.{node.name}: {lines} lines")
+    assert not too_long, "over the size limits:\n" + "\n".join(too_long)

@@ -19,6 +19,7 @@ DEFAULT_SYNTH_PER_CLASS = 300  # 4,800 files: a study-worthy corpus that builds 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the pages come from, how they are read, and the baselines."""
     parser.add_argument("--out", type=Path, required=True, help="corpus folder to write")
     parser.add_argument(
         "--input",
@@ -48,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="upscale pages scanned below this resolution before OCR (as docexit run)",
     )
+    add_baseline_arguments(parser)
+
+
+def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which text-only baselines the corpus summary scores."""
     parser.add_argument("--no-baseline", action="store_true", help="skip the bag-of-words baseline")
     parser.add_argument(
         "--baseline-folds",
