@@ -15,6 +15,7 @@ import io
 import json
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -27,15 +28,18 @@ from docexit.transforms.records import LABELS
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
-def train_tokenizer(words: list[list[str]], max_length: int, vocab_size: int = 4000):
-    """A LayoutLMv3 byte-level BPE tokenizer trained on the pages' words."""
+def bpe_vocab_and_merges(
+    texts: Iterable[str], vocab_size: int, min_frequency: int = 2
+) -> tuple[dict[str, int], list[tuple[str, ...]]]:
+    """A byte-level BPE vocabulary and merges trained on `texts`, RoBERTa's special tokens first
+    (`<s>`=0, `<pad>`=1, `</s>`=2): what `LayoutLMv3TokenizerFast` is built from."""
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import LayoutLMv3TokenizerFast
 
     bpe = ByteLevelBPETokenizer(add_prefix_space=True)
     bpe.train_from_iterator(
-        (" ".join(page) for page in words),
+        texts,
         vocab_size=vocab_size,
+        min_frequency=min_frequency,
         special_tokens=SPECIAL_TOKENS,
         show_progress=False,
     )
@@ -43,7 +47,14 @@ def train_tokenizer(words: list[list[str]], max_length: int, vocab_size: int = 4
         bpe.save_model(folder)
         vocab = json.loads((Path(folder) / "vocab.json").read_text())
         lines = (Path(folder) / "merges.txt").read_text().splitlines()[1:]  # after the header
-    merges = [tuple(line.split()) for line in lines if line.strip()]
+    return vocab, [tuple(line.split()) for line in lines if line.strip()]
+
+
+def train_tokenizer(words: list[list[str]], max_length: int, vocab_size: int = 4000):
+    """A LayoutLMv3 byte-level BPE tokenizer trained on the pages' words."""
+    from transformers import LayoutLMv3TokenizerFast
+
+    vocab, merges = bpe_vocab_and_merges((" ".join(page) for page in words), vocab_size)
     return LayoutLMv3TokenizerFast(vocab=vocab, merges=merges, model_max_length=max_length)
 
 

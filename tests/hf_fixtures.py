@@ -7,8 +7,6 @@ vocabulary and wrapped as `LayoutLMv3TokenizerFast` (`<s>`=0, `<pad>`=1, `</s>`=
 from __future__ import annotations
 
 import functools
-import json
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,32 +21,19 @@ from transformers import (
     LayoutLMv3TokenizerFast,
 )
 
+from docexit.benchmarks.byo_standin import bpe_vocab_and_merges
 from docexit.models.backbone import layout_embedding_sizes
 from docexit.transforms.records import LABELS
 
-SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0..4
 BPE_VOCAB = 600
 
 
 @functools.cache
-def _bpe_files(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    from tokenizers import ByteLevelBPETokenizer
-
+def _bpe_files(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, ...]]]:
+    """BPE vocabulary and merges trained on the synthetic generator's words (cached)."""
     from docexit.corpus.synth_text import shared_vocabulary
 
-    bpe = ByteLevelBPETokenizer(add_prefix_space=True)
-    bpe.train_from_iterator(
-        [" ".join(shared_vocabulary())],
-        vocab_size=vocab_size,
-        min_frequency=1,
-        special_tokens=SPECIAL_TOKENS,
-        show_progress=False,
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        bpe.save_model(folder)
-        vocab = json.loads((Path(folder) / "vocab.json").read_text())
-        lines = (Path(folder) / "merges.txt").read_text().splitlines()[1:]  # after the header
-    return vocab, [tuple(line.split()) for line in lines if line.strip()]
+    return bpe_vocab_and_merges([" ".join(shared_vocabulary())], vocab_size, min_frequency=1)
 
 
 def bpe_tokenizer(max_length: int, vocab_size: int = BPE_VOCAB) -> LayoutLMv3TokenizerFast:

@@ -37,9 +37,9 @@ def pages(synth_pages: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_rows(model: Path, pages: Path, out: Path) -> list[dict]:
-    argv = ["--input", str(pages / "*"), "--model", str(model), "--output", str(out / "rows")]
+    argv = ["--input", str(pages / "*"), "--model", str(model), "--output", str(out)]
     assert main([*argv, "--force-ocr", "--keep-ocr", "--no-summary"]) == 0
-    table = pq.read_table(out / "rows-00000-of-00001.parquet")
+    table = pq.read_table(out / "rows")
     assert b"docexit.ocr_columns" in table.schema.metadata
     return table.to_pylist()
 

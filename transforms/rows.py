@@ -66,7 +66,7 @@ def page_row(
         "label": meta["label_names"][label_id],
         "label_id": label_id,
         "confidence": confidence,
-        "review": confidence < meta["min_confidence"],
+        "review": confidence < meta.get("min_confidence", 0.0),
         "exit_stage": exit_stage,
         "exit_layer": exit_layer,
         "exit_index": exit_index,
