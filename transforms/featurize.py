@@ -55,10 +55,16 @@ def load_tokenizer(model_dir: str | Path) -> transformers.PreTrainedTokenizerBas
             f"model folder {folder} has no tokenizer ({', '.join(missing)} missing): every "
             "checkpoint folder holds the tokenizer its weights were trained with"
         )
+    previous = transformers.logging.get_verbosity()
+    # AutoTokenizer also reads the folder's config.json, whose model type (docexit-early-exit)
+    # it does not know: it warns about it although the tokenizer files say what to build
+    transformers.logging.set_verbosity_error()
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise TokenizerError(f"cannot load the tokenizer in {folder}: {err}") from err
+    finally:
+        transformers.logging.set_verbosity(previous)
     if not tokenizer.is_fast:  # word_ids() needs the Rust tokenizer
         raise TokenizerError(
             f"expected a fast tokenizer in {folder}, got {type(tokenizer).__name__}"
