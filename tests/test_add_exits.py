@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import torch
 from hf_fixtures import import_cli, save_hf_classifier
 from test_training import CLASSES, tiny_table
@@ -49,3 +50,22 @@ def test_two_stage_from_an_imported_model_keeps_full_depth(tmp_path: Path) -> No
     assert len(training["history"]) >= 1 and "two_stage" in training["command"]
     assert after.config.policy is not None
     assert (tmp_path / "out" / "tokenizer.json").is_file()
+
+
+def test_training_an_imported_model_refuses_a_corpus_whose_ids_mean_other_classes(tmp_path):
+    """A classifier whose label order differs from the corpus's ids would be trained against the
+    wrong classes: refused before any training, naming the clash."""
+    reordered = [CLASSES[1], CLASSES[0], *CLASSES[2:]]
+    hf = save_hf_classifier(tmp_path / "hf", labels=reordered, layers=2, max_text=64, image_size=32)
+    assert import_cli(hf, tmp_path / "imported") == 0
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for split in ("train", "validation"):
+        pq.write_table(tiny_table(1, seed=4), corpus / f"{split}.parquet")
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    argv = ["--corpus", str(corpus), "--out", str(tmp_path / "out"), "--from-model"]
+    argv += [str(tmp_path / "imported"), "--strategy", "two_stage", "--visual-exit", "none"]
+    with pytest.raises(SystemExit, match=f"labels its pages '{CLASSES[0]}' as id 0"):
+        train_cli.main(parser.parse_args(argv))
+    assert not (tmp_path / "out" / "model.safetensors").exists()

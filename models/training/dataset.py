@@ -16,6 +16,23 @@ from docexit.transforms.featurize import Featurizer
 from docexit.transforms.records import PageFeatures
 
 
+def check_corpus_labels(table: pa.Table, label_names: list[str], what: str) -> None:
+    """Refuse pages whose `label_id` names another class in the model than their `label` does
+    (an imported classifier with its own label order): training or scoring on them would
+    compare the wrong classes without a word."""
+    ids, names = table.column("label_id").to_pylist(), table.column("label").to_pylist()
+    pairs = set(zip(ids, names, strict=True))
+    wrong = sorted(
+        (i, name) for i, name in pairs if not 0 <= i < len(label_names) or label_names[i] != name
+    )
+    if wrong:
+        shown = ", ".join(f"{name!r} as id {i}" for i, name in wrong[:4])
+        raise ValueError(
+            f"{what} labels its pages {shown}, but the model's label ids are {label_names}: "
+            "its classes must have the model's names and ids"
+        )
+
+
 class PageDataset(torch.utils.data.Dataset):
     """Pages of a corpus table (`corpus.store.CORPUS_SCHEMA`); items are `(PageFeatures, label_id)`."""
 
