@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from docexit.corpus.baseline import text_classifier
+from docexit.corpus.baseline import out_of_fold_predictions
 from docexit.corpus.sources import LABELS
 
 MIN_CHARS = 20  # shorter texts are pages with nothing readable
@@ -71,35 +72,13 @@ def as_real_pages_weights(real_labels: np.ndarray, archive_labels: np.ndarray) -
     return np.concatenate([np.ones(len(real_labels)), archive_weights])
 
 
-WEIGHTINGS = ("plain", "class-balanced", "as real pages")
-
-
-def out_of_fold_with_archive_text(
-    texts: list[str],
-    labels: np.ndarray,
-    folds: np.ndarray,
-    archive: ArchiveText,
-    weighting: str,
-) -> np.ndarray:
-    """(N,) each page predicted by the text floor trained on the other folds' pages plus every
-    archive document, weighted one of `WEIGHTINGS` ways: every document alike, every class
-    alike, or each class's archive text as much as its real pages."""
-    predictions = np.empty(len(labels), dtype=np.int64)
-    for fold in np.unique(folds):
-        train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-        train_labels = np.concatenate([labels[train], archive.labels])
-        weights = {
-            "plain": None,
-            "class-balanced": class_balanced_weights(train_labels),
-            "as real pages": as_real_pages_weights(labels[train], archive.labels),
-        }[weighting]
-        floor = text_classifier().fit(
-            [texts[i] for i in train] + archive.texts,
-            train_labels,
-            logisticregression__sample_weight=weights,
-        )
-        predictions[test] = floor.predict([texts[i] for i in test])
-    return predictions
+# How the archive documents weigh in each fold's training set: every document alike, every
+# class alike, or each class's archive text as much as its real pages.
+WEIGHTINGS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
+    "plain": lambda real, archive: None,
+    "class-balanced": lambda real, archive: class_balanced_weights(np.concatenate([real, archive])),
+    "as real pages": as_real_pages_weights,
+}
 
 
 @dataclass(frozen=True)
@@ -124,7 +103,6 @@ def archive_text_floors(
 ) -> ArchiveTextFloors:
     """The text floor on a labelled corpus's pages with and without the archive text, under
     `docexit adapt`'s stratified folds."""
-    from docexit.corpus.baseline import out_of_fold_predictions
     from docexit.models.training.adaptation import load_pages, stratified_folds
 
     pages = load_pages(real_dir).to_pydict()
@@ -135,10 +113,10 @@ def archive_text_floors(
     predictions = {
         "real pages only": out_of_fold_predictions(texts, labels, assignment),
         **{
-            f"with archive text, {weighting}": out_of_fold_with_archive_text(
-                texts, labels, assignment, archive, weighting
+            f"with archive text, {name}": out_of_fold_predictions(
+                texts, labels, assignment, archive.texts, archive.labels, weights
             )
-            for weighting in WEIGHTINGS
+            for name, weights in WEIGHTINGS.items()
         },
     }
 

@@ -3,7 +3,7 @@ and a check that the synthetic corpus is not too easy."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,16 +50,20 @@ def out_of_fold_predictions(
     folds: np.ndarray,
     extra_texts: Sequence[str] = (),
     extra_labels: Sequence[int] = (),
+    weights: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """(N,) each page's label predicted by a `text_classifier` trained on the other folds, plus
-    the `extra` pages (such as the synthetic replay pages `docexit adapt` mixes in) when given."""
+    the `extra` pages (such as the synthetic replay pages `docexit adapt` mixes in) when given;
+    `weights(fold_labels, extra_labels)` gives the training pages' sample weights, in order."""
     labels = np.asarray(labels)
+    extra = np.asarray(extra_labels, dtype=labels.dtype)
     predictions = np.empty(len(labels), dtype=np.int64)
     for fold in np.unique(folds):
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
         floor = text_classifier().fit(
             [texts[i] for i in train] + list(extra_texts),
-            np.concatenate([labels[train], np.asarray(extra_labels, dtype=labels.dtype)]),
+            np.concatenate([labels[train], extra]),
+            logisticregression__sample_weight=weights(labels[train], extra) if weights else None,
         )
         predictions[test] = floor.predict([texts[i] for i in test])
     return predictions

@@ -341,3 +341,10 @@ def write_model_card(model_dir: Path) -> Path:
     path = model_dir / "MODEL_CARD.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def pages_seen_before(model_dir: Path) -> set[str]:
+    """Content hashes of the real pages any `docexit adapt` step behind this model used."""
+    path = Path(model_dir) / TRAINING_FILE
+    chain = training_chain(json.loads(path.read_text())) if path.is_file() else []
+    return {h for step in chain for h in step.get("real_page_hashes", [])}

@@ -68,20 +68,11 @@ class ArchiveLogits:
 
     def save(self, path: Path, content_hashes: Sequence[str]) -> None:
         """Write the outputs (safetensors) with the content hash of each page, in order."""
-        tensors = {"logits": self.logits, "labels": self.labels}
-        if self.gates is not None:
-            tensors["gates"] = self.gates
-        if self.visual is not None:
-            tensors["visual"] = self.visual
+        outputs = {"logits": self.logits, "gates": self.gates, "visual": self.visual}
+        tensors = {k: v.float().contiguous() for k, v in outputs.items() if v is not None}
+        tensors["labels"] = self.labels.contiguous()
         metadata = {"content_hashes": json.dumps(list(content_hashes))}
-        save_file(
-            {
-                k: v.contiguous().float() if k != "labels" else v.contiguous()
-                for k, v in tensors.items()
-            },
-            str(path),
-            metadata=metadata,
-        )
+        save_file(tensors, str(path), metadata=metadata)
 
     @classmethod
     def load(cls, path: Path) -> tuple[ArchiveLogits, list[str]]:

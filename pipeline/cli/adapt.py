@@ -11,6 +11,7 @@ import shutil
 import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -90,13 +91,8 @@ def main(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or args.out / "work"
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
-    seen = pages_seen_before(model_dir) & set(real.column("content_hash").to_pylist())
-    if seen and args.folds:
-        raise SystemExit(
-            f"docexit adapt: {model_dir} was already adapted on {len(seen)} of these pages, so "
-            "cross-validation would score pages it has seen: adapt the model it started from "
-            "(--model), or pass --folds 0"
-        )
+    if args.folds:
+        refuse_pages_seen_before(model_dir, real)
     crossval = None
     if args.folds:
         start = time.perf_counter()
@@ -133,13 +129,17 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def pages_seen_before(model_dir: Path) -> set[str]:
-    """Content hashes of the real pages any `docexit adapt` step behind this model used."""
-    from docexit.models.training.model_card import TRAINING_FILE, training_chain
+def refuse_pages_seen_before(model_dir: Path, real: Any) -> None:
+    """Cross-validating pages the model was already adapted on would score pages it has seen."""
+    from docexit.models.training.model_card import pages_seen_before
 
-    path = Path(model_dir) / TRAINING_FILE
-    chain = training_chain(json.loads(path.read_text())) if path.is_file() else []
-    return {h for step in chain for h in step.get("real_page_hashes", [])}
+    seen = pages_seen_before(model_dir) & set(real.column("content_hash").to_pylist())
+    if seen:
+        raise SystemExit(
+            f"docexit adapt: {model_dir} was already adapted on {len(seen)} of these pages, so "
+            "cross-validation would score pages it has seen: adapt the model it started from "
+            "(--model), or pass --folds 0"
+        )
 
 
 def crossval_summary(crossval: dict) -> str:

@@ -148,7 +148,7 @@ def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
     from docexit.models.training import recalibration
     from docexit.models.training.adaptation import load_pages
     from docexit.models.training.dataset import check_corpus_labels
-    from docexit.pipeline.cli.adapt import pages_seen_before
+    from docexit.models.training.model_card import pages_seen_before
 
     table = load_pages(labelled_pages_corpus(args.data, args.labels_file, args.ocr_min_dpi))
     try:
@@ -170,8 +170,8 @@ def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
 def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
     """Out-of-fold outputs of the model's own adaptation, checked to cover exactly the pages it
     was adapted on and to have its exits and classes."""
+    from docexit.models.training.model_card import pages_seen_before
     from docexit.models.training.recalibration import ArchiveLogits
-    from docexit.pipeline.cli.adapt import pages_seen_before
 
     if not path.is_file():
         raise SystemExit(f"docexit calibrate: --out-of-fold {path} is not a file")
