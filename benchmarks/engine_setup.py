@@ -70,7 +70,9 @@ def corpus_pages(corpus: Path, split: str, model: EarlyExitModel, limit: int) ->
     for name in split.split(","):
         if len(pages) >= limit:
             break
-        dataset = PageDataset.from_split(corpus, name.strip(), featurizer, limit - len(pages))
+        dataset = PageDataset.from_split(
+            corpus, name.strip(), featurizer, model.label_names, limit - len(pages)
+        )
         pages += [dataset[i] for i in range(len(dataset))]
     return pages
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from test_training import tiny_model, tiny_table
+from test_training import CLASSES, tiny_model, tiny_table
 
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.training.adaptation import stratified_folds
@@ -31,6 +31,31 @@ def test_stratified_folds_spread_each_class_and_balance_sizes():
     assert not (stratified_folds(labels, 3, seed=5) == folds).all()
     with pytest.raises(ValueError, match="folds"):
         stratified_folds(labels, 1)
+
+
+def test_adapt_refuses_an_unusable_model_before_any_fold_trains(tmp_path):
+    """A checkpoint without its tokenizer, or without a class some real pages have, is refused
+    with the reason (exit 2 from the command line), not a traceback in fold 1."""
+    from docexit.pipeline.cli import adapt as adapt_cli
+
+    real = tmp_path / "real"
+    real.mkdir()
+    pq.write_table(tiny_table(2, seed=7), real / "test.parquet")
+    three_classes = tiny_model(label_names=list(CLASSES[:3]))
+    save_checkpoint(three_classes, tmp_path / "three")
+    save_checkpoint(tiny_model(), tmp_path / "bare")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / "bare" / name).unlink()
+    parser = argparse.ArgumentParser()
+    adapt_cli.add_arguments(parser)
+    for model, reason in (("three", "classes the model does not have"), ("bare", "tokenizer")):
+        args = parser.parse_args(
+            ["--real", str(real), "--synth", str(tmp_path), "--out", str(tmp_path / "out")]
+            + ["--model", str(tmp_path / model), "--device", "cpu"]
+        )
+        with pytest.raises(SystemExit, match=reason):
+            adapt_cli.main(args)
+    assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
 def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):

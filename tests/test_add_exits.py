@@ -42,7 +42,7 @@ def test_two_stage_from_an_imported_model_keeps_full_depth(tmp_path: Path) -> No
         assert torch.equal(after.backbone.state_dict()[name], tensor), name
     for name, tensor in before.exits[-1].state_dict().items():
         assert torch.equal(after.exits[-1].state_dict()[name], tensor), name
-    test = PageDataset.from_split(corpus, "test", featurizer_for(after))
+    test = PageDataset.from_split(corpus, "test", featurizer_for(after), after.label_names)
     full_before = collect_logits(before, test, 4, torch.device("cpu"))[0][-1]  # (N, C)
     logits_after, _, _ = collect_logits(after, test, 4, torch.device("cpu"))  # (E, N, C)
     assert torch.equal(logits_after[-1], full_before)
@@ -52,11 +52,26 @@ def test_two_stage_from_an_imported_model_keeps_full_depth(tmp_path: Path) -> No
     assert (tmp_path / "out" / "tokenizer.json").is_file()
 
 
-def test_training_an_imported_model_refuses_a_corpus_whose_ids_mean_other_classes(tmp_path):
-    """A classifier whose label order differs from the corpus's ids would be trained against the
-    wrong classes: refused before any training, naming the clash."""
+def test_an_imported_model_with_its_own_class_order_gets_labels_by_name(tmp_path: Path) -> None:
+    """A corpus numbers its classes as RVL-CDIP does; a classifier imported with another label
+    order must be trained and scored against its own ids for the same class names."""
     reordered = [CLASSES[1], CLASSES[0], *CLASSES[2:]]
     hf = save_hf_classifier(tmp_path / "hf", labels=reordered, layers=2, max_text=64, image_size=32)
+    assert import_cli(hf, tmp_path / "imported") == 0
+    model = load_checkpoint(tmp_path / "imported")
+    table = tiny_table(1, seed=4)
+    pages = PageDataset(table, featurizer_for(model), model.label_names)
+    names = table.column("label").to_pylist()
+    assert [model.label_names[i] for i in pages.labels.tolist()] == names
+    assert pages.labels.tolist() != table.column("label_id").to_pylist()
+
+
+def test_training_refuses_pages_of_classes_the_model_lacks(tmp_path: Path) -> None:
+    """Pages of a class the imported classifier does not have are refused before any training,
+    the class named, instead of being trained against some other class."""
+    hf = save_hf_classifier(
+        tmp_path / "hf", labels=CLASSES[:3], layers=2, max_text=64, image_size=32
+    )
     assert import_cli(hf, tmp_path / "imported") == 0
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -66,6 +81,6 @@ def test_training_an_imported_model_refuses_a_corpus_whose_ids_mean_other_classe
     train_cli.add_arguments(parser)
     argv = ["--corpus", str(corpus), "--out", str(tmp_path / "out"), "--from-model"]
     argv += [str(tmp_path / "imported"), "--strategy", "two_stage", "--visual-exit", "none"]
-    with pytest.raises(SystemExit, match=f"labels its pages '{CLASSES[0]}' as id 0"):
+    with pytest.raises(SystemExit, match=f"classes the model does not have: '{CLASSES[3]}'"):
         train_cli.main(parser.parse_args(argv))
     assert not (tmp_path / "out" / "model.safetensors").exists()

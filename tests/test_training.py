@@ -69,12 +69,11 @@ def featurizer() -> Featurizer:
 
 @pytest.fixture(scope="module")
 def datasets(featurizer: Featurizer) -> tuple[PageDataset, PageDataset]:
-    return PageDataset(tiny_table(6, seed=1), featurizer), PageDataset(
-        tiny_table(3, seed=2), featurizer
-    )
+    train = PageDataset(tiny_table(6, seed=1), featurizer, list(CLASSES))
+    return train, PageDataset(tiny_table(3, seed=2), featurizer, list(CLASSES))
 
 
-def tiny_model(head: str = "ramp"):
+def tiny_model(head: str = "ramp", label_names: list[str] | None = None):
     torch.manual_seed(0)
     return build_model(
         init="random",
@@ -83,7 +82,7 @@ def tiny_model(head: str = "ramp"):
         head=head,
         max_length=128,
         image_size=32,
-        label_names=list(CLASSES),
+        label_names=list(label_names or CLASSES),
         backbone_overrides={**TINY_BACKBONE, "patch_size": 8},
     )
 
@@ -325,7 +324,9 @@ def test_a_training_cap_keeps_every_class(tmp_path, featurizer):
 
     table = tiny_table(3, seed=4)  # 4 classes x 3 pages, class by class
     pq.write_table(table, tmp_path / "train.parquet")
-    capped = PageDataset.from_split(tmp_path, "train", featurizer, 4, spread=True)
+    capped = PageDataset.from_split(tmp_path, "train", featurizer, list(CLASSES), 4, spread=True)
     assert sorted(capped.labels.tolist()) == [0, 1, 2, 3]
-    assert PageDataset.from_split(tmp_path, "train", featurizer, 4).labels.tolist() == [0, 0, 0, 1]
+    assert PageDataset.from_split(
+        tmp_path, "train", featurizer, list(CLASSES), 4
+    ).labels.tolist() == [0, 0, 0, 1]
     assert first_or_spread(table, None, spread=True) is table

@@ -128,8 +128,6 @@ def check_shipped(
 
     Raises ValueError when the model stores no exit policy."""
     from docexit.models.checkpoint import load_checkpoint
-    from docexit.models.tokenizer import featurizer_for
-    from docexit.models.training.dataset import PageDataset
     from docexit.models.training.evaluation import exit_names
 
     cache_path = out_dir / SHIPPED_FILE
@@ -141,9 +139,7 @@ def check_shipped(
     model = load_checkpoint(model_dir, device)
     if not model.config.policy:
         raise ValueError(f"{model_dir} stores no exit policy: nothing to compare")
-    featurizer = featurizer_for(model)
-    test = PageDataset.from_split(corpus, "test", featurizer, settings.max_eval_pages, spread=True)
-    pages: list[Page] = [test[i] for i in range(len(test))]
+    pages = _test_pages(model, corpus, settings)
     policy = policy_from_dict(model.config.policy)
     never = never_exit_early("max_prob", len(model.exits))
     labels = np.array([label for _, label in pages])
@@ -173,3 +169,14 @@ def check_shipped(
     )
     cache_path.write_text(json.dumps({"key": key, "check": asdict(check)}, indent=2))
     return check
+
+
+def _test_pages(model: Any, corpus: Path, settings: StudySettings) -> list[Page]:
+    """The study's test pages (evenly spaced, `max_eval_pages`), featurized for `model`."""
+    from docexit.models.tokenizer import featurizer_for
+    from docexit.models.training.dataset import PageDataset
+
+    test = PageDataset.from_split(
+        corpus, "test", featurizer_for(model), model.label_names, settings.max_eval_pages, True
+    )
+    return [test[i] for i in range(len(test))]

@@ -85,14 +85,14 @@ def load_data(corpus: Path, settings: StudySettings) -> StudyData:
     init = Path(settings.init)
     tokenizer_dir = init if init.is_dir() else minilm_tokenizer_dir()
     featurizer = Featurizer(tokenizer_dir, settings.max_length, settings.image_size)
-    limit = settings.max_eval_pages
+    limit, labels = settings.max_eval_pages, list(LABELS)  # the study's models: RVL-CDIP's 16
     return StudyData(
         train=PageDataset.from_split(
-            corpus, "train", featurizer, settings.max_train_pages, spread=True
+            corpus, "train", featurizer, labels, settings.max_train_pages, spread=True
         ),
-        validation=PageDataset.from_split(corpus, "validation", featurizer, limit, spread=True),
-        test=PageDataset.from_split(corpus, "test", featurizer, limit, spread=True),
-        label_names=list(LABELS),  # `docexit corpus` numbers labels as RVL-CDIP's 16 classes
+        validation=PageDataset.from_split(corpus, "validation", featurizer, labels, limit, True),
+        test=PageDataset.from_split(corpus, "test", featurizer, labels, limit, spread=True),
+        label_names=labels,
     )
 
 

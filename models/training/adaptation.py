@@ -30,7 +30,7 @@ from docexit.models.checkpoint import load_checkpoint
 from docexit.models.device import resolve_device
 from docexit.models.model import EarlyExitModel
 from docexit.models.tokenizer import featurizer_for
-from docexit.models.training.dataset import PageDataset, check_corpus_labels
+from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import calibrate_and_choose_policy, exit_names
 from docexit.models.training.metrics import paired_bootstrap, reported_confidence
 from docexit.models.training.recalibration import (
@@ -106,13 +106,16 @@ def adapt(
 ) -> EarlyExitModel:
     """`model` fine-tuned on `real` pages plus synthetic replay, then recalibrated, with its
     policy and visual threshold chosen on synthetic validation (stored in its config)."""
-    check_corpus_labels(real, model.config.label_names, "the real pages' corpus")
     if config.max_length is not None:
         set_max_text_tokens(model, config.max_length)
     featurizer = featurizer_for(model)
     replay = replay_pages(synth_corpus, config.replay_pages, config.seed)
-    train_set = PageDataset(pa.concat_tables([real, replay]), featurizer)
-    val_set = PageDataset.from_split(synth_corpus, "validation", featurizer, config.val_pages)
+    train_set = PageDataset(
+        pa.concat_tables([real, replay]), featurizer, model.label_names, "the real and replay pages"
+    )
+    val_set = PageDataset.from_split(
+        synth_corpus, "validation", featurizer, model.label_names, config.val_pages
+    )
     train_config = TrainConfig(
         epochs=config.epochs,
         batch_size=config.batch_size,

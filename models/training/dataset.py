@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,30 +17,35 @@ from docexit.transforms.featurize import Featurizer
 from docexit.transforms.records import PageFeatures
 
 
-def check_corpus_labels(table: pa.Table, label_names: list[str], what: str) -> None:
-    """Refuse pages whose `label_id` names another class in the model than their `label` does
-    (an imported classifier with its own label order): training or scoring on them would
-    compare the wrong classes without a word."""
-    ids, names = table.column("label_id").to_pylist(), table.column("label").to_pylist()
-    pairs = set(zip(ids, names, strict=True))
-    wrong = sorted(
-        (i, name) for i, name in pairs if not 0 <= i < len(label_names) or label_names[i] != name
-    )
-    if wrong:
-        shown = ", ".join(f"{name!r} as id {i}" for i, name in wrong[:4])
+def model_label_ids(table: pa.Table, label_names: list[str], what: str) -> np.ndarray:
+    """(N,) each page's label id in the model's own class order, found by the page's class
+    name: a corpus numbers its classes as RVL-CDIP does, an imported classifier may order (or
+    choose) its classes otherwise. Pages of a class the model lacks are refused, named."""
+    index = {name: i for i, name in enumerate(label_names)}
+    names = table.column("label").to_pylist()
+    missing = Counter(name for name in names if name not in index)
+    if missing:
+        shown = ", ".join(f"{name!r} ({count} pages)" for name, count in sorted(missing.items()))
         raise ValueError(
-            f"{what} labels its pages {shown}, but the model's label ids are {label_names}: "
-            "its classes must have the model's names and ids"
+            f"{what} has pages of classes the model does not have: {shown}; its classes are "
+            f"{label_names}: leave those pages out of the corpus"
         )
+    return np.array([index[name] for name in names], dtype=np.int64)
 
 
 class PageDataset(torch.utils.data.Dataset):
-    """Pages of a corpus table (`corpus.store.CORPUS_SCHEMA`); items are `(PageFeatures, label_id)`."""
+    """Pages of a corpus table (`corpus.store.CORPUS_SCHEMA`); items are `(PageFeatures,
+    label_id)`, the label id in the model's class order (`label_names`)."""
 
-    def __init__(self, table: pa.Table, featurizer: Featurizer):
-        columns = table.select(["words", "boxes", "label_id", "image_png", "source", "page"])
-        data = columns.to_pydict()
-        self.labels = torch.tensor(data["label_id"], dtype=torch.long)  # (N,)
+    def __init__(
+        self,
+        table: pa.Table,
+        featurizer: Featurizer,
+        label_names: list[str],
+        what: str = "the corpus",
+    ):
+        self.labels = torch.from_numpy(model_label_ids(table, label_names, what))  # (N,)
+        data = table.select(["words", "boxes", "image_png", "source", "page"]).to_pydict()
         self.sources = [f"{s}#{p}" for s, p in zip(data["source"], data["page"], strict=True)]
         self._images = data["image_png"]
         self._featurizer = featurizer
@@ -54,12 +60,14 @@ class PageDataset(torch.utils.data.Dataset):
         corpus_dir: Path,
         split: str,
         featurizer: Featurizer,
+        label_names: list[str],
         limit: int | None = None,
         spread: bool = False,
     ) -> PageDataset:
         """One split of a corpus built by `docexit corpus`, optionally `limit` pages: its first
         ones, or (`spread`, for training) pages evenly spaced over the split."""
-        return cls(first_or_spread(load_split(corpus_dir, split), limit, spread), featurizer)
+        table = first_or_spread(load_split(corpus_dir, split), limit, spread)
+        return cls(table, featurizer, label_names, f"{corpus_dir}'s {split} split")
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -270,10 +270,12 @@ def evaluate_split(
     model: EarlyExitModel, corpus_dir: Path, split: str, report_dir: Path, featurizer
 ) -> dict[str, Any]:
     """Evaluate on one split of a built corpus; writes `report_dir/report.json` and plots."""
-    dataset = PageDataset.from_split(corpus_dir, split, featurizer)
+    dataset = PageDataset.from_split(corpus_dir, split, featurizer, model.label_names)
     logits, gates, labels = collect_logits(model, dataset, 32, resolve_device())
     visual = None
     if model.visual_exit is not None:
-        pages = InkPages.from_split(corpus_dir, split, model.visual_exit.image_size)
+        pages = InkPages.from_split(
+            corpus_dir, split, model.visual_exit.image_size, model.label_names
+        )
         visual = visual_logits(model.visual_exit, pages)  # (N, C), same page order
     return evaluate_logits(model, logits, gates, labels, report_dir, visual)

@@ -100,7 +100,7 @@ def model_outputs(model: EarlyExitModel, pages: pa.Table, batch_size: int = 16) 
     """Every exit's raw logits and the visual exit's (if any) on a corpus table's pages."""
     featurizer = featurizer_for(model)
     logits, gates, labels = collect_logits(
-        model, PageDataset(pages, featurizer), batch_size, model.device
+        model, PageDataset(pages, featurizer, model.label_names), batch_size, model.device
     )  # (E, N, C), (E, N, 2) or None, (N,)
     visual = None
     if model.visual_exit is not None:

@@ -370,13 +370,17 @@ def training_summary(history: list[EpochResult]) -> str:
 
 
 def load_datasets(
-    corpus_dir: Path, featurizer, config: TrainConfig
+    corpus_dir: Path, featurizer, config: TrainConfig, label_names: list[str]
 ) -> tuple[PageDataset, PageDataset]:
-    """Train and validation splits with the caps of `config`."""
-    return (
-        PageDataset.from_split(corpus_dir, "train", featurizer, config.max_train_pages, True),
-        PageDataset.from_split(corpus_dir, "validation", featurizer, config.max_eval_pages),
+    """Train and validation splits with the caps of `config`, labelled in the model's class
+    order (`label_names`)."""
+    train = PageDataset.from_split(
+        corpus_dir, "train", featurizer, label_names, config.max_train_pages, spread=True
     )
+    validation = PageDataset.from_split(
+        corpus_dir, "validation", featurizer, label_names, config.max_eval_pages
+    )
+    return train, validation
 
 
 __all__ = [

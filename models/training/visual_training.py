@@ -29,6 +29,7 @@ from docexit.corpus.store import first_or_spread, load_split
 from docexit.models.calibration import fit_temperature
 from docexit.models.device import respect_omp_thread_limit
 from docexit.models.model import EarlyExitModel
+from docexit.models.training.dataset import model_label_ids
 from docexit.models.visual_exit import DEFAULT_VISUAL_EXIT, LABEL_SMOOTHING, VisualExit, ink_map
 from docexit.transforms.featurize import image_to_pixels
 
@@ -48,15 +49,16 @@ class InkPages:
         corpus_dir: Path,
         split: str,
         image_size: int,
+        label_names: list[str],
         limit: int | None = None,
         spread: bool = False,
     ) -> InkPages:
         """One split of a corpus (`limit` pages: its first, or evenly spaced with `spread`),
-        in the table's order."""
+        in the table's order; labels in the model's class order (`label_names`)."""
         table = first_or_spread(load_split(corpus_dir, split), limit, spread)
-        table = table.select(["image_png", "label_id"]).to_pydict()
-        images = (Image.open(io.BytesIO(png)) for png in table["image_png"])
-        return cls.from_images(images, torch.tensor(table["label_id"]), image_size)
+        labels = model_label_ids(table, label_names, f"{corpus_dir}'s {split} split")  # (N,)
+        images = (Image.open(io.BytesIO(png)) for png in table.column("image_png").to_pylist())
+        return cls.from_images(images, torch.from_numpy(labels), image_size)
 
     @classmethod
     def from_images(
@@ -247,10 +249,14 @@ def fit_visual_exit(
         add_visual_exit(model).to(model.device)
     exit_ = model.visual_exit
     size = exit_.image_size
-    validation = InkPages.from_split(corpus_dir, "validation", size, len(validation_predictions))
+    validation = InkPages.from_split(
+        corpus_dir, "validation", size, model.label_names, len(validation_predictions)
+    )
     history: list[VisualEpoch] = []
     if epochs > 0:
-        train = InkPages.from_split(corpus_dir, "train", size, max_train_pages, spread=True)
+        train = InkPages.from_split(
+            corpus_dir, "train", size, model.label_names, max_train_pages, spread=True
+        )
         history = train_visual_exit(exit_, train, validation, epochs=epochs, seed=seed)
     selection = select_visual_threshold(
         visual_logits(exit_, validation),

@@ -91,8 +91,7 @@ def main(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or args.out / "work"
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
-    if args.folds:
-        refuse_pages_seen_before(model_dir, real)
+    refuse_unusable_model(model_dir, real, str(args.real), cross_validating=args.folds > 0)
     crossval = None
     if args.folds:
         start = time.perf_counter()
@@ -127,6 +126,22 @@ def main(args: argparse.Namespace) -> int:
     write_model_card(args.out)
     print(f"wrote {args.out}")
     return 0
+
+
+def refuse_unusable_model(model_dir: Path, real: Any, what: str, cross_validating: bool) -> None:
+    """Before any fold trains: the checkpoint loads with its own tokenizer, it has a class for
+    every real page's label, and (when cross-validating) it has not seen these pages."""
+    from docexit.models.checkpoint import load_checkpoint
+    from docexit.models.training.dataset import model_label_ids
+    from docexit.pipeline.run import check_model
+
+    try:
+        check_model(str(model_dir))
+        model_label_ids(real, load_checkpoint(model_dir).label_names, what)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"docexit adapt: {error}") from error
+    if cross_validating:
+        refuse_pages_seen_before(model_dir, real)
 
 
 def refuse_pages_seen_before(model_dir: Path, real: Any) -> None:

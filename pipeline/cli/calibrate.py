@@ -147,12 +147,12 @@ def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
     """The model's outputs on the labelled pages of --data, refused if it was trained on them."""
     from docexit.models.training import recalibration
     from docexit.models.training.adaptation import load_pages
-    from docexit.models.training.dataset import check_corpus_labels
+    from docexit.models.training.dataset import model_label_ids
     from docexit.models.training.model_card import pages_seen_before
 
     table = load_pages(labelled_pages_corpus(args.data, args.labels_file, args.ocr_min_dpi))
     try:
-        check_corpus_labels(table, model.config.label_names, str(args.data))
+        model_label_ids(table, model.label_names, str(args.data))
     except ValueError as error:
         raise SystemExit(f"docexit calibrate: {error}") from error
     seen = pages_seen_before(model_dir) & set(table.column("content_hash").to_pylist())

@@ -126,10 +126,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 def main(args: argparse.Namespace) -> int:
     """Train (or take `--from-model`), calibrate, choose the policy, fit the visual exit, save,
     and report on the test split."""
-    from docexit.corpus.store import load_split
     from docexit.models.checkpoint import save_checkpoint
     from docexit.models.tokenizer import featurizer_for
-    from docexit.models.training.dataset import check_corpus_labels
     from docexit.models.training.evaluation import calibrate_and_choose_policy
     from docexit.models.training.trainer import Trainer, load_datasets, training_summary
     from docexit.models.training.visual_training import fit_visual_exit
@@ -140,12 +138,10 @@ def main(args: argparse.Namespace) -> int:
     model, trains = initial_model(args)
     # the model's own text length and image size (a --from-model checkpoint has its own)
     featurizer = featurizer_for(model)
-    for split in ("train", "validation"):
-        try:
-            check_corpus_labels(load_split(args.corpus, split), model.config.label_names, split)
-        except ValueError as error:
-            raise SystemExit(f"docexit train: {args.corpus}'s {error}") from error
-    train_set, val_set = load_datasets(args.corpus, featurizer, config)
+    try:
+        train_set, val_set = load_datasets(args.corpus, featurizer, config, model.label_names)
+    except ValueError as error:
+        raise SystemExit(f"docexit train: {error}") from error
     if trains:
         work_dir = args.work_dir or args.out / "work"
         trainer = Trainer(model, train_set, val_set, work_dir, config)
