@@ -132,28 +132,15 @@ def test_text_floor_learns_words_that_name_the_class():
     held-out page right, so a model that gets half of them wrong is 50 points below it."""
     import pyarrow as pa
 
-    from docexit.models.training.adaptation import PageOutcomes, text_floor_report
+    from docexit.models.training.adaptation import text_floor_report
 
     labels = [0, 1, 2, 3] * 4
     words = [[f"class{y}", "page", f"class{y}word"] for y in labels]
     real = pa.table({"words": words, "label_id": labels})
     folds = stratified_folds(labels, 2, seed=0)
     order = np.concatenate([np.flatnonzero(folds == f) for f in range(2)])
-    truth = torch.tensor(labels)[order]  # (N,) in outcome order
-    half_right = torch.where(torch.arange(16) % 2 == 0, truth, (truth + 1) % 4)  # (N,)
-    probs = torch.nn.functional.one_hot(half_right, 4).float()[None]  # (1, N, C)
-    confidence = probs.amax(dim=-1)  # (1, N)
-    outcomes = PageOutcomes(
-        raw_probs=probs,
-        temperature_confidence=confidence,
-        confidence=confidence,
-        early_exit=half_right,
-        exit_layer=half_right,
-        system=half_right,
-        skipped_ocr=truth < 0,
-        labels=truth,
-    )
-    floor = text_floor_report(real, folds, order, outcomes)
+    half_right = torch.arange(16) % 2 == 0  # (N,) the model's full depth, in outcome order
+    floor = text_floor_report(real, folds, order, half_right)
     assert floor["accuracy"] == 1.0
     diff, low, high = floor["adapted_minus_floor"]
     assert diff == pytest.approx(-0.5) and low < -0.2 and high < 0

@@ -21,21 +21,18 @@ import pyarrow as pa
 import torch
 
 from docexit.corpus.store import load_split
-from docexit.models.calibration import (
-    apply_temperatures,
-    expected_calibration_error,
-    reliability_bins_from_confidence,
-)
+from docexit.models.calibration import confidence_ece, expected_calibration_error
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.device import resolve_device
 from docexit.models.model import EarlyExitModel
 from docexit.models.tokenizer import featurizer_for
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import calibrate_and_choose_policy, exit_names
-from docexit.models.training.metrics import paired_bootstrap, reported_confidence
+from docexit.models.training.metrics import paired_bootstrap
 from docexit.models.training.recalibration import (
     ArchiveLogits,
     Calibration,
+    Outcomes,
     apply,
     model_outputs,
 )
@@ -158,75 +155,32 @@ def set_max_text_tokens(model: EarlyExitModel, tokens: int) -> None:
     model.config.max_text_tokens = tokens
 
 
-@dataclass
-class PageOutcomes:
-    """A model's decisions on a set of pages: raw probabilities per exit (E, N, C), each exit's
-    confidence after its temperature alone and the confidence it reports (temperature, then
-    map) (E, N), the early-exit prediction and exit layer (N,), the whole system's prediction
-    with the visual exit (N,) and whether it skipped OCR (N,), labels (N,)."""
-
-    raw_probs: torch.Tensor
-    temperature_confidence: torch.Tensor
-    confidence: torch.Tensor
-    early_exit: torch.Tensor
-    exit_layer: torch.Tensor
-    system: torch.Tensor
-    skipped_ocr: torch.Tensor
-    labels: torch.Tensor
-
-    @classmethod
-    def concat(cls, parts: Sequence[PageOutcomes]) -> PageOutcomes:
-        dims = {"raw_probs": 1, "temperature_confidence": 1, "confidence": 1}
-        return cls(
-            **{
-                name: torch.cat([getattr(p, name) for p in parts], dim=dims.get(name, 0))
-                for name in cls.__dataclass_fields__
-            }
-        )
-
-
-def page_outcomes(model: EarlyExitModel, outputs: ArchiveLogits) -> PageOutcomes:
-    """What `model` (its temperatures, policy and visual exit) does with pages it gave
-    `outputs` on."""
-    outcome = apply(Calibration.of_model(model), outputs)
-    calibrated = apply_temperatures(outputs.logits, model.config.temperatures)  # (E, N, C)
-    return PageOutcomes(
-        raw_probs=outputs.logits.softmax(dim=-1),
-        temperature_confidence=reported_confidence(calibrated, outputs.labels)[0],
-        confidence=outcome.confidence,
-        early_exit=outcome.predictions,
-        exit_layer=torch.tensor(model.exit_layers)[outcome.exit_index],
-        system=outcome.system_predictions,
-        skipped_ocr=outcome.skips_ocr,
-        labels=outputs.labels,
-    )
-
-
-def outcome_report(outcomes: PageOutcomes, names: Sequence[str]) -> dict[str, Any]:
-    """Accuracy (full depth, early exit, with the visual exit), depth and per-exit calibration."""
-    labels = outcomes.labels
+def outcome_report(
+    outcomes: Outcomes, outputs: ArchiveLogits, exit_layers: Sequence[int], names: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy (full depth, early exit, with the visual exit), depth and per-exit calibration
+    of what the model's calibration did (`outcomes`) with its `outputs` on the same pages."""
+    labels = outputs.labels
 
     def accuracy(predictions: torch.Tensor) -> float:
         return float((predictions == labels).float().mean())
 
-    def ece(confidence: torch.Tensor, exit_index: int) -> float:
-        correct = outcomes.raw_probs[exit_index].argmax(dim=-1) == labels  # (N,)
-        return reliability_bins_from_confidence(confidence, correct).ece
-
     return {
         "n": int(labels.numel()),
-        "accuracy_full": accuracy(outcomes.raw_probs[-1].argmax(dim=-1)),
-        "accuracy_early_exit": accuracy(outcomes.early_exit),
-        "accuracy_with_visual_exit": accuracy(outcomes.system),
-        "skip_ocr_share": float(outcomes.skipped_ocr.float().mean()),
-        "mean_exit_layer": float(outcomes.exit_layer.float().mean()),
+        "accuracy_full": float(outcomes.correct[-1].float().mean()),
+        "accuracy_early_exit": accuracy(outcomes.predictions),
+        "accuracy_with_visual_exit": accuracy(outcomes.system_predictions),
+        "skip_ocr_share": float(outcomes.skips_ocr.float().mean()),
+        "mean_exit_layer": float(torch.tensor(exit_layers)[outcomes.exit_index].float().mean()),
         "exits": [
             {
                 "name": name,
-                "accuracy": accuracy(outcomes.raw_probs[e].argmax(dim=-1)),
-                "ece_before": expected_calibration_error(outcomes.raw_probs[e], labels),
-                "ece_after_temperature": ece(outcomes.temperature_confidence[e], e),
-                "ece_after": ece(outcomes.confidence[e], e),
+                "accuracy": float(outcomes.correct[e].float().mean()),
+                "ece_before": expected_calibration_error(outputs.logits[e].softmax(-1), labels),
+                "ece_after_temperature": confidence_ece(
+                    outcomes.temperature_confidence[e], outcomes.correct[e]
+                ),
+                "ece_after": confidence_ece(outcomes.confidence[e], outcomes.correct[e]),
             }
             for e, name in enumerate(names)
         ],
@@ -246,7 +200,7 @@ def cross_validate(
     folds = stratified_folds(real.column("label_id").to_pylist(), config.folds, config.seed)
     parts: list[ArchiveLogits] = []
     order: list[np.ndarray] = []
-    outcomes: list[PageOutcomes] = []
+    outcomes: list[Outcomes] = []
     for fold in range(config.folds):
         held_out = np.flatnonzero(folds == fold)
         print(f"fold {fold + 1}/{config.folds}: {len(held_out)} held-out pages", flush=True)
@@ -259,37 +213,39 @@ def cross_validate(
             config,
         )
         parts.append(model_outputs(model, real.take(held_out)))
-        outcomes.append(page_outcomes(model, parts[-1]))
+        outcomes.append(apply(Calibration.of_model(model), parts[-1]))
         order.append(held_out)
-    adapted = PageOutcomes.concat(outcomes)
+    adapted, adapted_outputs = Outcomes.concat(outcomes), ArchiveLogits.concat(parts)
     page_order = np.concatenate(order)
     hashes = real.column("content_hash").to_pylist()
-    ArchiveLogits.concat(parts).save(work_dir / OUT_OF_FOLD_FILE, [hashes[i] for i in page_order])
+    adapted_outputs.save(work_dir / OUT_OF_FOLD_FILE, [hashes[i] for i in page_order])
+    base_outputs = model_outputs(base, real.take(page_order))
     return {
         "folds": config.folds,
         "config": vars(config),
         "page_order": page_order.tolist(),
         "base": outcome_report(
-            page_outcomes(base, model_outputs(base, real.take(page_order))), names
+            apply(Calibration.of_model(base), base_outputs), base_outputs, base.exit_layers, names
         ),
-        "adapted": outcome_report(adapted, names),
-        "text_floor": text_floor_report(real, folds, page_order, adapted),
+        "adapted": outcome_report(adapted, adapted_outputs, base.exit_layers, names),
+        "text_floor": text_floor_report(real, folds, page_order, adapted.correct[-1]),
     }
 
 
 def text_floor_report(
-    real: pa.Table, folds: np.ndarray, page_order: np.ndarray, adapted: PageOutcomes
+    real: pa.Table, folds: np.ndarray, page_order: np.ndarray, model_correct: torch.Tensor
 ) -> dict[str, Any]:
     """The text-only floor (TF-IDF + logistic regression on OCR words) under the same folds:
     each page predicted by a floor trained on the other folds; and the adapted model's
-    full-depth accuracy minus the floor's, with a 95% paired bootstrap interval."""
+    full-depth accuracy (`model_correct (N,)`, pages in `page_order`) minus the floor's, with
+    a 95% paired bootstrap interval."""
     from docexit.corpus.baseline import out_of_fold_predictions
 
     texts = [" ".join(words) for words in real.column("words").to_pylist()]
     labels = np.array(real.column("label_id").to_pylist())
     predictions = out_of_fold_predictions(texts, labels, folds)
     floor_ok = (predictions == labels)[page_order].astype(np.float64)  # (N,) in outcome order
-    model_ok = (adapted.raw_probs[-1].argmax(dim=-1) == adapted.labels).numpy().astype(np.float64)
+    model_ok = model_correct.numpy().astype(np.float64)  # (N,)
     diff, low, high = paired_bootstrap((model_ok - floor_ok)[None])  # (1,) each
     return {
         "name": "TF-IDF + logistic regression on OCR words, same folds",

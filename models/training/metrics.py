@@ -12,9 +12,9 @@ from torch import Tensor
 
 from docexit.models.calibration import (
     apply_temperatures,
+    confidence_ece,
     map_confidence,
     nll,
-    reliability_bins_from_confidence,
 )
 
 
@@ -60,10 +60,7 @@ def ece_per_exit(
 ) -> list[float]:
     """ECE (equal-width bins) of every exit's reported confidence (see `reported_confidence`)."""
     confidence, correct = reported_confidence(logits, labels, temperatures, confidence_maps)
-    return [
-        reliability_bins_from_confidence(confidence[e], correct[e], n_bins).ece
-        for e in range(len(confidence))
-    ]
+    return [confidence_ece(confidence[e], correct[e], n_bins) for e in range(len(confidence))]
 
 
 def calibration_report(
@@ -133,8 +130,7 @@ def ece_change_interval(
     def ece(confidence: Tensor, rows: Tensor | slice) -> float:
         versions = confidence if confidence.ndim == 2 else confidence[None]  # (R, N)
         return sum(
-            reliability_bins_from_confidence(version[rows], correct[rows], n_bins).ece
-            for version in versions
+            confidence_ece(version[rows], correct[rows], n_bins) for version in versions
         ) / len(versions)
 
     generator = torch.Generator().manual_seed(seed)

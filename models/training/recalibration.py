@@ -27,7 +27,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
+from docexit.models.calibration import apply_temperatures, confidence_ece
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.tokenizer import featurizer_for
@@ -136,10 +136,12 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Outcomes:
-    """What one calibration does to a set of pages: reported confidence and correctness per
-    exit (E, N); the policy's predictions and exit index (N,); with the visual exit, the whole
-    system's predictions and which pages skip OCR (N,)."""
+    """What one calibration does to a set of pages: per exit (E, N), the confidence after the
+    temperature alone, the confidence it reports (temperature, then map) and correctness; the
+    policy's predictions and exit index (N,); with the visual exit, the whole system's
+    predictions and which pages skip OCR (N,)."""
 
+    temperature_confidence: torch.Tensor
     confidence: torch.Tensor
     correct: torch.Tensor
     predictions: torch.Tensor
@@ -147,6 +149,29 @@ class Outcomes:
     system_predictions: torch.Tensor
     skips_ocr: torch.Tensor
     reported: torch.Tensor  # (N,) the confidence the pipeline writes: its exit's, or the visual's
+
+    PER_EXIT = ("temperature_confidence", "confidence", "correct")  # (E, N); the rest (N,)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Outcomes]) -> Outcomes:
+        """The pages of `parts`, one after the other."""
+        return cls(
+            **{
+                name: torch.cat([getattr(p, name) for p in parts], dim=int(name in cls.PER_EXIT))
+                for name in cls.__dataclass_fields__
+            }
+        )
+
+    def take(self, rows: torch.Tensor) -> Outcomes:
+        """The pages at `rows` (N',), in that order."""
+        return Outcomes(
+            **{
+                name: getattr(self, name)[:, rows]
+                if name in self.PER_EXIT
+                else getattr(self, name)[rows]
+                for name in self.__dataclass_fields__
+            }
+        )
 
 
 def fit(
@@ -190,6 +215,7 @@ def fit(
 def apply(calibration: Calibration, pages: ArchiveLogits) -> Outcomes:
     """Score `pages` as the pipeline would under `calibration`."""
     calibrated = apply_temperatures(pages.logits, calibration.temperatures)  # (E, N, C)
+    temperature_confidence = reported_confidence(calibrated, pages.labels)[0]  # (E, N)
     confidence, correct = reported_confidence(
         calibrated, pages.labels, None, calibration.confidence_maps
     )  # (E, N) each
@@ -205,7 +231,16 @@ def apply(calibration: Calibration, pages: ArchiveLogits) -> Outcomes:
         visual_probs = (pages.visual / calibration.visual_temperature).softmax(dim=-1)  # (N, C)
         system, skips = combine(visual_probs, predictions, calibration.visual_threshold)
         reported = torch.where(skips, visual_probs.max(dim=-1).values, reported)
-    return Outcomes(confidence, correct, predictions, exit_index, system, skips, reported)
+    return Outcomes(
+        temperature_confidence,
+        confidence,
+        correct,
+        predictions,
+        exit_index,
+        system,
+        skips,
+        reported,
+    )
 
 
 def cross_fit(
@@ -213,27 +248,17 @@ def cross_fit(
 ) -> tuple[Outcomes, list[Calibration]]:
     """Every page scored by a calibration fitted on the other folds: `folds (N,)` fold per page.
     Returns the out-of-fold outcomes in page order and each fold's calibration."""
-    n = pages.labels.numel()
-    num_exits = pages.logits.shape[0]
-    confidence = torch.zeros(num_exits, n)
-    correct = torch.zeros(num_exits, n, dtype=torch.bool)
-    predictions, exit_index, system = (torch.zeros(n, dtype=torch.long) for _ in range(3))
-    skips = torch.zeros(n, dtype=torch.bool)
-    reported = torch.zeros(n)
-    calibrations = []
+    calibrations, parts, order = [], [], []
     for fold in np.unique(folds):
         held_out = torch.from_numpy(np.flatnonzero(folds == fold))
         fitted = fit(
             model, pages.take(torch.from_numpy(np.flatnonzero(folds != fold))), **fit_options
         )
         calibrations.append(fitted)
-        outcome = apply(fitted, pages.take(held_out))
-        confidence[:, held_out], correct[:, held_out] = outcome.confidence, outcome.correct
-        predictions[held_out], exit_index[held_out] = outcome.predictions, outcome.exit_index
-        system[held_out], skips[held_out] = outcome.system_predictions, outcome.skips_ocr
-        reported[held_out] = outcome.reported
-    outcomes = Outcomes(confidence, correct, predictions, exit_index, system, skips, reported)
-    return outcomes, calibrations
+        parts.append(apply(fitted, pages.take(held_out)))
+        order.append(held_out)
+    in_page_order = torch.argsort(torch.cat(order))  # (N,) where each page sits in the parts
+    return Outcomes.concat(parts).take(in_page_order), calibrations
 
 
 def comparison_report(
@@ -248,7 +273,7 @@ def comparison_report(
     def summary(outcomes: Outcomes) -> dict[str, Any]:
         system_correct = outcomes.system_predictions == labels  # (N,)
         return {
-            "reported_ece": reliability_bins_from_confidence(outcomes.reported, system_correct).ece,
+            "reported_ece": confidence_ece(outcomes.reported, system_correct),
             "accuracy_early_exit": float((outcomes.predictions == labels).float().mean()),
             "mean_exit_layer": float(layers[outcomes.exit_index].float().mean()),
             "accuracy_with_visual_exit": float(
@@ -256,9 +281,6 @@ def comparison_report(
             ),
             "skip_ocr_share": float(outcomes.skips_ocr.float().mean()),
         }
-
-    def ece(confidence: torch.Tensor, e: int) -> float:
-        return reliability_bins_from_confidence(confidence, shipped.correct[e]).ece
 
     repeats = [summary(outcomes) for outcomes in archive]
     exits = []
@@ -272,8 +294,10 @@ def comparison_report(
                 "name": name,
                 "layer": model.exit_layers[e],
                 "accuracy": float(shipped.correct[e].float().mean()),
-                "ece_shipped": ece(shipped.confidence[e], e),
-                "ece_archive": float(np.mean([ece(c, e) for c in archive_confidence])),
+                "ece_shipped": confidence_ece(shipped.confidence[e], shipped.correct[e]),
+                "ece_archive": float(
+                    np.mean([confidence_ece(c, shipped.correct[e]) for c in archive_confidence])
+                ),
                 "ece_change_90ci": [low, high],
             }
         )
