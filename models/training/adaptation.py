@@ -12,7 +12,7 @@ out-of-fold figures are the real-page accuracy to report for a model adapted on 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,17 +161,8 @@ def outcome_report(
     """Accuracy (full depth, early exit, with the visual exit), depth and per-exit calibration
     of what the model's calibration did (`outcomes`) with its `outputs` on the same pages."""
     labels = outputs.labels
-
-    def accuracy(predictions: torch.Tensor) -> float:
-        return float((predictions == labels).float().mean())
-
     return {
-        "n": int(labels.numel()),
-        "accuracy_full": float(outcomes.correct[-1].float().mean()),
-        "accuracy_early_exit": accuracy(outcomes.predictions),
-        "accuracy_with_visual_exit": accuracy(outcomes.system_predictions),
-        "skip_ocr_share": float(outcomes.skips_ocr.float().mean()),
-        "mean_exit_layer": float(torch.tensor(exit_layers)[outcomes.exit_index].float().mean()),
+        **asdict(outcomes.headline(labels, exit_layers)),
         "exits": [
             {
                 "name": name,

@@ -108,6 +108,12 @@ OUTCOME_ROWS = (  # (row name, report key, format) of the real-page tables
     ("accuracy with the visual exit", "accuracy_with_visual_exit", "{:.3f}"),
     ("pages skipping OCR", "skip_ocr_share", "{:.1%}"),
 )
+ECE_ROW = ("ECE of the reported confidence", "reported_ece", "{:.3f}")
+
+
+def outcome_rows(report: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """The table rows a report has figures for (reports before the ECE row lack it)."""
+    return (*OUTCOME_ROWS, ECE_ROW) if "reported_ece" in report else OUTCOME_ROWS
 
 
 def _calibrated_on(chain: list[dict[str, Any]]) -> str:
@@ -130,9 +136,7 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
         return []
     report = step["archive_report"]
     shipped, archive = report["shipped"], report["archive"]
-    rows = OUTCOME_ROWS
-    if "reported_ece" in shipped:  # reports before the review table lack it
-        rows = (*rows, ("ECE of the reported confidence", "reported_ece", "{:.3f}"))
+    rows = outcome_rows(shipped)
     return [
         "",
         f"## Recalibrated on archive pages, {report['folds']}-fold cross-fitting",
@@ -187,7 +191,7 @@ def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
         return []
     crossval = step["crossval"]
     base, adapted = crossval["base"], crossval["adapted"]
-    rows = [("full-depth accuracy", "accuracy_full", "{:.3f}"), *OUTCOME_ROWS]
+    rows = [("full-depth accuracy", "accuracy_full", "{:.3f}"), *outcome_rows(base)]
     lines = [
         "",
         f"## Real pages, {crossval['folds']}-fold cross-validation",

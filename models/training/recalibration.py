@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,21 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Headline:
+    """What one calibration does to a set of pages, in the figures every report quotes: the
+    accuracy at full depth, with early exit and with the exit before OCR too, the share of
+    pages skipping OCR, the mean exit layer, and the ECE of the confidence the pipeline writes."""
+
+    n: int
+    accuracy_full: float
+    accuracy_early_exit: float
+    accuracy_with_visual_exit: float
+    skip_ocr_share: float
+    mean_exit_layer: float
+    reported_ece: float
+
+
+@dataclass(frozen=True)
 class Outcomes:
     """What one calibration does to a set of pages: per exit (E, N), the confidence after the
     temperature alone, the confidence it reports (temperature, then map) and correctness; the
@@ -160,6 +175,19 @@ class Outcomes:
                 name: torch.cat([getattr(p, name) for p in parts], dim=int(name in cls.PER_EXIT))
                 for name in cls.__dataclass_fields__
             }
+        )
+
+    def headline(self, labels: torch.Tensor, exit_layers: Sequence[int]) -> Headline:
+        """The figures every report quotes, against the pages' `labels (N,)`."""
+        system_correct = self.system_predictions == labels  # (N,)
+        return Headline(
+            n=int(labels.numel()),
+            accuracy_full=float(self.correct[-1].float().mean()),
+            accuracy_early_exit=float((self.predictions == labels).float().mean()),
+            accuracy_with_visual_exit=float(system_correct.float().mean()),
+            skip_ocr_share=float(self.skips_ocr.float().mean()),
+            mean_exit_layer=float(torch.tensor(exit_layers)[self.exit_index].float().mean()),
+            reported_ece=confidence_ece(self.reported, system_correct),
         )
 
     def take(self, rows: torch.Tensor) -> Outcomes:
@@ -267,20 +295,10 @@ def comparison_report(
     """The model's own calibration vs the archive's, out of fold, on the same pages. `archive`
     holds one cross-fitting per fold assignment; figures are their means, with each one's
     headline figures under `repeats`."""
-    layers = torch.tensor(model.exit_layers)  # (E,)
     labels = pages.labels
 
     def summary(outcomes: Outcomes) -> dict[str, Any]:
-        system_correct = outcomes.system_predictions == labels  # (N,)
-        return {
-            "reported_ece": confidence_ece(outcomes.reported, system_correct),
-            "accuracy_early_exit": float((outcomes.predictions == labels).float().mean()),
-            "mean_exit_layer": float(layers[outcomes.exit_index].float().mean()),
-            "accuracy_with_visual_exit": float(
-                (outcomes.system_predictions == labels).float().mean()
-            ),
-            "skip_ocr_share": float(outcomes.skips_ocr.float().mean()),
-        }
+        return asdict(outcomes.headline(labels, model.exit_layers))
 
     repeats = [summary(outcomes) for outcomes in archive]
     exits = []
