@@ -35,7 +35,7 @@ PYEOF
 
 CORES=$(nproc)
 WORKERS=$(( CORES > 8 ? 8 : CORES ))
-COMMON=(--device cuda --pages 1000 --batch-sizes 1,8,32,64 --workers "$WORKERS" --no-progress)
+COMMON=(--device cuda --pages 1000 --engine-step-sizes 1,8,32,64 --workers "$WORKERS" --no-progress)
 BENCH=("$PY" -m docexit.pipeline.cli bench engine)
 
 start=$SECONDS

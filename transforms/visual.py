@@ -36,7 +36,6 @@ from docexit.transforms.rows import VISION_EXIT_LAYER, VISION_STAGE, page_row
 LOG = logging.getLogger(__name__)
 VISION_POLICY = "visual_max_prob"  # `exit_policy` of rows from the vision stage
 BACKBONE_IMAGE_SIDE = 224  # the visual exit reads the backbone's page image
-VISION_BATCH = 16  # pages per CNN batch: whole page images wait in it, so keep it small
 
 
 @dataclass(frozen=True)
