@@ -171,8 +171,8 @@ def fit_confidence_map(
     if not MIN_SLOPE <= a <= MAX_SLOPE:
         a = min(max(a, MIN_SLOPE), MAX_SLOPE)
         b = _fit_bias(z, y, a, b if math.isfinite(b) else 0.0)
-    before = reliability_bins_from_confidence(p, correct, n_bins).ece
-    after = reliability_bins_from_confidence(map_confidence(p, (a, b)), correct, n_bins).ece
+    before = confidence_ece(p, correct, n_bins)
+    after = confidence_ece(map_confidence(p, (a, b)), correct, n_bins)
     return (a, b) if after < before else IDENTITY_MAP
 
 
@@ -245,6 +245,15 @@ def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> Reliabi
         raise ValueError(f"probs must be (N, C), got shape {tuple(probs.shape)}")
     conf, pred = probs.max(dim=-1)  # (N,), (N,)
     return reliability_bins_from_confidence(conf, pred == labels.to(pred.device), n_bins)
+
+
+def confidence_ece(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> float:
+    """ECE of given confidences against boolean ``correct (N,)``: ``confidence (N,)``, or
+    ``(R, N)`` for R versions of the same pages (e.g. repeated cross-fitting), whose ECE is the
+    mean over R. The one ECE of confidences that training-time reports use."""
+    versions = confidence if confidence.ndim == 2 else confidence[None]  # (R, N)
+    eces = [reliability_bins_from_confidence(v, correct, n_bins).ece for v in versions]
+    return sum(eces) / len(eces)
 
 
 def expected_calibration_error(probs: Tensor, labels: Tensor, n_bins: int = 15) -> float:

@@ -18,7 +18,7 @@ import torch
 
 from docexit.benchmarks.study.stats import pareto_mask, spread_indices, within_noise
 from docexit.benchmarks.study.train import Run
-from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
+from docexit.models.calibration import apply_temperatures, confidence_ece
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.policies.selection import evaluate_policy, never_exit_early, sweep
 from docexit.models.training.metrics import paired_bootstrap
@@ -61,7 +61,7 @@ def _outcome(policy_dict: dict[str, Any], run: Run, temperatures: Sequence[float
         correct=correct.numpy(),
         full_correct=full_correct.numpy(),
         exit_index=result.exit_index.numpy(),
-        ece=reliability_bins_from_confidence(confidence, correct).ece,
+        ece=confidence_ece(confidence, correct),
     )
 
 

@@ -23,8 +23,8 @@ import torch
 from docexit.corpus.store import load_split
 from docexit.models.calibration import (
     apply_temperatures,
+    confidence_ece,
     expected_calibration_error,
-    reliability_bins_from_confidence,
 )
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.device import resolve_device
@@ -206,9 +206,7 @@ def outcome_report(outcomes: PageOutcomes, names: Sequence[str]) -> dict[str, An
     def accuracy(predictions: torch.Tensor) -> float:
         return float((predictions == labels).float().mean())
 
-    def ece(confidence: torch.Tensor, exit_index: int) -> float:
-        correct = outcomes.raw_probs[exit_index].argmax(dim=-1) == labels  # (N,)
-        return reliability_bins_from_confidence(confidence, correct).ece
+    correct = outcomes.raw_probs.argmax(dim=-1) == labels  # (E, N)
 
     return {
         "n": int(labels.numel()),
@@ -222,8 +220,10 @@ def outcome_report(outcomes: PageOutcomes, names: Sequence[str]) -> dict[str, An
                 "name": name,
                 "accuracy": accuracy(outcomes.raw_probs[e].argmax(dim=-1)),
                 "ece_before": expected_calibration_error(outcomes.raw_probs[e], labels),
-                "ece_after_temperature": ece(outcomes.temperature_confidence[e], e),
-                "ece_after": ece(outcomes.confidence[e], e),
+                "ece_after_temperature": confidence_ece(
+                    outcomes.temperature_confidence[e], correct[e]
+                ),
+                "ece_after": confidence_ece(outcomes.confidence[e], correct[e]),
             }
             for e, name in enumerate(names)
         ],

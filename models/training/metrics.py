@@ -12,9 +12,9 @@ from torch import Tensor
 
 from docexit.models.calibration import (
     apply_temperatures,
+    confidence_ece,
     map_confidence,
     nll,
-    reliability_bins_from_confidence,
 )
 
 
@@ -60,10 +60,7 @@ def ece_per_exit(
 ) -> list[float]:
     """ECE (equal-width bins) of every exit's reported confidence (see `reported_confidence`)."""
     confidence, correct = reported_confidence(logits, labels, temperatures, confidence_maps)
-    return [
-        reliability_bins_from_confidence(confidence[e], correct[e], n_bins).ece
-        for e in range(len(confidence))
-    ]
+    return [confidence_ece(confidence[e], correct[e], n_bins) for e in range(len(confidence))]
 
 
 def calibration_report(
@@ -130,22 +127,19 @@ def ece_change_interval(
     if n == 0:
         return 0.0, 0.0
 
-    def ece(confidence: Tensor, rows: Tensor | slice) -> float:
-        versions = confidence if confidence.ndim == 2 else confidence[None]  # (R, N)
-        return sum(
-            reliability_bins_from_confidence(version[rows], correct[rows], n_bins).ece
-            for version in versions
-        ) / len(versions)
+    def change(rows: Tensor | slice) -> float:
+        after = confidence_ece(confidence_after[..., rows], correct[rows], n_bins)
+        return after - confidence_ece(confidence_before[..., rows], correct[rows], n_bins)
 
     generator = torch.Generator().manual_seed(seed)
     changes = []
     for _ in range(resamples):
         rows = torch.randint(0, n, (n,), generator=generator)  # (N,)
-        changes.append(ece(confidence_after, rows) - ece(confidence_before, rows))
+        changes.append(change(rows))
     q_low, q_high = torch.tensor(changes, dtype=torch.float64).quantile(
         torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
     )
-    point = ece(confidence_after, slice(None)) - ece(confidence_before, slice(None))
+    point = change(slice(None))
     return float(2 * point - q_high), float(2 * point - q_low)
 
 

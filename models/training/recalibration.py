@@ -27,7 +27,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from docexit.models.calibration import apply_temperatures, reliability_bins_from_confidence
+from docexit.models.calibration import apply_temperatures, confidence_ece
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.tokenizer import featurizer_for
@@ -248,7 +248,7 @@ def comparison_report(
     def summary(outcomes: Outcomes) -> dict[str, Any]:
         system_correct = outcomes.system_predictions == labels  # (N,)
         return {
-            "reported_ece": reliability_bins_from_confidence(outcomes.reported, system_correct).ece,
+            "reported_ece": confidence_ece(outcomes.reported, system_correct),
             "accuracy_early_exit": float((outcomes.predictions == labels).float().mean()),
             "mean_exit_layer": float(layers[outcomes.exit_index].float().mean()),
             "accuracy_with_visual_exit": float(
@@ -256,9 +256,6 @@ def comparison_report(
             ),
             "skip_ocr_share": float(outcomes.skips_ocr.float().mean()),
         }
-
-    def ece(confidence: torch.Tensor, e: int) -> float:
-        return reliability_bins_from_confidence(confidence, shipped.correct[e]).ece
 
     repeats = [summary(outcomes) for outcomes in archive]
     exits = []
@@ -272,8 +269,8 @@ def comparison_report(
                 "name": name,
                 "layer": model.exit_layers[e],
                 "accuracy": float(shipped.correct[e].float().mean()),
-                "ece_shipped": ece(shipped.confidence[e], e),
-                "ece_archive": float(np.mean([ece(c, e) for c in archive_confidence])),
+                "ece_shipped": confidence_ece(shipped.confidence[e], shipped.correct[e]),
+                "ece_archive": confidence_ece(archive_confidence, shipped.correct[e]),
                 "ece_change_90ci": [low, high],
             }
         )
