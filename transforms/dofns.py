@@ -114,11 +114,10 @@ class OcrFn(beam.DoFn):
 
     def process(self, page: PageRecord) -> Iterator[Output]:
         try:
-            result = self._engine.recognize(page.image)
+            page = page.with_ocr(self._engine.recognize(page.image))
         except Exception as error:  # noqa: BLE001
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, page_dead_letter("ocr", page, error))
             return
-        page = page.with_ocr(result)
         self._ocr_ms.update(round(page.ocr_ms))
         self._log_progress()
         yield page

@@ -81,7 +81,7 @@ class PageRecord:
         return replace(
             self,
             words=tuple(str(word) for word in result.words),
-            boxes=tuple(tuple(int(v) for v in box) for box in result.boxes),  # type: ignore[misc]
+            boxes=tuple((int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in result.boxes),
             ocr_ran=True,
             ocr_ms=result.seconds * 1000.0,
         )
