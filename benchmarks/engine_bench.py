@@ -69,7 +69,7 @@ from docexit.models.policies import ExitPolicy
 
 MODE_ORDER = ("full_padded", "full_bucketed", "batch_exit", "shrink", "shrink_refill")
 MODE_LETTERS = dict(zip(MODE_ORDER, "abcde", strict=True))
-QUICK = {"pages": 16, "batch_sizes": "1,8", "rounds": 5, "threads": 1}
+QUICK = {"pages": 16, "engine_step_sizes": "1,8", "rounds": 5, "threads": 1}
 DEFAULT_ROUNDS = 3
 IDEAL_SLACK = 1.10  # a measured (e)/(b) above 110% of the ideal is noise, not speed
 _SAME = "same pages, same round"
@@ -177,7 +177,7 @@ def time_modes(
     modes: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in MODE_ORDER}
     exits: Counter[int] = Counter()
     layers: Counter[int] = Counter()
-    for bs in (int(b) for b in args.batch_sizes.split(",")):
+    for bs in (int(b) for b in args.engine_step_sizes.split(",")):
 
         def one(mode: str, r: int, bs: int = bs) -> ModeResult:
             result, predictions = run_mode(
@@ -218,7 +218,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     policy, policy_source = choose_policy(args, model, pages)
     log(f"policy: {policy.to_dict()} ({policy_source})")
     modes, exit_counts, layer_counts = time_modes(args, model, policy, pages)
-    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    sizes = [int(b) for b in args.engine_step_sizes.split(",")]
     cost_bs = max([b for b in sizes if b <= 32] or sizes)
     costs = measure_layer_costs(model, policy, pages, cost_bs)
     ideal = ideal_speedup(model, costs, exit_counts)
@@ -339,7 +339,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="corpus split, or several comma-separated (`test,validation`), with --corpus",
     )
     parser.add_argument("--pages", type=int, default=1000, help="pages to classify")
-    parser.add_argument("--batch-sizes", default="1,8,32,64", help="comma-separated step sizes")
+    parser.add_argument(
+        "--engine-step-sizes",
+        "--batch-sizes",  # its older name
+        dest="engine_step_sizes",
+        default="1,8,32,64",
+        help="comma-separated engine step sizes: pages each mode runs per layer step "
+        "(the figures' 'batch'; --batch-sizes is the older name)",
+    )
     parser.add_argument(
         "--pool-size", type=int, default=512, help="pages the engine buckets together"
     )
@@ -381,7 +388,7 @@ def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.quick:
-        args.pages, args.batch_sizes = QUICK["pages"], QUICK["batch_sizes"]
+        args.pages, args.engine_step_sizes = QUICK["pages"], QUICK["engine_step_sizes"]
         args.rounds, args.threads = QUICK["rounds"], args.threads or QUICK["threads"]
     if args.rounds < 1:
         print("docexit bench engine: --rounds must be >= 1", file=sys.stderr)

@@ -13,14 +13,11 @@ if [ -n "${PYTHON:-}" ]; then PY=$PYTHON; elif [ -x .venv/bin/python ]; then PY=
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false
 mkdir -p "$OUT"
 
-# A bare checkout on a GPU machine (torch and transformers installed, docexit not): map the
-# checkout's folders under the `docexit` namespace, as pyproject.toml does when installed.
+# A bare checkout on a GPU machine (torch and transformers installed, docexit not): the
+# checkout's docexit/ folder links its folders under the `docexit` namespace.
 if ! "$PY" -c 'import docexit.models' 2>/dev/null; then
-  NS=$(mktemp -d)
-  mkdir -p "$NS/docexit"
-  for part in pipeline transforms models corpus benchmarks; do ln -s "$PWD/$part" "$NS/docexit/$part"; done
-  export PYTHONPATH="$NS${PYTHONPATH:+:$PYTHONPATH}"
-  echo "docexit is not installed: using this checkout ($NS)"
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+  echo "docexit is not installed: using this checkout ($PWD/docexit)"
 fi
 
 "$PY" - <<'PYEOF'
@@ -35,7 +32,7 @@ PYEOF
 
 CORES=$(nproc)
 WORKERS=$(( CORES > 8 ? 8 : CORES ))
-COMMON=(--device cuda --pages 1000 --batch-sizes 1,8,32,64 --workers "$WORKERS" --no-progress)
+COMMON=(--device cuda --pages 1000 --engine-step-sizes 1,8,32,64 --workers "$WORKERS" --no-progress)
 BENCH=("$PY" -m docexit.pipeline.cli bench engine)
 
 start=$SECONDS

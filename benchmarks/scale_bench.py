@@ -58,7 +58,7 @@ def write_pages(folder: Path, start: int, count: int) -> int:
 
 def _child(argv: list[str], stats: Path) -> dict[str, Any]:
     """Run a child mode in a fresh process; (exit code, peak tree RSS, seconds) + its stats."""
-    from docexit.benchmarks.pipeline_bench import run_with_peak_rss
+    from docexit.benchmarks.pipeline_memory import run_with_peak_rss
 
     command = [sys.executable, "-m", "docexit.benchmarks.scale_bench", "--child", *argv]
     code, peak, seconds = run_with_peak_rss(command, stdout=subprocess.DEVNULL)

@@ -248,8 +248,12 @@ def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> Reliabi
 
 
 def confidence_ece(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> float:
-    """ECE of a reported confidence ``(N,)`` against correctness ``(N,)`` bool."""
-    return reliability_bins_from_confidence(confidence, correct, n_bins).ece
+    """ECE of given confidences against boolean ``correct (N,)``: ``confidence (N,)``, or
+    ``(R, N)`` for R versions of the same pages (e.g. repeated cross-fitting), whose ECE is the
+    mean over R. The one ECE of confidences that training-time reports use."""
+    versions = confidence if confidence.ndim == 2 else confidence[None]  # (R, N)
+    eces = [reliability_bins_from_confidence(v, correct, n_bins).ece for v in versions]
+    return sum(eces) / len(eces)
 
 
 def expected_calibration_error(probs: Tensor, labels: Tensor, n_bins: int = 15) -> float:

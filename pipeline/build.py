@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from docexit.pipeline import defaults
-from docexit.pipeline.options import DocexitOptions
+from docexit.pipeline.options import DEFAULT_VISION_BATCH_SIZE, DocexitOptions
 from docexit.transforms import counts
 from docexit.transforms.dead_letters import DEAD_LETTERS, DeadLetter
 from docexit.transforms.dofns import (
@@ -50,7 +50,7 @@ from docexit.transforms.layout import DEAD_LETTERS as DEAD_LETTERS_PART
 from docexit.transforms.layout import MANIFEST, ROWS, CommitRun, RunLayout
 from docexit.transforms.rows import rows_metadata, rows_schema
 from docexit.transforms.sinks import DEAD_LETTER_SCHEMA, ROWS_SCHEMA, WriteParquet, with_metadata
-from docexit.transforms.visual import VISION_BATCH, VisionStage, VisualExitHandler
+from docexit.transforms.visual import VisionStage, VisualExitHandler
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class JobSpec:
     skip_existing: list[str] | None = None  # earlier manifest files; None: not incremental
     isolate_native_crashes: bool = False  # decode and OCR in a child process (see RunStage)
     visual_threshold: float | None = None  # pages this confident from the image skip OCR
+    vision_batch_size: int = DEFAULT_VISION_BATCH_SIZE  # pages per image-CNN batch
 
     @property
     def layout(self) -> RunLayout:
@@ -141,6 +142,7 @@ def resolve_spec(options: PipelineOptions) -> JobSpec:
         ),
         isolate_native_crashes=opts.isolate_native_crashes,
         visual_threshold=visual_threshold(config, opts.force_ocr, opts.visual_threshold),
+        vision_batch_size=opts.vision_batch_size,
     )
 
 
@@ -150,8 +152,15 @@ def check_numbers(opts: DocexitOptions) -> None:
         raise ValueError(f"--min-confidence must be in [0, 1], got {opts.min_confidence}")
     if opts.num_shards < 0:
         raise ValueError("--num-shards must be >= 0 (0: the runner chooses)")
-    if opts.batch_size < 1 or opts.min_batch_size < 1:
-        raise ValueError("--batch-size and --min-batch-size must be >= 1")
+    sizes = {
+        "--batch-size": opts.batch_size,
+        "--min-batch-size": opts.min_batch_size,
+        "--vision-batch-size": opts.vision_batch_size,
+        "--engine-step-size": 1 if opts.engine_step_size is None else opts.engine_step_size,
+    }
+    for name, size in sizes.items():
+        if size < 1:
+            raise ValueError(f"{name} must be >= 1, got {size}")
 
 
 def visual_threshold(
@@ -249,7 +258,7 @@ class ClassifyDocuments(beam.PTransform):
             visual_handler = VisualExitHandler(
                 spec.model_dir,
                 spec.visual_threshold,
-                max_batch_size=min(spec.handler_kwargs["max_batch_size"], VISION_BATCH),
+                max_batch_size=spec.vision_batch_size,
                 torch_threads=spec.handler_kwargs["torch_threads"],
             )
             vision = to_ocr | "VisionStage" >> VisionStage(

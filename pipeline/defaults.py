@@ -23,7 +23,7 @@ def cache_dir() -> Path:
 
 def bundled_model_dir() -> Path:
     """The model shipped as package data (`docexit.models` -> `bundled/`), checked to exist."""
-    folder = Path(str(resources.files("docexit.models") / "bundled"))
+    folder = Path(str(resources.files("docexit.models") / "bundled")).resolve()
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise MissingModelError(
             f"no bundled model in {folder} (config.json + model.safetensors expected): train one "
@@ -39,7 +39,7 @@ def samples_dir() -> Path:
     `ground_truth.jsonl`, `images/`); `make samples` regenerates them and
     `tests/test_samples.py` checks they still match the generator.
     """
-    return Path(str(resources.files("docexit.pipeline") / "samples"))
+    return Path(str(resources.files("docexit.pipeline") / "samples")).resolve()
 
 
 def sample_inputs() -> list[str]:

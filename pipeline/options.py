@@ -13,6 +13,7 @@ from docexit.transforms.inference import POLICY_CHOICES
 DEFAULT_OUTPUT = "out/run"
 DEFAULT_OCR_TIMEOUT = 120.0  # seconds; a 1700 x 2200 page takes about 2 s on one core
 DEFAULT_MAX_FAILURE_SHARE = 0.5  # more than half the inputs failing means something is broken
+DEFAULT_VISION_BATCH_SIZE = 16  # pages per image-CNN batch: whole page images wait in it
 
 
 class DocexitOptions(PipelineOptions):
@@ -176,7 +177,8 @@ def _add_batching_arguments(group: argparse._ArgumentGroup) -> None:
         "--batch-size",
         type=int,
         default=128,
-        help="largest batch RunInference hands the engine (default: 128)",
+        help="pages per RunInference batch: the most it hands the early-exit engine at once "
+        "(default: 128)",
     )
     group.add_argument(
         "--min-batch-size",
@@ -194,7 +196,15 @@ def _add_batching_arguments(group: argparse._ArgumentGroup) -> None:
         "--engine-step-size",
         type=int,
         default=None,
-        help="pages per layer step of the early-exit engine (default: 8 on CPU, 32 on GPU)",
+        help="rows the early-exit engine keeps in flight per layer step: pages that exit "
+        "leave, waiting pages of the batch refill (default: 8 on CPU, 32 on GPU)",
+    )
+    group.add_argument(
+        "--vision-batch-size",
+        type=int,
+        default=DEFAULT_VISION_BATCH_SIZE,
+        help="pages per batch of the image CNN before OCR (whole page images wait in it; "
+        "default: %(default)s)",
     )
     group.add_argument(
         "--model-copies",

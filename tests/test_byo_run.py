@@ -15,7 +15,6 @@ from hf_fixtures import import_cli, save_hf_classifier, transformers_logits
 
 from docexit.pipeline.run import main
 from docexit.transforms.decode import decode_pages
-from docexit.transforms.rows import page_row
 
 pytestmark = pytest.mark.slow
 
@@ -83,15 +82,3 @@ def test_plain_transformers_folder_is_imported_on_the_fly(
     row = rows[0]
     probs = softmax(transformers_logits(hf_dir, row["words"], row["boxes"], image))
     assert row["label_id"] == int(probs.argmax())
-
-
-def test_rows_without_ocr_get_empty_ocr_columns() -> None:
-    meta = {"label_names": ["a", "b"], "num_layers": 2, "model_id": "m", "keep_ocr": True}
-    fields = dict.fromkeys(("source", "content_hash", "exit_stage", "exit_policy"), "x")
-    numbers = dict.fromkeys(("page", "label_id", "exit_layer", "exit_index", "word_count"), 0)
-    timing = {"token_count": 0, "ocr_ms": 0.0, "inference_ms": 0.0, "exit_threshold": None}
-    row = page_row(meta, **fields, **numbers, **timing, confidence=0.5)
-    assert row["words"] == [] and row["boxes"] == []
-    assert "words" not in page_row(
-        {**meta, "keep_ocr": False}, **fields, **numbers, **timing, confidence=0.5
-    )

@@ -13,6 +13,7 @@ from docexit.models.calibration import (
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
     apply_temperatures,
+    confidence_ece,
     expected_calibration_error,
     fit_confidence_map,
     fit_confidence_maps,
@@ -154,6 +155,16 @@ def test_ece_known_values() -> None:
     rb = reliability_bins(probs, torch.tensor([0, 1]), n_bins=10)
     assert rb.counts[-1] == 2 and rb.ece == pytest.approx(0.0)
     assert math.isnan(float(rb.accuracy[0]))
+
+
+def test_confidence_ece_of_one_or_several_versions_of_the_same_pages() -> None:
+    correct = torch.tensor([True] * 6 + [False] * 4)
+    sure = torch.full((10,), 0.9)  # 60% right at 0.9: ECE 0.3
+    unsure = torch.full((10,), 0.5, dtype=torch.float64)  # 60% right at 0.5: ECE 0.1
+    assert confidence_ece(sure, correct) == pytest.approx(0.3)
+    assert confidence_ece(unsure, correct) == pytest.approx(0.1)
+    versions = torch.stack([sure.double(), unsure])  # (R, N)
+    assert confidence_ece(versions, correct) == pytest.approx(0.2)  # the mean over R
 
 
 def test_apply_temperatures_and_validation() -> None:

@@ -431,7 +431,7 @@ def test_benchmark_cli_writes_every_figure(tmp_path):
     bench_cli.add_arguments(parser)
     out = tmp_path / "bench.json"
     args = parser.parse_args(
-        ["engine", "--model", str(tmp_path / "model"), "--pages", "6", "--batch-sizes", "1,4"]
+        ["engine", "--model", str(tmp_path / "model"), "--pages", "6", "--engine-step-sizes", "1,4"]
         + ["--exit-share", "0.3", "--device", "cpu", "--no-progress", "--json", str(out)]
         + ["--rounds", "2"]
     )

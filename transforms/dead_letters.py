@@ -11,6 +11,8 @@ from typing import Any
 
 from apache_beam.metrics import Metrics
 
+from docexit.transforms.page_record import PageRecord
+
 DEAD_LETTERS = "dead_letters"  # tag of every stage's failure output
 METRICS_NAMESPACE = "docexit"
 STAGES = ("match", "read", "decode", "ocr", "featurize", "inference")
@@ -49,3 +51,8 @@ def dead_letter(stage: str, source: str, page: int | None, error: BaseException)
         error_type=type(error).__name__,
         error_message=message,
     )
+
+
+def page_dead_letter(stage: str, page: PageRecord, error: BaseException) -> DeadLetter:
+    """A `DeadLetter` for `error` on one page, which names it by its record's source and page."""
+    return dead_letter(stage, page.source, page.page, error)

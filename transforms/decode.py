@@ -23,8 +23,8 @@ import numpy as np
 import pypdfium2 as pdfium
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from docexit.transforms.page_record import PageRecord
 from docexit.transforms.pdf_limits import check_pdf_limits, max_stream_bytes
-from docexit.transforms.records import PageImage
 
 DEFAULT_DPI = 200
 DEFAULT_MAX_PIXELS = 60_000_000  # ~ an A3 page at 600 DPI
@@ -75,12 +75,12 @@ def decode_pages(
     dpi: int = DEFAULT_DPI,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_pages: int = DEFAULT_MAX_PAGES,
-) -> Iterator[PageImage]:
-    """Yield every page of one file as a `PageImage` (0-based `page`, mode "L" or "RGB").
+) -> Iterator[PageRecord]:
+    """Yield every page of one file as a `PageRecord` with its image (0-based `page`, mode "L" or "RGB").
 
     Args:
         data: the whole file's bytes.
-        source: the file's path or URL, used for `PageImage.source` and in error messages.
+        source: the file's path or URL, used for `PageRecord.source` and in error messages.
         dpi: resolution at which PDF pages are rendered (raster formats keep their own pixels).
         max_pixels: largest accepted page (width * height); checked before pixels are decoded.
             PDF pages that would render larger are rendered at a lower DPI instead.
@@ -103,7 +103,7 @@ def decode_pages(
     else:
         pages = _raster_pages(data, source, max_pixels=max_pixels, max_pages=max_pages)
     for index, image in enumerate(pages):
-        yield PageImage(source=source, page=index, content_hash=digest, image=image)
+        yield PageRecord(source=source, page=index, content_hash=digest, image=image)
 
 
 # --- raster images (Pillow) -----------------------------------------------------------------

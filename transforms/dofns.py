@@ -27,6 +27,7 @@ from docexit.transforms.dead_letters import (
     METRICS_NAMESPACE,
     DeadLetter,
     dead_letter,
+    page_dead_letter,
 )
 from docexit.transforms.decode import (
     DEFAULT_DPI,
@@ -34,8 +35,7 @@ from docexit.transforms.decode import (
     DEFAULT_MAX_PIXELS,
     decode_pages,
 )
-from docexit.transforms.elements import FeaturizedPage
-from docexit.transforms.records import PageImage, PageRecord
+from docexit.transforms.page_record import PageRecord
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def printable_path(path: str) -> str:
 
 
 class ReadAndDecodeFn(beam.DoFn):
-    """ReadableFile -> PageImage per page; read and decode failures -> dead letters. Counts
+    """ReadableFile -> PageRecord (with its image) per page; read and decode failures -> dead letters. Counts
     `files_in`, `bytes_read` and `pages_in`."""
 
     def __init__(
@@ -95,7 +95,8 @@ class ReadAndDecodeFn(beam.DoFn):
 
 
 class OcrFn(beam.DoFn):
-    """PageImage -> PageRecord (words, 0-1000 boxes, OCR time) with one engine per worker."""
+    """PageRecord -> the same with its OCR (words, 0-1000 boxes, OCR time), one engine per
+    worker."""
 
     def __init__(self, ocr_config: dict[str, Any] | None = None, progress_every: int = 25) -> None:
         self._ocr_config = dict(ocr_config or {})
@@ -111,28 +112,15 @@ class OcrFn(beam.DoFn):
         self._engine = get_engine(OcrConfig(**self._ocr_config))
         self._started = time.monotonic()
 
-    def process(self, page: PageImage) -> Iterator[Output]:
+    def process(self, page: PageRecord) -> Iterator[Output]:
         try:
-            result = self._engine.recognize(page.image)
+            page = page.with_ocr(self._engine.recognize(page.image))
         except Exception as error:  # noqa: BLE001
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTERS, dead_letter("ocr", page.source, page.page, error)
-            )
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, page_dead_letter("ocr", page, error))
             return
-        ocr_ms = result.seconds * 1000.0
-        self._ocr_ms.update(round(ocr_ms))
+        self._ocr_ms.update(round(page.ocr_ms))
         self._log_progress()
-        yield PageRecord(
-            source=page.source,
-            page=page.page,
-            content_hash=page.content_hash,
-            width=page.image.width,
-            height=page.image.height,
-            words=list(result.words),
-            boxes=[tuple(box) for box in result.boxes],
-            ocr_ms=ocr_ms,
-            image=page.image,
-        )
+        yield page
 
     def _log_progress(self) -> None:
         self._done += 1
@@ -142,7 +130,7 @@ class OcrFn(beam.DoFn):
 
 
 class FeaturizeFn(beam.DoFn):
-    """PageRecord -> (key, FeaturizedPage): WordPiece tokens, token boxes, normalised pixels."""
+    """PageRecord -> (key, PageRecord with its features: tokens, token boxes, pixels)."""
 
     def __init__(self, featurizer_kwargs: dict[str, Any] | None = None) -> None:
         self._featurizer_kwargs = dict(featurizer_kwargs or {})
@@ -160,22 +148,10 @@ class FeaturizeFn(beam.DoFn):
             features = self._featurizer(record.words, record.boxes, record.image)
         except Exception as error:  # noqa: BLE001
             yield beam.pvalue.TaggedOutput(
-                DEAD_LETTERS, dead_letter("featurize", record.source, record.page, error)
+                DEAD_LETTERS, page_dead_letter("featurize", record, error)
             )
             return
-        page = FeaturizedPage(
-            source=record.source,
-            page=record.page,
-            content_hash=record.content_hash,
-            width=record.width,
-            height=record.height,
-            word_count=len(record.words),
-            ocr_ms=record.ocr_ms,
-            features=features,
-            words=tuple(record.words),
-            boxes=tuple(tuple(box) for box in record.boxes),
-        )
-        yield page.key, page
+        yield record.key(), record.with_features(features)
 
 
 # --- stages, optionally isolated in a child process -------------------------------------------
@@ -202,7 +178,7 @@ def element_source(element: Any) -> tuple[str, int | None]:
     metadata = getattr(element, "metadata", None)
     if metadata is not None and hasattr(metadata, "path"):
         return printable_path(metadata.path), None
-    if hasattr(element, "source") and hasattr(element, "page"):
+    if hasattr(element, "source") and hasattr(element, "page"):  # a PageRecord
         return element.source, element.page
     return repr(element)[:200], None
 

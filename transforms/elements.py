@@ -1,35 +1,8 @@
-"""Element types that travel between the pipeline's Beam steps (beyond `records.py`)."""
+"""What the model's runner hands back for each page (beyond `page_record.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from docexit.transforms.records import PageFeatures
-
-
-def page_key(source: str, page: int) -> str:
-    """The key that identifies one page in keyed PCollections: "<source>#<page>"."""
-    return f"{source}#{page}"
-
-
-@dataclass(frozen=True)
-class FeaturizedPage:
-    """A page ready for the model: its features plus what the output row needs from before."""
-
-    source: str
-    page: int
-    content_hash: str
-    width: int
-    height: int
-    word_count: int
-    ocr_ms: float
-    features: PageFeatures
-    words: tuple[str, ...] = ()  # the OCR words and their 0-1000 boxes (for `--keep-ocr`)
-    boxes: tuple[tuple[int, int, int, int], ...] = ()
-
-    @property
-    def key(self) -> str:
-        return page_key(self.source, self.page)
 
 
 @dataclass(frozen=True)

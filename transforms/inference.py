@@ -33,8 +33,9 @@ from apache_beam.ml.inference.base import (
 
 from docexit.models.policies import threshold_policy_names
 from docexit.models.policies.parsing import policy_threshold, resolve_policy  # noqa: F401
-from docexit.transforms.dead_letters import DEAD_LETTERS, METRICS_NAMESPACE, dead_letter
-from docexit.transforms.elements import FeaturizedPage, PagePrediction
+from docexit.transforms.dead_letters import DEAD_LETTERS, METRICS_NAMESPACE, page_dead_letter
+from docexit.transforms.elements import PagePrediction
+from docexit.transforms.page_record import PageExit, PageRecord
 from docexit.transforms.records import PageFeatures
 from docexit.transforms.rows import ENCODER_STAGE, page_row
 
@@ -144,8 +145,9 @@ def _to_page_predictions(predictions: Sequence[Any], batch_size: int) -> list[Pa
     ]
 
 
-class EarlyExitModelHandler(ModelHandler[FeaturizedPage, PagePrediction, EarlyExitRunner]):
-    """Beam `ModelHandler` for `EarlyExitModel` checkpoints; examples are `FeaturizedPage`s."""
+class EarlyExitModelHandler(ModelHandler[PageRecord, PagePrediction, EarlyExitRunner]):
+    """Beam `ModelHandler` for `EarlyExitModel` checkpoints; examples are featurized
+    `PageRecord`s."""
 
     def __init__(
         self,
@@ -191,27 +193,31 @@ class EarlyExitModelHandler(ModelHandler[FeaturizedPage, PagePrediction, EarlyEx
 
     def run_inference(
         self,
-        batch: Sequence[FeaturizedPage],
+        batch: Sequence[PageRecord],
         model: EarlyExitRunner,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
-        predictions = model.classify([page.features for page in batch])
+        predictions = model.classify([_features(page) for page in batch])
         return [
             PredictionResult(example=page, inference=prediction, model_id=self._model_dir)
             for page, prediction in zip(batch, predictions, strict=True)
         ]
 
-    def get_num_bytes(self, batch: Sequence[FeaturizedPage]) -> int:
+    def get_num_bytes(self, batch: Sequence[PageRecord]) -> int:
         # The default pickles the whole batch just to count it.
         return sum(
-            page.features.input_ids.nbytes
-            + page.features.bbox.nbytes
-            + page.features.pixel_values.nbytes
-            for page in batch
+            features.input_ids.nbytes + features.bbox.nbytes + features.pixel_values.nbytes
+            for features in map(_features, batch)
         )
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
+
+
+def _features(page: PageRecord) -> PageFeatures:
+    if page.features is None:
+        raise ValueError(f"page {page.key()} reached the model without features")
+    return page.features
 
 
 class _ToRowFn(beam.DoFn):
@@ -225,22 +231,19 @@ class _ToRowFn(beam.DoFn):
 
     def process(self, element: tuple[str, PredictionResult]) -> Iterator[Any]:
         _, result = element
-        page: FeaturizedPage = result.example
+        page: PageRecord = result.example
         prediction: PagePrediction = result.inference
         if prediction.failed:
             error = RuntimeError(f"{prediction.error_type}: {prediction.error_message}")
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTERS, dead_letter("inference", page.source, page.page, error)
-            )
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, page_dead_letter("inference", page, error))
             return
         self._pages_out.inc()
         self._exit_layer.update(prediction.exit_layer)
         self._inference_ms.update(round(prediction.inference_ms))
-        yield page_row(
-            self._meta,
-            source=page.source,
-            page=page.page,
-            content_hash=page.content_hash,
+        yield page_row(page.with_exit(self._page_exit(prediction)), self._meta)
+
+    def _page_exit(self, prediction: PagePrediction) -> PageExit:
+        return PageExit(
             label_id=prediction.label_id,
             confidence=prediction.confidence,
             exit_stage=ENCODER_STAGE,
@@ -248,12 +251,7 @@ class _ToRowFn(beam.DoFn):
             exit_index=prediction.exit_index,
             exit_policy=self._meta["policy_name"],
             exit_threshold=policy_threshold(self._meta["policy"], prediction.exit_index),
-            word_count=page.word_count,
-            token_count=page.features.num_tokens,
-            ocr_ms=page.ocr_ms,
             inference_ms=prediction.inference_ms,
-            words=page.words,
-            boxes=page.boxes,
         )
 
 
@@ -265,12 +263,12 @@ def _failed_batch_to_dead_letters(failure: tuple[Sequence[Any], tuple[Any, ...]]
     """RunInference's (batch, (exc type, repr, traceback)) -> one dead letter per page."""
     batch, (error_type, error_repr, _traceback) = failure
     for _, page in batch:
-        letter = dead_letter("inference", page.source, page.page, _FailedBatchError(error_repr))
+        letter = page_dead_letter("inference", page, _FailedBatchError(error_repr))
         yield replace(letter, error_type=getattr(error_type, "__name__", str(error_type)))
 
 
 class ClassifyPages(beam.PTransform):
-    """(key, FeaturizedPage) -> (output row dicts, DeadLetters), through `RunInference`."""
+    """(key, featurized PageRecord) -> (output row dicts, DeadLetters), through `RunInference`."""
 
     def __init__(self, handler: EarlyExitModelHandler, meta: Mapping[str, Any]) -> None:
         super().__init__()

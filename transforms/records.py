@@ -1,12 +1,11 @@
-"""The data contracts between stages (docs/design.md): a decoded page, its OCR, its model
-features, the output row and the dead-letter row."""
+"""Values the stages compute for a page (docs/design.md, "Data contracts"): its OCR and its
+model features; the page itself travels as `page_record.PageRecord`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), normalised to 0-1000
 
@@ -32,37 +31,12 @@ LABELS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class PageImage:
-    """One decoded page of an input file."""
-
-    source: str  # the input file's path or URL
-    page: int  # 0-based page index within the file
-    content_hash: str  # sha256 hex of the whole file's bytes
-    image: Image.Image  # mode "L" or "RGB", EXIF rotation applied
-
-
-@dataclass(frozen=True)
 class OcrResult:
     """Words of one page with their boxes normalised to 0-1000."""
 
     words: list[str]
     boxes: list[Box]
     seconds: float  # wall-clock time spent in the OCR engine
-
-
-@dataclass(frozen=True)
-class PageRecord:
-    """A page after OCR (docs/design.md, "Data contracts")."""
-
-    source: str
-    page: int
-    content_hash: str
-    width: int
-    height: int
-    words: list[str]
-    boxes: list[Box]
-    ocr_ms: float
-    image: Image.Image | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

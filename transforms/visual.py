@@ -1,8 +1,8 @@
 """The vision stage: decoded pages whose image alone is classified with confidence skip OCR.
 
-    PageImage --RunInference(VisualExitHandler)--> confident: output row (exit_stage "vision",
-                                                   ocr_ran False)
-                                                 \\-> the rest: PageImage on to OCR
+    PageRecord --RunInference(VisualExitHandler)--> confident: output row (exit_stage "vision",
+                                                    ocr_ran False)
+                                                  \\-> the rest: PageRecord on to OCR
 
 The handler loads only the checkpoint's visual exit (a small CNN, `models/visual_exit.py`), once
 per worker process. The stage is an optimisation: a batch it fails on goes on to OCR whole,
@@ -29,15 +29,13 @@ from apache_beam.ml.inference.base import (
 )
 
 from docexit.transforms.dead_letters import METRICS_NAMESPACE
-from docexit.transforms.elements import page_key
 from docexit.transforms.featurize import image_to_pixels
-from docexit.transforms.records import PageImage
+from docexit.transforms.page_record import PageExit, PageRecord
 from docexit.transforms.rows import VISION_EXIT_LAYER, VISION_STAGE, page_row
 
 LOG = logging.getLogger(__name__)
 VISION_POLICY = "visual_max_prob"  # `exit_policy` of rows from the vision stage
 BACKBONE_IMAGE_SIDE = 224  # the visual exit reads the backbone's page image
-VISION_BATCH = 16  # pages per CNN batch: whole page images wait in it, so keep it small
 
 
 @dataclass(frozen=True)
@@ -73,8 +71,8 @@ class VisualExitRunner:
         ]
 
 
-class VisualExitHandler(ModelHandler[PageImage, VisualDecision, VisualExitRunner]):
-    """Beam `ModelHandler` for a checkpoint's visual exit; examples are `PageImage`s."""
+class VisualExitHandler(ModelHandler[PageRecord, VisualDecision, VisualExitRunner]):
+    """Beam `ModelHandler` for a checkpoint's visual exit; examples are decoded `PageRecord`s."""
 
     def __init__(
         self,
@@ -104,7 +102,7 @@ class VisualExitHandler(ModelHandler[PageImage, VisualDecision, VisualExitRunner
 
     def run_inference(
         self,
-        batch: Sequence[PageImage],
+        batch: Sequence[PageRecord],
         model: VisualExitRunner,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
@@ -120,15 +118,15 @@ class VisualExitHandler(ModelHandler[PageImage, VisualDecision, VisualExitRunner
             for page, decision in zip(batch, decisions, strict=True)
         ]
 
-    def get_num_bytes(self, batch: Sequence[PageImage]) -> int:
-        return sum(page.image.width * page.image.height for page in batch)
+    def get_num_bytes(self, batch: Sequence[PageRecord]) -> int:
+        return sum(page.image.width * page.image.height for page in batch if page.image)
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
 
 
 class _SplitFn(beam.DoFn):
-    """(key, PredictionResult) -> a row (tag "rows") when the page exits, else its PageImage."""
+    """(key, PredictionResult) -> a row (tag "rows") when the page exits, else its PageRecord."""
 
     ROWS = "rows"
 
@@ -140,42 +138,33 @@ class _SplitFn(beam.DoFn):
 
     def process(self, element: tuple[str, PredictionResult]) -> Iterator[Any]:
         _, result = element
-        page: PageImage = result.example
+        page: PageRecord = result.example
         decision: VisualDecision = result.inference
         if not decision.exits:
             yield page
             return
         self._skipped.inc()
         self._pages_out.inc()
-        yield beam.pvalue.TaggedOutput(
-            self.ROWS,
-            page_row(
-                self._meta,
-                source=page.source,
-                page=page.page,
-                content_hash=page.content_hash,
-                label_id=decision.label_id,
-                confidence=decision.confidence,
-                exit_stage=VISION_STAGE,
-                exit_layer=VISION_EXIT_LAYER,
-                exit_index=VISION_EXIT_LAYER,
-                exit_policy=VISION_POLICY,
-                exit_threshold=self._threshold,
-                word_count=0,
-                token_count=0,
-                ocr_ms=0.0,
-                inference_ms=decision.inference_ms,
-            ),
+        exit_ = PageExit(
+            label_id=decision.label_id,
+            confidence=decision.confidence,
+            exit_stage=VISION_STAGE,
+            exit_layer=VISION_EXIT_LAYER,
+            exit_index=VISION_EXIT_LAYER,
+            exit_policy=VISION_POLICY,
+            exit_threshold=self._threshold,
+            inference_ms=decision.inference_ms,
         )
+        yield beam.pvalue.TaggedOutput(self.ROWS, page_row(page.with_exit(exit_), self._meta))
 
 
 class VisionStageOutputs(NamedTuple):
     rows: beam.PCollection  # output row dicts of the pages that exited
-    to_ocr: beam.PCollection  # PageImage: every other page
+    to_ocr: beam.PCollection  # PageRecord: every other page
 
 
 class VisionStage(beam.PTransform):
-    """PageImage -> `VisionStageOutputs`: every page comes out exactly once, in one of the two."""
+    """PageRecord -> `VisionStageOutputs`: every page comes out exactly once, in one of the two."""
 
     def __init__(self, handler: VisualExitHandler, meta: Mapping[str, Any], threshold: float):
         super().__init__()
@@ -186,7 +175,7 @@ class VisionStage(beam.PTransform):
     def expand(self, pages: beam.PCollection) -> VisionStageOutputs:
         results = (
             pages
-            | "Key" >> beam.Map(lambda page: (page_key(page.source, page.page), page))
+            | "Key" >> beam.Map(lambda page: (page.key(), page))
             | "RunInference" >> RunInference(KeyedModelHandler(self._handler))
         )
         split = results | "Split" >> beam.ParDo(_SplitFn(self._meta, self._threshold)).with_outputs(

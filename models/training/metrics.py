@@ -127,21 +127,19 @@ def ece_change_interval(
     if n == 0:
         return 0.0, 0.0
 
-    def ece(confidence: Tensor, rows: Tensor | slice) -> float:
-        versions = confidence if confidence.ndim == 2 else confidence[None]  # (R, N)
-        return sum(
-            confidence_ece(version[rows], correct[rows], n_bins) for version in versions
-        ) / len(versions)
+    def change(rows: Tensor | slice) -> float:
+        after = confidence_ece(confidence_after[..., rows], correct[rows], n_bins)
+        return after - confidence_ece(confidence_before[..., rows], correct[rows], n_bins)
 
     generator = torch.Generator().manual_seed(seed)
     changes = []
     for _ in range(resamples):
         rows = torch.randint(0, n, (n,), generator=generator)  # (N,)
-        changes.append(ece(confidence_after, rows) - ece(confidence_before, rows))
+        changes.append(change(rows))
     q_low, q_high = torch.tensor(changes, dtype=torch.float64).quantile(
         torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
     )
-    point = ece(confidence_after, slice(None)) - ece(confidence_before, slice(None))
+    point = change(slice(None))
     return float(2 * point - q_high), float(2 * point - q_low)
 
 

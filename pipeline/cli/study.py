@@ -95,7 +95,12 @@ def _add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
     """How designs are timed and compared."""
     parser.add_argument(
-        "--batch-sizes", default=None, help="engine batch sizes to time (default 32,1)"
+        "--engine-step-sizes",
+        "--batch-sizes",  # its older name
+        dest="engine_step_sizes",
+        default=None,
+        help="engine step sizes to time: pages per layer step (default 32,1; the report's "
+        "'batch'; --batch-sizes is the older name)",
     )
     parser.add_argument(
         "--time-points", type=int, default=None, help="validation Pareto points timed per design"
@@ -161,8 +166,8 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
         "bootstrap": args.bootstrap,
     }
     changes = {k: v for k, v in overrides.items() if v is not None}
-    if args.batch_sizes:
-        changes["batch_sizes"] = tuple(int(b) for b in args.batch_sizes.split(","))
+    if args.engine_step_sizes:
+        changes["batch_sizes"] = tuple(int(b) for b in args.engine_step_sizes.split(","))
     if args.policies:
         kinds = tuple(k.strip() for k in args.policies.split(",") if k.strip())
         unknown = set(kinds) - set(search_kinds())
