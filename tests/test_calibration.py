@@ -237,3 +237,14 @@ def test_ece_change_interval_separates_real_gains_from_noise() -> None:
     assert ece_change_interval(before.amax(-1), twice, correct, resamples=50) == pytest.approx(
         ece_change_interval(before.amax(-1), after.amax(-1), correct, resamples=50)
     )
+
+
+def test_chance_ece_is_the_noise_of_a_perfectly_calibrated_model():
+    """A model right exactly as often as it says still shows a binned ECE on few pages; it
+    shrinks as pages grow, and a model sure and always right shows none."""
+    from docexit.models.calibration import chance_ece
+
+    spread = torch.linspace(0.3, 0.95, 148)  # (N,)
+    few, many = chance_ece(spread), chance_ece(spread.repeat(20))
+    assert 0.03 < few < 0.15 and many < few / 3
+    assert chance_ece(torch.ones(50)) == 0.0

@@ -108,12 +108,15 @@ OUTCOME_ROWS = (  # (row name, report key, format) of the real-page tables
     ("accuracy with the visual exit", "accuracy_with_visual_exit", "{:.3f}"),
     ("pages skipping OCR", "skip_ocr_share", "{:.1%}"),
 )
-ECE_ROW = ("ECE of the reported confidence", "reported_ece", "{:.3f}")
+ECE_ROWS = (
+    ("ECE of the reported confidence", "reported_ece", "{:.3f}"),
+    ("the same, perfectly calibrated, by chance", "reported_ece_by_chance", "{:.3f}"),
+)
 
 
 def outcome_rows(report: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
-    """The table rows a report has figures for (reports before the ECE row lack it)."""
-    return (*OUTCOME_ROWS, ECE_ROW) if "reported_ece" in report else OUTCOME_ROWS
+    """The table rows a report has figures for (older reports lack the ECE rows)."""
+    return (*OUTCOME_ROWS, *(row for row in ECE_ROWS if row[1] in report))
 
 
 def _calibrated_on(chain: list[dict[str, Any]]) -> str:
@@ -260,6 +263,12 @@ def _design_study_lines(model_dir: Path) -> list[str]:
     )
     speedups = ", ".join(f"{s:.2f}x at batch {b}" for b, s in check["speedup"].items())
     low, high = (100 * x for x in check["vs_own_full"][1:])
+    policy = check.get("policy") or {}
+    policy_then = (
+        "its own policy"
+        if not policy or policy == json.loads((model_dir / "config.json").read_text()).get("policy")
+        else f"the policy it had then (`{json.dumps(policy, sort_keys=True)}`)"
+    )
     return [
         "",
         "## Design: the study's choice",
@@ -267,8 +276,8 @@ def _design_study_lines(model_dir: Path) -> list[str]:
         f"    {study['command']}",
         "",
         f"The [design study]({study['report']}) compared exit heads, exit inputs, placements, "
-        f"training strategies, calibration and policies; this model {verdict}. With its own "
-        f"policy on the study's {check['n']} test pages: early exit "
+        f"training strategies, calibration and policies; this model {verdict}. With "
+        f"{policy_then} on the study's {check['n']} test pages: early exit "
         f"{100 * check['accuracy_early_exit']:.1f}% vs full depth {100 * check['accuracy_full']:.1f}% "
         f"(95% interval of the difference [{low:+.1f}, {high:+.1f}] points), mean exit layer "
         f"{check['mean_exit_layer']:.2f}, measured speed-up over full depth {speedups}.",

@@ -27,7 +27,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from docexit.models.calibration import apply_temperatures, confidence_ece
+from docexit.models.calibration import apply_temperatures, chance_ece, confidence_ece
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.tokenizer import featurizer_for
@@ -147,6 +147,7 @@ class Headline:
     skip_ocr_share: float
     mean_exit_layer: float
     reported_ece: float
+    reported_ece_by_chance: float  # what a perfectly calibrated model would show on these pages
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ class Outcomes:
             skip_ocr_share=float(self.skips_ocr.float().mean()),
             mean_exit_layer=float(torch.tensor(exit_layers)[self.exit_index].float().mean()),
             reported_ece=confidence_ece(self.reported, system_correct),
+            reported_ece_by_chance=chance_ece(self.reported),
         )
 
     def take(self, rows: torch.Tensor) -> Outcomes:

@@ -210,7 +210,9 @@ def comparison_summary(report: dict) -> str:
     ]
     lines.append(
         f"  ECE of the reported confidence {shipped['reported_ece']:.3f} -> "
-        f"{archive['reported_ece']:.3f}"
+        f"{archive['reported_ece']:.3f} (a perfectly calibrated model reporting the same "
+        f"confidences would show {archive['reported_ece_by_chance']:.3f} on {report['n']} pages "
+        "by chance)"
     )
     lines.append("  review at --min-confidence C (archive calibration, out of fold):")
     for row in report["risk_coverage"]["archive"]:
