@@ -56,6 +56,7 @@ class ReferenceRun:
     busy_s: float = 0.0  # summed per-page seconds (engine calls / subprocesses)
     cpu_s: float = 0.0  # their CPU seconds (engine: the calling thread's; cli: not measured)
     seconds: dict[str, float] = field(default_factory=dict)  # file name -> seconds (recognised)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # file name -> CPU s (engine)
 
     @property
     def pages_per_s(self) -> float:
@@ -168,6 +169,7 @@ def _run_reference(
             run.pages += 1
             run.words += words
             run.seconds[Path(page.path).name] = seconds
+            run.cpu_seconds[Path(page.path).name] = cpu
         bar.step()
     run.wall_s = time.perf_counter() - start
     return run
