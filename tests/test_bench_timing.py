@@ -181,6 +181,24 @@ def test_engine_ratios_and_targets_on_fixed_rounds() -> None:
     )
 
 
+def test_engine_targets_use_cpu_time_where_it_measures_the_work() -> None:
+    assert engine_bench.target_basis("cpu", 1)[0] == "_cpu"
+    assert engine_bench.target_basis("cpu", 2)[0] == ""  # idle threads spin: CPU time is not work
+    assert engine_bench.target_basis("cuda", 1)[0] == ""
+    # wall clock on a slow spell says (e) is slower than (b) at batch 1; CPU time says not
+    modes = _modes([30.0, 12.0, 33.0], [10.0, 6.0, 10.0], 0.849)
+    for mode in modes.values():
+        mode["1"] = {**mode["32"], "cpu_pages_per_s_rounds": mode["32"]["pages_per_s_rounds"]}
+        mode["1"]["pages_per_s_rounds"] = [1.0, 1.0, 1.0]
+    modes["shrink_refill"]["1"]["pages_per_s_rounds"] = [0.5, 0.5, 2.0]
+    ratios = engine_bench.mode_ratios(modes)
+    name = "(e) at batch 1 no slower than (b)"
+    wall = targets_dict(engine_bench.check_targets(modes, ratios, ideal=3.0))
+    cpu = targets_dict(engine_bench.check_targets(modes, ratios, ideal=3.0, basis="_cpu"))
+    assert not wall[name]["ok"] and wall[name]["figure"].startswith("0.50x")
+    assert cpu[name]["ok"] and cpu[name]["figure"].startswith("3.00x")
+
+
 def test_engine_mode_figures_take_the_median_round() -> None:
     from docexit.benchmarks.engine_measure import ModeResult
 
