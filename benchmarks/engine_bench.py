@@ -1,8 +1,8 @@
 """`docexit bench engine`: wall-clock pages/s of the early-exit engine against full depth.
 
 The same pages and model at each batch size, five modes (`docexit.models.engine`), run in
-rotation (abcde abcde ...) for `--rounds` rounds so that a slow spell of a loaded machine falls on
-every mode alike:
+rotation (abecd abecd ...: (b) and (e) back to back) for `--rounds` rounds, so that a slow spell
+of a loaded machine falls on every mode alike:
 
   (a) full_padded    full depth, every page padded to max_text_tokens (the paper's setting)
   (b) full_bucketed  full depth with length bucketing
@@ -71,8 +71,11 @@ from docexit.models.policies import ExitPolicy
 
 MODE_ORDER = ("full_padded", "full_bucketed", "batch_exit", "shrink", "shrink_refill")
 MODE_LETTERS = dict(zip(MODE_ORDER, "abcde", strict=True))
+# The order of a round: (b) and (e), the headline ratio's two sides, run back to back
+ROTATION = ("full_padded", "full_bucketed", "shrink_refill", "batch_exit", "shrink")
 QUICK = {"pages": 16, "batch_sizes": "1,8", "rounds": 5, "threads": 1}
 DEFAULT_ROUNDS = 3
+RUN_TO_RUN = 0.10  # two runs' (e)/(b) at most this far apart (--compare)
 IDEAL_SLACK = 1.10  # a measured (e)/(b) above 110% of the ideal is noise, not speed
 _SAME = "same pages, same round"
 _CPU = "CPU seconds of this process, all threads: what other jobs on a shared machine leave alone"
@@ -182,6 +185,32 @@ def check_targets(
     return targets
 
 
+def run_to_run(
+    ratios: dict[str, dict[str, Any]], previous: dict[str, dict[str, Any]], basis: str = ""
+) -> tuple[list[str], list[Target]]:
+    """This run's (e)/(b) medians against an earlier run's (its JSON's "ratios"), batch size by
+    batch size, in CPU time and wall clock: a line each, and a target each on the ratios the
+    targets use (`basis`): apart = |this - earlier| / the smaller of the two."""
+    lines, targets = [], []
+    for name in ("e_over_b_cpu", "e_over_b"):
+        for bs, value in ratios.get(name, {}).items():
+            before = previous.get(name, {}).get(bs)
+            if before is None:
+                continue
+            now, then = value["median"], before["median"]
+            apart = abs(now - then) / min(now, then)
+            lines.append(f"{name} at batch {bs}: {then:.2f}x then {now:.2f}x, {apart:.1%} apart")
+            if name == f"e_over_b{basis}":
+                targets.append(
+                    Target(
+                        f"(e)/(b) at batch {bs} within {RUN_TO_RUN:.0%} of the earlier run",
+                        apart <= RUN_TO_RUN,
+                        f"{then:.2f}x then {now:.2f}x ({apart:.1%} apart)",
+                    )
+                )
+    return lines, targets
+
+
 def load_pages(args: argparse.Namespace, model: EarlyExitModel) -> tuple[list[Page], str]:
     """The benchmark's pages and where they came from."""
     if args.corpus is not None:
@@ -216,7 +245,7 @@ def time_modes(
                 layers.update(p.exit_layer for p in predictions.values())
             return result
 
-        for mode, runs in interleave(MODE_ORDER, args.rounds, one).items():
+        for mode, runs in interleave(ROTATION, args.rounds, one).items():
             modes[mode][str(bs)] = mode_figures(runs)
     return modes, exits, layers
 
@@ -271,6 +300,25 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def read_earlier_run(path: Path) -> dict[str, Any]:
+    """An earlier run's --json report; ValueError when it is not one."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"--compare {path}: not a readable JSON report ({err})") from err
+    if not isinstance(report, dict) or not isinstance(report.get("ratios"), dict):
+        raise ValueError(f"--compare {path}: no ratios in it (not a `bench engine --json` file)")
+    return report
+
+
+def compare_with(report: dict[str, Any], previous: dict[str, Any], path: Path) -> None:
+    """Add the run-to-run lines and targets against the earlier run `previous` (from `path`)."""
+    basis = "_cpu" if report["target_basis"]["ratios"] == "cpu" else ""
+    lines, targets = run_to_run(report["ratios"], previous.get("ratios", {}), basis)
+    report["run_to_run"] = {"previous": str(path), "lines": lines}
+    report["targets"].update(targets_dict(targets))
+
+
 def print_report(report: dict[str, Any]) -> None:
     """The summary table, histogram, ratios with their definitions, and targets."""
     modes = report["modes"]
@@ -306,6 +354,9 @@ def print_report(report: dict[str, Any]) -> None:
         "mean per-page cost of each page's own exit, from the per-layer costs above"
     )
     print_ratios(report)
+    if "run_to_run" in report:
+        print(f"against the earlier run {report['run_to_run']['previous']}:")
+        print("\n".join(f"  {line}" for line in report["run_to_run"]["lines"]))
     print("\n".join(target_lines(report["targets"])))
 
 
@@ -410,6 +461,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="times each mode runs, in rotation with the others (default: %(default)s)",
     )
     parser.add_argument("--quick", action="store_true", help=f"a short run: {QUICK}")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="an earlier run's --json: print how far apart the two runs' (e)/(b) ratios are, "
+        f"with a target of at most {RUN_TO_RUN:.0%}",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -430,10 +489,17 @@ def main(args: argparse.Namespace) -> int:
     unknown = {m for m in MODE_ORDER if m not in MODES}
     assert not unknown, unknown
     try:
+        previous = read_earlier_run(args.compare) if args.compare is not None else None
+    except ValueError as err:
+        print(f"docexit bench engine: {err}", file=sys.stderr)
+        return 2
+    try:
         report = run_benchmark(args)
     except MissingModelError as err:
         print(f"docexit bench engine: {err}", file=sys.stderr)
         return 2
+    if previous is not None:
+        compare_with(report, previous, args.compare)
     print_report(report)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

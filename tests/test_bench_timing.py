@@ -199,6 +199,32 @@ def test_engine_targets_use_cpu_time_where_it_measures_the_work() -> None:
     assert cpu[name]["ok"] and cpu[name]["figure"].startswith("3.00x")
 
 
+def test_engine_run_to_run_says_how_far_apart_two_runs_are(tmp_path) -> None:
+    def ratios(cpu1: float, cpu8: float, wall8: float) -> dict:
+        return {
+            "e_over_b_cpu": {"1": {"median": cpu1}, "8": {"median": cpu8}},
+            "e_over_b": {"8": {"median": wall8}},
+        }
+
+    earlier, now = ratios(2.78, 2.56, 1.60), ratios(2.65, 2.74, 3.04)
+    lines, targets = engine_bench.run_to_run(now, earlier, basis="_cpu")
+    assert lines[0] == "e_over_b_cpu at batch 1: 2.78x then 2.65x, 4.9% apart"
+    assert lines[2] == "e_over_b at batch 8: 1.60x then 3.04x, 90.0% apart"
+    assert [(t.name, t.ok) for t in targets] == [
+        ("(e)/(b) at batch 1 within 10% of the earlier run", True),
+        ("(e)/(b) at batch 8 within 10% of the earlier run", True),  # 2.56 -> 2.74: 7.0%
+    ]
+    _, wall = engine_bench.run_to_run(now, earlier, basis="")
+    assert [t.ok for t in wall] == [False]  # judged on wall clock: 90% apart
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable JSON report"):
+        engine_bench.read_earlier_run(bad)
+    bad.write_text('{"modes": {}}')
+    with pytest.raises(ValueError, match="no ratios"):
+        engine_bench.read_earlier_run(bad)
+
+
 def test_engine_mode_figures_take_the_median_round() -> None:
     from docexit.benchmarks.engine_measure import ModeResult
 
