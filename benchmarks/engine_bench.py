@@ -78,7 +78,7 @@ DEFAULT_ROUNDS = 3
 RUN_TO_RUN = 0.10  # two runs' (e)/(b) at most this far apart (--compare)
 IDEAL_SLACK = 1.10  # a measured (e)/(b) above 110% of the ideal is noise, not speed
 _SAME = "same pages, same round"
-_CPU = "CPU seconds of this process, all threads: what other jobs on a shared machine leave alone"
+_CPU = "CPU seconds of this process, all threads: what other jobs on a shared machine stretch least"
 RATIOS = {  # name -> (numerator mode, denominator mode, figure, definition)
     "e_over_b": ("shrink_refill", "full_bucketed", "pages_per_s",
                  f"(e) shrink+refill pages/s / (b) full depth bucketed pages/s, wall clock, {_SAME}"),
@@ -91,8 +91,8 @@ RATIOS = {  # name -> (numerator mode, denominator mode, figure, definition)
 }  # fmt: skip
 CPU_BASIS = (
     "CPU time: torch runs one thread on the CPU, so this process's CPU seconds are the model's "
-    "own work, which other jobs on a shared machine do not inflate; its wall clock also counts "
-    "the time they held the core"
+    "own work, which other jobs on a shared machine stretch only through caches and clock speed; "
+    "its wall clock also counts the time they held the core"
 )
 WALL_BASIS = "wall clock: on {why}, this process's CPU seconds do not measure the model's work"
 

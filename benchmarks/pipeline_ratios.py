@@ -20,8 +20,10 @@ DEFINITIONS = {
     "ocr_stage_vs_engine_cpu": "bare engine CPU seconds / pipeline OCR-stage CPU seconds, over "
     "the pages the pipeline OCRed: the pipeline's measured around each Tesseract call inside its "
     "OCR DoFn (Beam distribution ocr_cpu_us), the bare loop's around the same calls on the same "
-    "pixels; CPU time of the calling thread, which other jobs on the machine do not inflate. "
-    "The same engine, so 1.0 but for timer noise; the targets use this one",
+    "pixels; CPU time of the calling thread, which other jobs on the machine inflate less than "
+    "wall clock. The same engine, so 1.0 but for noise; the targets use this one, the physical "
+    "check (<= 1.0) beyond the A/A noise: how far the bare engine's own CPU seconds on these "
+    "pages strayed from their median over the rounds",
     "ocr_stage_vs_engine": "the same in wall-clock seconds (ocr_wall_us): this one also counts "
     "the time other jobs held the CPU while each call waited",
     "engine_vs_cli": "bare engine pages/s / Tesseract CLI pages/s, over the pages both read",
@@ -37,7 +39,7 @@ BUSY_MACHINE = 0.8  # OCR calls that got less CPU than this share of their wall 
 BUSY_WARNING = (
     "its OCR calls got {share:.0%} of a core over their wall clock: other jobs "
     "shared the CPU, so the wall-clock ratios above carry that much noise; the OCR-stage targets "
-    "use CPU time, which that sharing does not inflate"
+    "use CPU time, which that sharing stretches only through caches and clock speed"
 )
 STEADY_STATE = (
     "steady state = (N - k) pages / (wall of the N-page run - wall of a k-page run), both whole "
@@ -93,6 +95,7 @@ def ocr_stage_figures(
         "engine_same_pages_pps": _rate(len(ocred) * workers, bare_s),
         "ocr_ms_per_page": 1000.0 * pipe_s / len(ocred) if measured and ocred else None,
         "bare_ocr_s": bare_s,
+        "engine_ocr_cpu_s": bare_cpu_s if ocred else None,  # for the A/A noise over rounds
         "engine_cpu_share": _over(bare_cpu_s, bare_s),
         "pipeline_ocr_cpu_share": _over(pipe_cpu_s, pipe_s),
         "ocr_stage_vs_engine": _over(bare_s, pipe_s),
@@ -162,6 +165,27 @@ def _median(value: Spread | None) -> float | None:
     return None if value is None else value.median
 
 
+def aa_noise(engine_cpu_s: Spread | None) -> float | None:
+    """A/A noise: how far the bare engine's CPU seconds on the same pages (the same calls, timed
+    again each round) strayed from their median, as a share of it; None under 2 rounds."""
+    if engine_cpu_s is None or engine_cpu_s.n < 2 or engine_cpu_s.median <= 0:
+        return None
+    m = engine_cpu_s.median
+    return max(engine_cpu_s.high - m, m - engine_cpu_s.low) / m
+
+
+def physical_target(figures: dict[str, Spread | None]) -> Target:
+    """The OCR stage at most 1.0x the bare engine in CPU time, beyond the A/A noise: a median
+    above 1.0 by less than the bare engine differs from itself round to round is not told apart
+    from 1.0 (one round: no allowance)."""
+    value, noise = figures.get("ocr_stage_vs_engine_cpu"), aa_noise(figures.get("engine_ocr_cpu_s"))
+    name = "pipeline OCR stage <= 1.0x the bare engine, same pages, CPU time, beyond A/A noise"
+    if value is None:
+        return Target(name, None, _text(value))
+    shown = "no A/A noise (1 round)" if noise is None else f"A/A noise {noise:.1%}"
+    return Target(name, value.median <= 1.0 + (noise or 0.0), f"{value.text()}; {shown}")
+
+
 def check_targets(
     figures: dict[str, Spread | None], memory: dict[str, Any] | None = None
 ) -> list[Target]:
@@ -172,11 +196,7 @@ def check_targets(
         return Target(name, None if value is None else bool(ok(value.median)), _text(value))
 
     targets = [
-        target(
-            "pipeline OCR stage <= 1.0x the bare engine, same pages, CPU time (physical)",
-            "ocr_stage_vs_engine_cpu",
-            lambda x: x <= 1.0,
-        ),
+        physical_target(figures),
         target(
             f"pipeline OCR >= {ENGINE_TARGET:.0%} of the bare engine, same pages, CPU time",
             "ocr_stage_vs_engine_cpu",
