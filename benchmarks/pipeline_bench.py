@@ -182,17 +182,17 @@ def print_report(report: dict[str, Any]) -> None:
         f"{report['workers']} worker(s), torch threads {report['torch_threads']}, "
         f"{len(report['rounds'])} round(s), load average {report['load_average']}"
     )
-    print(f"{'run':<44}{'pages':>7}{'pages/s':>10}")
+    print(f"{'run':<47}{'pages':>7}{'pages/s':>10}")
 
     def row(name: str, count: Any, key: str) -> None:
         value = f.get(key)
-        print(f"{name:<44}{count:>7}{'-' if value is None else f'{value.median:.2f}':>10}")
+        print(f"{name:<47}{count:>7}{'-' if value is None else f'{value.median:.2f}':>10}")
 
     ocred = "-" if f["ocr_pages"] is None else int(f["ocr_pages"].median)
     row("tesseract CLI", n, "cli_pps")
     row("bare tesserocr loop (OCR only)", n, "bare_loop_pps")
     row("bare engine on the pages the pipeline OCRed", ocred, "engine_same_pages_pps")
-    row("pipeline OCR stage (those pages, DoFn metrics)", ocred, "pipeline_ocr_pps")
+    row("pipeline OCR stage (DoFn metrics, those pages)", ocred, "pipeline_ocr_pps")
     row('"OCR + inference" floor', n, "floor_pps")
     row("pipeline end to end, steady state", n, "pipeline_steady_pps")
     row("pipeline end to end, start-up included", n, "pipeline_wall_pps")
