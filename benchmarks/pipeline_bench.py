@@ -196,11 +196,17 @@ def print_report(report: dict[str, Any]) -> None:
     row('"OCR + inference" floor', n, "floor_pps")
     row("pipeline end to end, steady state", n, "pipeline_steady_pps")
     row("pipeline end to end, start-up included", n, "pipeline_wall_pps")
-    startup, inference = f["pipeline_startup_s"], f["inference_ms_per_page"]
+    startup, inference, other = (
+        f["pipeline_startup_s"],
+        f["inference_ms_per_page"],
+        f.get("other_ms_per_page"),
+    )
     print(
         f"pipeline start-up (in no pages/s above but the last): "
         f"{'-' if startup is None else startup.text('.1f', ' s')}; inference "
-        f"{'-' if inference is None else f'{inference.median:.1f}'} ms/page\n    {STEADY_STATE}"
+        f"{'-' if inference is None else f'{inference.median:.1f}'} ms/page; outside OCR and "
+        f"inference {'-' if other is None else f'{other.median:.1f}'} ms/page (decode, vision "
+        f"stage, featurize, write, runner)\n    {STEADY_STATE}"
     )
     for key, definition in DEFINITIONS.items():
         print(ratio_line(key, f.get(key), definition))

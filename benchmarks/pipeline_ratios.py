@@ -124,9 +124,13 @@ def round_figures(
     bare_loop = _rate(len(bare) * workers, sum(bare.values()))
     floor = _rate(len(per_page) * workers, ocr.pop("bare_ocr_s") + inference_s)
     startup_s, steady = _steady(first, pipe)
+    other_s = None if not steady else len(per_page) * workers / steady - pipe_ocr_s - inference_s
     return {
         **ocr,
         "inference_ms_per_page": 1000.0 * inference_s / len(per_page) if per_page else None,
+        # steady-state seconds per page outside OCR and inference (decode, vision stage,
+        # featurize, writing, the runner), summed over the processes
+        "other_ms_per_page": None if other_s is None else 1000.0 * other_s / len(per_page),
         "cli_pps": _rate(len(both) * workers, cli_s),
         "bare_loop_pps": bare_loop,
         "floor_pps": floor,
