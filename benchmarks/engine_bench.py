@@ -73,7 +73,7 @@ MODE_ORDER = ("full_padded", "full_bucketed", "batch_exit", "shrink", "shrink_re
 MODE_LETTERS = dict(zip(MODE_ORDER, "abcde", strict=True))
 # The order of a round: (b) and (e), the headline ratio's two sides, run back to back
 ROTATION = ("full_padded", "full_bucketed", "shrink_refill", "batch_exit", "shrink")
-QUICK = {"pages": 16, "batch_sizes": "1,8", "rounds": 9, "threads": 1}
+QUICK = {"pages": 32, "batch_sizes": "1,8", "rounds": 9, "threads": 1}
 DEFAULT_ROUNDS = 3
 RUN_TO_RUN = 0.10  # two runs' (e)/(b) at most this far apart (--compare)
 IDEAL_SLACK = 1.10  # a measured (e)/(b) above 110% of the ideal is noise, not speed
