@@ -48,13 +48,15 @@ from docexit.benchmarks.pipeline_ratios import (
     BUSY_MACHINE,
     BUSY_WARNING,
     DEFINITIONS,
+    PAIRED,
     STEADY_STATE,
     check_targets,
     counts_add_up,
+    paired_figures,
     round_figures,
     summarize_rounds,
 )
-from docexit.benchmarks.tesseract_refs import run_cli, run_engine
+from docexit.benchmarks.tesseract_refs import paired_calls, run_cli, run_engine
 from docexit.benchmarks.timing import (
     Spread,
     interleave,
@@ -157,6 +159,10 @@ def run_benchmark(
     report["rounds"] = run_rounds(
         page_set, model_dir, work, workers, rounds, pipeline_args, progress
     )
+    last = report["rounds"][-1]["pipeline"]["per_page"]
+    ocred = [p for p in page_set.pages if last.get(Path(p.path).name, {}).get("ocr_ran")]
+    log(f"[paired] the bare loop's and the pipeline engine's calls on {len(ocred)} pages")
+    report["paired"] = paired_figures(paired_calls(ocred))
     if memory_pages:
         log(f"[memory] {memory_pages} vs {10 * memory_pages} pages")
         report["memory"] = memory_check(
@@ -171,6 +177,19 @@ def run_benchmark(
     }
     report["targets"] = targets_dict(check_targets(figures, report.get("memory")))
     return report
+
+
+def print_ratios(report: dict[str, Any], f: dict[str, Spread | None]) -> None:
+    """Every ratio of DEFINITIONS (medians over the rounds, the paired A/B) with its definition."""
+    for key, definition in DEFINITIONS.items():
+        if key != PAIRED:
+            print(ratio_line(key, f.get(key), definition))
+            continue
+        paired, shown = report.get("paired"), "n/a"
+        if paired:
+            shown = f"{paired['median']:.3f}x ({paired['pooled']:.3f}x pooled, "
+            shown += f"{paired['pages']} pages)"
+        print(f"{key}: {shown}\n    = {definition}")
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -208,8 +227,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"inference {'-' if other is None else f'{other.median:.1f}'} ms/page (decode, vision "
         f"stage, featurize, write, runner)\n    {STEADY_STATE}"
     )
-    for key, definition in DEFINITIONS.items():
-        print(ratio_line(key, f.get(key), definition))
+    print_ratios(report, f)
     for key, who in (("engine_cpu_share", "bare engine"), ("pipeline_ocr_cpu_share", "pipeline")):
         share = f.get(key)
         if share is not None and share.median < BUSY_MACHINE:

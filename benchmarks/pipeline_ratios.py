@@ -4,6 +4,7 @@ with their ranges; the targets."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ INFERENCE_TARGET = 1 / 3  # inference time < 1/3 of OCR time per page
 FLOOR_TARGET = 0.9  # end to end >= 90% of "OCR + inference"
 MEMORY_FLAT = 1.2  # peak RSS at 10N pages within +20% of N pages counts as flat
 
+PAIRED = "ocr_call_paired_cpu"  # the A/B of `tesseract_refs.paired_calls`
 DEFINITIONS = {
     "ocr_stage_vs_engine_cpu": "bare engine CPU seconds / pipeline OCR-stage CPU seconds, over "
     "the pages the pipeline OCRed: the pipeline's measured around each Tesseract call inside its "
@@ -24,6 +26,9 @@ DEFINITIONS = {
     "wall clock. The same engine, so 1.0 but for noise; the targets use this one, the physical "
     "check (<= 1.0) beyond the A/A noise: how far the bare engine's own CPU seconds on these "
     "pages strayed from their median over the rounds",
+    PAIRED: "bare-loop CPU seconds / pipeline-engine CPU seconds per call, both "
+    "calls on the same page back to back in one thread (which goes first alternates), over the "
+    "pages the pipeline OCRed: the call itself, free of round-to-round noise; median (pooled)",
     "ocr_stage_vs_engine": "the same in wall-clock seconds (ocr_wall_us): this one also counts "
     "the time other jobs held the CPU while each call waited",
     "engine_vs_cli": "bare engine pages/s / Tesseract CLI pages/s, over the pages both read",
@@ -143,6 +148,17 @@ def round_figures(
         "e2e_vs_bare_loop": _over(steady, bare_loop),
         "e2e_vs_floor": _over(steady, floor),
     }
+
+
+def paired_figures(pairs: Sequence[tuple[float, float]]) -> dict[str, float] | None:
+    """The paired A/B of `paired_calls`: per page bare CPU s / pipeline-engine CPU s, as the
+    median over the pages and pooled (summed seconds over summed seconds); None without pairs."""
+    pairs = [(bare, pipe) for bare, pipe in pairs if bare > 0 and pipe > 0]
+    if not pairs:
+        return None
+    ratios = sorted(bare / pipe for bare, pipe in pairs)
+    pooled = sum(b for b, _ in pairs) / sum(p for _, p in pairs)
+    return {"pages": len(pairs), "median": statistics.median(ratios), "pooled": pooled}
 
 
 def summarize_rounds(rounds: Sequence[dict[str, float | None]]) -> dict[str, Spread | None]:

@@ -143,6 +143,29 @@ def engine_page(page: BenchPage) -> PageResult:
     return seconds, cpu, (_count_tsv_words(tsv) if tsv is not None else None)
 
 
+def paired_calls(pages: Sequence[BenchPage]) -> list[tuple[float, float]]:
+    """(bare-loop CPU s, pipeline-engine CPU s) of each page, both calls in this thread one after
+    the other (which goes first alternates): the bare loop's calls (`engine_page`) and the
+    pipeline's `OcrEngine.recognize` with `docexit run`'s default OCR settings, on the page as
+    the pipeline decodes it. The first page's pair warms both engines and is left out."""
+    from docexit.pipeline.options import DEFAULT_OCR_TIMEOUT
+    from docexit.transforms.decode import decode_pages
+    from docexit.transforms.ocr import OcrConfig, get_engine
+
+    engine = get_engine(OcrConfig(timeout=DEFAULT_OCR_TIMEOUT))
+    pairs = []
+    for i, page in enumerate(pages):
+        image = next(iter(decode_pages(Path(page.path).read_bytes(), page.path))).image
+        if i % 2:
+            pipeline_cpu = engine.recognize(image).cpu_seconds
+            bare_cpu = engine_page(page)[1]
+        else:
+            bare_cpu = engine_page(page)[1]
+            pipeline_cpu = engine.recognize(image).cpu_seconds
+        pairs.append((bare_cpu, pipeline_cpu))
+    return pairs[1:]
+
+
 def _warm_engine(_: int) -> int:
     _load_api()
     return os.getpid()

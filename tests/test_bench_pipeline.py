@@ -85,6 +85,10 @@ def test_benchmark_report_counts_add_up(
         assert ocred == 0 or round_["figures"]["ocr_stage_vs_engine_cpu"] > 0
         assert round_["engine"]["cpu_seconds"].keys() == round_["engine"]["seconds"].keys()
     assert all(report["counts_add_up"].values())
+    # the paired A/B ran on the pages the last round's pipeline OCRed, less the warm-up page
+    ocred = report["rounds"][-1]["figures"]["ocr_pages"]
+    paired = report["paired"]
+    assert (paired is None) if ocred < 2 else (paired["pages"] == ocred - 1 > 0)
     assert set(report["ratio_definitions"]) >= {"ocr_stage_vs_engine", "e2e_vs_floor"}
     assert report["figures"]["engine_vs_cli"]["n"] == 2
     assert len(report["targets"]) == 5

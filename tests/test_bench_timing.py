@@ -152,6 +152,15 @@ def test_physical_check_allows_the_bare_engines_own_spread() -> None:
     assert pipeline_ratios.physical_target({}).ok is None
 
 
+def test_paired_calls_give_the_median_and_pooled_ratio() -> None:
+    # three pages: the bare call costs 1.0, 2.0 and 0.3 s, the pipeline's 1.0, 1.6 and 0.6 s
+    paired = pipeline_ratios.paired_figures([(1.0, 1.0), (2.0, 1.6), (0.3, 0.6), (0.0, 0.5)])
+    assert paired is not None and paired["pages"] == 3  # a pair with no CPU time is left out
+    assert paired["median"] == pytest.approx(1.0)  # ratios 1.0, 1.25, 0.5
+    assert paired["pooled"] == pytest.approx(3.3 / 3.2)
+    assert pipeline_ratios.paired_figures([]) is None
+
+
 def test_pipeline_ratios_hold_with_more_processes() -> None:
     one, two = _pipeline_round(1), _pipeline_round(2)
     assert two["bare_loop_pps"] == pytest.approx(2 * one["bare_loop_pps"])
