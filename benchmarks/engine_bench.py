@@ -1,4 +1,4 @@
-"""`docexit bench engine`: pages/s of the early-exit engine against full depth, in wall clock and CPU time.
+"""`docexit bench engine`: pages/s of the early-exit engine against full depth (wall and CPU).
 
 The same pages and model at each batch size, five modes (`docexit.models.engine`), run in
 rotation (abecd abecd ...: (b) and (e) back to back) for `--rounds` rounds, so that a slow spell
