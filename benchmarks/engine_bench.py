@@ -1,8 +1,8 @@
-"""`docexit bench engine`: wall-clock pages/s of the early-exit engine against full depth.
+"""`docexit bench engine`: pages/s of the early-exit engine against full depth (wall and CPU).
 
 The same pages and model at each batch size, five modes (`docexit.models.engine`), run in
-rotation (abcde abcde ...) for `--rounds` rounds so that a slow spell of a loaded machine falls on
-every mode alike:
+rotation (abecd abecd ...: (b) and (e) back to back) for `--rounds` rounds, so that a slow spell
+of a loaded machine falls on every mode alike:
 
   (a) full_padded    full depth, every page padded to max_text_tokens (the paper's setting)
   (b) full_bucketed  full depth with length bucketing
@@ -16,7 +16,10 @@ set growth sampled every few ms, after returning freed memory to the OS with mal
 the exit-layer histogram and the ideal speed-up over (b) that the histogram implies, from each
 layer's measured per-page cost (embeddings, encoder layers, exit heads and decisions). Each
 ratio is the median of the per-round ratios (both modes timed in the same round) with its range.
-Targets print as PASS/FAIL. Figures go to `--json` and a PNG chart.
+Each ratio prints in CPU time (this process's CPU seconds) and wall clock side by side; the
+targets (PASS/FAIL) use CPU time where torch runs one CPU thread (`--quick`), since other jobs on a
+shared machine stretch the wall clock but not the work this process does, and wall clock otherwise
+(`target_basis`). Figures go to `--json` and a PNG chart.
 
 Pages: the synthetic generator's own words and boxes (no OCR), or a built corpus split
 (`--corpus DIR --split test`). Model: the bundled one, `--model DIR`, or `--random-base`
@@ -56,7 +59,6 @@ from docexit.benchmarks.timing import (
     Target,
     interleave,
     log,
-    ratio_line,
     round_ratios,
     spread,
     target_lines,
@@ -69,11 +71,14 @@ from docexit.models.policies import ExitPolicy
 
 MODE_ORDER = ("full_padded", "full_bucketed", "batch_exit", "shrink", "shrink_refill")
 MODE_LETTERS = dict(zip(MODE_ORDER, "abcde", strict=True))
-QUICK = {"pages": 16, "engine_step_sizes": "1,8", "rounds": 5, "threads": 1}
+# The order of a round: (b) and (e), the headline ratio's two sides, run back to back
+ROTATION = ("full_padded", "full_bucketed", "shrink_refill", "batch_exit", "shrink")
+QUICK = {"pages": 32, "engine_step_sizes": "1,8", "rounds": 9, "threads": 1}
 DEFAULT_ROUNDS = 3
+RUN_TO_RUN = 0.10  # two runs' (e)/(b) at most this far apart (--compare)
 IDEAL_SLACK = 1.10  # a measured (e)/(b) above 110% of the ideal is noise, not speed
 _SAME = "same pages, same round"
-_CPU = "CPU seconds of this process, all threads: what other jobs on a shared machine leave alone"
+_CPU = "CPU seconds of this process, all threads: what other jobs on a shared machine stretch least"
 RATIOS = {  # name -> (numerator mode, denominator mode, figure, definition)
     "e_over_b": ("shrink_refill", "full_bucketed", "pages_per_s",
                  f"(e) shrink+refill pages/s / (b) full depth bucketed pages/s, wall clock, {_SAME}"),
@@ -81,7 +86,25 @@ RATIOS = {  # name -> (numerator mode, denominator mode, figure, definition)
                  f"(e) shrink+refill pages/s / (a) full depth padded pages/s, wall clock, {_SAME}"),
     "e_over_b_cpu": ("shrink_refill", "full_bucketed", "cpu_pages_per_s",
                      f"the same as e_over_b in pages per {_CPU}; {_SAME}"),
+    "e_over_a_cpu": ("shrink_refill", "full_padded", "cpu_pages_per_s",
+                     f"the same as e_over_a in pages per {_CPU}; {_SAME}"),
 }  # fmt: skip
+CPU_BASIS = (
+    "CPU time: torch runs one thread on the CPU, so this process's CPU seconds are the model's "
+    "own work, which other jobs on a shared machine stretch only through caches and clock speed; "
+    "its wall clock also counts the time they held the core"
+)
+WALL_BASIS = "wall clock: on {why}, this process's CPU seconds do not measure the model's work"
+
+
+def target_basis(device: str, threads: int) -> tuple[str, str]:
+    """(ratio-name suffix, why) of the ratios the targets are judged on: CPU time ("_cpu") where
+    torch runs one CPU thread, else wall clock (GPU work is not CPU time; with several threads,
+    CPU time also counts threads that spin while they wait for each other)."""
+    if device == "cpu" and threads == 1:
+        return "_cpu", CPU_BASIS
+    why = "a GPU" if device != "cpu" else f"{threads} threads (idle threads spin)"
+    return "", WALL_BASIS.format(why=why)
 
 
 # ---- the benchmark ------------------------------------------------------------------------------
@@ -123,9 +146,11 @@ def check_targets(
     modes: dict[str, dict[str, dict[str, Any]]],
     ratios: dict[str, dict[str, Spread]],
     ideal: float,
+    basis: str = "",
 ) -> list[Target]:
-    """The benchmark's targets (only those its batch sizes allow), judged on median ratios."""
-    e_b, e_a, targets = ratios["e_over_b"], ratios["e_over_a"], []
+    """The benchmark's targets (only those its batch sizes allow), judged on median ratios:
+    wall clock, or CPU time with `basis="_cpu"` (`target_basis`)."""
+    e_b, e_a, targets = ratios[f"e_over_b{basis}"], ratios[f"e_over_a{basis}"], []
     if "32" in e_b:
         targets += [
             Target("(e) >= 2x (a) at batch 32", e_a["32"].median >= 2, e_a["32"].text()),
@@ -158,6 +183,32 @@ def check_targets(
             Target("(e) at batch 1 no slower than (b)", e_b["1"].median >= 1, e_b["1"].text())
         )
     return targets
+
+
+def run_to_run(
+    ratios: dict[str, dict[str, Any]], previous: dict[str, dict[str, Any]], basis: str = ""
+) -> tuple[list[str], list[Target]]:
+    """This run's (e)/(b) medians against an earlier run's (its JSON's "ratios"), batch size by
+    batch size, in CPU time and wall clock: a line each, and a target each on the ratios the
+    targets use (`basis`): apart = |this - earlier| / the smaller of the two."""
+    lines, targets = [], []
+    for name in ("e_over_b_cpu", "e_over_b"):
+        for bs, value in ratios.get(name, {}).items():
+            before = previous.get(name, {}).get(bs)
+            if before is None:
+                continue
+            now, then = value["median"], before["median"]
+            apart = abs(now - then) / min(now, then)
+            lines.append(f"{name} at batch {bs}: {then:.2f}x then {now:.2f}x, {apart:.1%} apart")
+            if name == f"e_over_b{basis}":
+                targets.append(
+                    Target(
+                        f"(e)/(b) at batch {bs} within {RUN_TO_RUN:.0%} of the earlier run",
+                        apart <= RUN_TO_RUN,
+                        f"{then:.2f}x then {now:.2f}x ({apart:.1%} apart)",
+                    )
+                )
+    return lines, targets
 
 
 def load_pages(args: argparse.Namespace, model: EarlyExitModel) -> tuple[list[Page], str]:
@@ -194,7 +245,7 @@ def time_modes(
                 layers.update(p.exit_layer for p in predictions.values())
             return result
 
-        for mode, runs in interleave(MODE_ORDER, args.rounds, one).items():
+        for mode, runs in interleave(ROTATION, args.rounds, one).items():
             modes[mode][str(bs)] = mode_figures(runs)
     return modes, exits, layers
 
@@ -224,7 +275,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     ideal = ideal_speedup(model, costs, exit_counts)
     ratios = mode_ratios(modes)
     if device.type == "cuda":  # CPU time says nothing of GPU work
-        ratios.pop("e_over_b_cpu", None)
+        ratios = {n: v for n, v in ratios.items() if not n.endswith("_cpu")}
+    basis, basis_why = target_basis(device.type, torch.get_num_threads())
     return {
         "model": model_name,
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
@@ -243,8 +295,28 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "ideal_speedup": ideal,
         "ratios": {n: {bs: s.to_dict() for bs, s in v.items()} for n, v in ratios.items()},
         "ratio_definitions": {n: d for n, (*_, d) in RATIOS.items() if n in ratios},
-        "targets": targets_dict(check_targets(modes, ratios, ideal)),
+        "target_basis": {"ratios": "cpu" if basis else "wall", "why": basis_why},
+        "targets": targets_dict(check_targets(modes, ratios, ideal, basis)),
     }
+
+
+def read_earlier_run(path: Path) -> dict[str, Any]:
+    """An earlier run's --json report; ValueError when it is not one."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"--compare {path}: not a readable JSON report ({err})") from err
+    if not isinstance(report, dict) or not isinstance(report.get("ratios"), dict):
+        raise ValueError(f"--compare {path}: no ratios in it (not a `bench engine --json` file)")
+    return report
+
+
+def compare_with(report: dict[str, Any], previous: dict[str, Any], path: Path) -> None:
+    """Add the run-to-run lines and targets against the earlier run `previous` (from `path`)."""
+    basis = "_cpu" if report["target_basis"]["ratios"] == "cpu" else ""
+    lines, targets = run_to_run(report["ratios"], previous.get("ratios", {}), basis)
+    report["run_to_run"] = {"previous": str(path), "lines": lines}
+    report["targets"].update(targets_dict(targets))
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -281,11 +353,29 @@ def print_report(report: dict[str, Any]) -> None:
         f"ideal speed-up over (b): {report['ideal_speedup']:.2f}x = (b)'s per-page cost / the "
         "mean per-page cost of each page's own exit, from the per-layer costs above"
     )
-    for name, by_size in report["ratios"].items():
-        for bs, value in by_size.items():
-            definition = report["ratio_definitions"][name]
-            print(ratio_line(f"{name} at batch {bs}", Spread(**value), definition))
+    print_ratios(report)
+    if "run_to_run" in report:
+        print(f"against the earlier run {report['run_to_run']['previous']}:")
+        print("\n".join(f"  {line}" for line in report["run_to_run"]["lines"]))
     print("\n".join(target_lines(report["targets"])))
+
+
+def print_ratios(report: dict[str, Any]) -> None:
+    """Each ratio at each batch size in CPU time and wall clock side by side, the definitions,
+    and which of the two the targets use."""
+    ratios, definitions = report["ratios"], report["ratio_definitions"]
+    for name in (n for n in ratios if not n.endswith("_cpu")):
+        cpu = ratios.get(f"{name}_cpu", {})
+        for bs, value in ratios[name].items():
+            shown = f"wall {Spread(**value).text()}"
+            if bs in cpu:
+                shown = f"CPU {Spread(**cpu[bs]).text()} | {shown}"
+            print(f"{name} at batch {bs}: {shown}")
+        print(f"    = {definitions[name]}")
+        if cpu:
+            print(f"    CPU = {definitions[f'{name}_cpu']}")
+    basis = report["target_basis"]
+    print(f"targets judged on {basis['ratios']} ratios: {basis['why']}")
 
 
 def write_chart(report: dict[str, Any], path: Path) -> None:
@@ -378,6 +468,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="times each mode runs, in rotation with the others (default: %(default)s)",
     )
     parser.add_argument("--quick", action="store_true", help=f"a short run: {QUICK}")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="an earlier run's --json: print how far apart the two runs' (e)/(b) ratios are, "
+        f"with a target of at most {RUN_TO_RUN:.0%}",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -398,10 +496,17 @@ def main(args: argparse.Namespace) -> int:
     unknown = {m for m in MODE_ORDER if m not in MODES}
     assert not unknown, unknown
     try:
+        previous = read_earlier_run(args.compare) if args.compare is not None else None
+    except ValueError as err:
+        print(f"docexit bench engine: {err}", file=sys.stderr)
+        return 2
+    try:
         report = run_benchmark(args)
     except MissingModelError as err:
         print(f"docexit bench engine: {err}", file=sys.stderr)
         return 2
+    if previous is not None:
+        compare_with(report, previous, args.compare)
     print_report(report)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

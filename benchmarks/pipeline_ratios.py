@@ -4,10 +4,12 @@ with their ranges; the targets."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
 from docexit.benchmarks.timing import Spread, Target, spread, steady_state
+from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
 
 ENGINE_TARGET = 0.9  # pipeline OCR pages/s >= 90% of the bare engine's
 CLI_TARGET = 2.0  # bare engine about 2x the command line
@@ -15,9 +17,20 @@ INFERENCE_TARGET = 1 / 3  # inference time < 1/3 of OCR time per page
 FLOOR_TARGET = 0.9  # end to end >= 90% of "OCR + inference"
 MEMORY_FLAT = 1.2  # peak RSS at 10N pages within +20% of N pages counts as flat
 
+PAIRED = "ocr_call_paired_cpu"  # the A/B of `tesseract_refs.paired_calls`
 DEFINITIONS = {
-    "ocr_stage_vs_engine": "pipeline OCR-stage pages/s / bare engine pages/s, both over the pages "
-    "the pipeline OCRed (summed engine-call seconds); the same engine, so at most 1 but for noise",
+    "ocr_stage_vs_engine_cpu": "bare engine CPU seconds / pipeline OCR-stage CPU seconds, over "
+    "the pages the pipeline OCRed: the pipeline's measured around each Tesseract call inside its "
+    "OCR DoFn (Beam distribution ocr_cpu_us), the bare loop's around the same calls on the same "
+    "pixels; CPU time of the calling thread, which other jobs on the machine inflate less than "
+    "wall clock. The same engine, so 1.0 but for noise; the targets use this one, the physical "
+    "check (<= 1.0) beyond the A/A noise: how far the bare engine's own CPU seconds on these "
+    "pages strayed from their median over the rounds",
+    PAIRED: "bare-loop CPU seconds / pipeline-engine CPU seconds per call, both "
+    "calls on the same page back to back in one thread (which goes first alternates), over the "
+    "pages the pipeline OCRed: the call itself, free of round-to-round noise; median (pooled)",
+    "ocr_stage_vs_engine": "the same in wall-clock seconds (ocr_wall_us): this one also counts "
+    "the time other jobs held the CPU while each call waited",
     "engine_vs_cli": "bare engine pages/s / Tesseract CLI pages/s, over the pages both read",
     "inference_vs_ocr": "pipeline inference seconds / pipeline OCR seconds, over the pages the "
     "pipeline OCRed",
@@ -27,11 +40,11 @@ DEFINITIONS = {
     "bare engine's seconds on the pages the pipeline OCRed + the pipeline's inference seconds "
     "on every page, same processes): the floor a pipeline can reach",
 }
-BUSY_MACHINE = 0.8  # the bare engine got less CPU than this share of its wall clock
+BUSY_MACHINE = 0.8  # OCR calls that got less CPU than this share of their wall clock
 BUSY_WARNING = (
-    "the bare engine's OCR calls got {share:.0%} of a core over their wall clock: other jobs "
-    "shared the CPU, so the wall-clock ratios above carry that much noise (the pipeline calls "
-    "the same engine on the same pixels: its OCR-stage ratio is 1 but for noise)"
+    "its OCR calls got {share:.0%} of a core over their wall clock: other jobs "
+    "shared the CPU, so the wall-clock ratios above carry that much noise; the OCR-stage targets "
+    "use CPU time, which that sharing stretches only through caches and clock speed"
 )
 STEADY_STATE = (
     "steady state = (N - k) pages / (wall of the N-page run - wall of a k-page run), both whole "
@@ -57,6 +70,44 @@ def _steady(first: dict[str, Any] | None, pipe: dict[str, Any]) -> tuple[float |
         return None, None
 
 
+def _metric_seconds(pipe: dict[str, Any], name: str) -> tuple[int, float]:
+    """(pages, seconds) of one of the OCR stage's per-page distributions (microseconds)."""
+    dist = (pipe.get("metrics") or {}).get(name)
+    return (int(dist["count"]), dist["sum"] / 1e6) if isinstance(dist, dict) else (0, 0.0)
+
+
+def ocr_stage_figures(
+    engine: dict[str, Any], pipe: dict[str, Any], workers: int
+) -> dict[str, float | None]:
+    """The OCR stage against the bare engine over the pages the pipeline OCRed: the pipeline's
+    side is what its OCR DoFn measured around each Tesseract call (its Beam distributions
+    OCR_WALL_US and OCR_CPU_US), the bare side the same calls' seconds in the bare loop. None
+    when the distributions do not count exactly those pages."""
+    per_page, bare, bare_cpu = pipe["per_page"], engine["seconds"], engine.get("cpu_seconds", {})
+    ocred = [n for n, p in per_page.items() if p["ocr_ran"]]
+    (wall_pages, pipe_s), (cpu_pages, pipe_cpu_s) = (
+        _metric_seconds(pipe, OCR_WALL_US),
+        _metric_seconds(pipe, OCR_CPU_US),
+    )
+    measured = wall_pages == cpu_pages == len(ocred) and all(n in bare for n in ocred)
+    bare_s = sum(bare.get(n, 0.0) for n in ocred)
+    bare_cpu_s = sum(bare_cpu.get(n, 0.0) for n in ocred)
+    if not measured:
+        pipe_s = pipe_cpu_s = 0.0
+    return {
+        "ocr_pages": len(ocred),
+        "pipeline_ocr_pps": _rate(len(ocred) * workers, pipe_s),
+        "engine_same_pages_pps": _rate(len(ocred) * workers, bare_s),
+        "ocr_ms_per_page": 1000.0 * pipe_s / len(ocred) if measured and ocred else None,
+        "bare_ocr_s": bare_s,
+        "engine_ocr_cpu_s": bare_cpu_s if ocred else None,  # for the A/A noise over rounds
+        "engine_cpu_share": _over(bare_cpu_s, bare_s),
+        "pipeline_ocr_cpu_share": _over(pipe_cpu_s, pipe_s),
+        "ocr_stage_vs_engine": _over(bare_s, pipe_s),
+        "ocr_stage_vs_engine_cpu": _over(bare_cpu_s, pipe_cpu_s),
+    }
+
+
 def round_figures(
     cli: dict[str, Any],
     engine: dict[str, Any],
@@ -65,24 +116,26 @@ def round_figures(
     workers: int,
 ) -> dict[str, float | None]:
     """One round's figures: `cli`/`engine` hold each page's seconds (file name -> s), `pipe`
-    each page's OCR and inference ms, `first` the same pipeline on its first pages (start-up)."""
+    each page's inference ms and whether it was OCRed, and its OCR stage's metrics (see
+    `ocr_stage_figures`); `first` is the same pipeline on its first pages (start-up)."""
     per_page, bare = pipe["per_page"], engine["seconds"]
-    ocred = [n for n, p in per_page.items() if p["ocr_ran"] and n in bare]
+    ocr = ocr_stage_figures(engine, pipe, workers)
+    ocred = [n for n, p in per_page.items() if p["ocr_ran"]]
     pipe_ocr_s = sum(per_page[n]["ocr_ms"] for n in ocred) / 1000.0
-    bare_ocr_s = sum(bare[n] for n in ocred)  # the same pages on both sides
     inference_s = sum(p["inference_ms"] for p in per_page.values()) / 1000.0
     ocred_inference_s = sum(per_page[n]["inference_ms"] for n in ocred) / 1000.0
     both = [n for n in bare if n in cli["seconds"]]
     cli_s, engine_s = sum(cli["seconds"][n] for n in both), sum(bare[n] for n in both)
     bare_loop = _rate(len(bare) * workers, sum(bare.values()))
-    floor = _rate(len(per_page) * workers, bare_ocr_s + inference_s)
+    floor = _rate(len(per_page) * workers, ocr.pop("bare_ocr_s") + inference_s)
     startup_s, steady = _steady(first, pipe)
+    other_s = None if not steady else len(per_page) * workers / steady - pipe_ocr_s - inference_s
     return {
-        "ocr_pages": len(ocred),
-        "pipeline_ocr_pps": _rate(len(ocred) * workers, pipe_ocr_s),
-        "engine_same_pages_pps": _rate(len(ocred) * workers, bare_ocr_s),
-        "ocr_ms_per_page": 1000.0 * pipe_ocr_s / len(ocred) if ocred else None,
+        **ocr,
         "inference_ms_per_page": 1000.0 * inference_s / len(per_page) if per_page else None,
+        # steady-state seconds per page outside OCR and inference (decode, vision stage,
+        # featurize, writing, the runner), summed over the processes
+        "other_ms_per_page": None if other_s is None else 1000.0 * other_s / len(per_page),
         "cli_pps": _rate(len(both) * workers, cli_s),
         "bare_loop_pps": bare_loop,
         "floor_pps": floor,
@@ -90,13 +143,22 @@ def round_figures(
         "pipeline_steady_pps": steady,
         "pipeline_wall_pps": _rate(pipe["rows"], pipe["wall_s"]),
         "skip_ocr_share": 1.0 - len(ocred) / len(per_page) if per_page else None,
-        "engine_cpu_share": _over(engine.get("cpu_s"), engine.get("busy_s")),
-        "ocr_stage_vs_engine": _over(bare_ocr_s, pipe_ocr_s),
         "engine_vs_cli": _over(cli_s, engine_s),
         "inference_vs_ocr": _over(ocred_inference_s, pipe_ocr_s),
         "e2e_vs_bare_loop": _over(steady, bare_loop),
         "e2e_vs_floor": _over(steady, floor),
     }
+
+
+def paired_figures(pairs: Sequence[tuple[float, float]]) -> dict[str, float] | None:
+    """The paired A/B of `paired_calls`: per page bare CPU s / pipeline-engine CPU s, as the
+    median over the pages and pooled (summed seconds over summed seconds); None without pairs."""
+    pairs = [(bare, pipe) for bare, pipe in pairs if bare > 0 and pipe > 0]
+    if not pairs:
+        return None
+    ratios = sorted(bare / pipe for bare, pipe in pairs)
+    pooled = sum(b for b, _ in pairs) / sum(p for _, p in pairs)
+    return {"pages": len(pairs), "median": statistics.median(ratios), "pooled": pooled}
 
 
 def summarize_rounds(rounds: Sequence[dict[str, float | None]]) -> dict[str, Spread | None]:
@@ -123,6 +185,27 @@ def _median(value: Spread | None) -> float | None:
     return None if value is None else value.median
 
 
+def aa_noise(engine_cpu_s: Spread | None) -> float | None:
+    """A/A noise: how far the bare engine's CPU seconds on the same pages (the same calls, timed
+    again each round) strayed from their median, as a share of it; None under 2 rounds."""
+    if engine_cpu_s is None or engine_cpu_s.n < 2 or engine_cpu_s.median <= 0:
+        return None
+    m = engine_cpu_s.median
+    return max(engine_cpu_s.high - m, m - engine_cpu_s.low) / m
+
+
+def physical_target(figures: dict[str, Spread | None]) -> Target:
+    """The OCR stage at most 1.0x the bare engine in CPU time, beyond the A/A noise: a median
+    above 1.0 by less than the bare engine differs from itself round to round is not told apart
+    from 1.0 (one round: no allowance)."""
+    value, noise = figures.get("ocr_stage_vs_engine_cpu"), aa_noise(figures.get("engine_ocr_cpu_s"))
+    name = "pipeline OCR stage <= 1.0x the bare engine, same pages, CPU time, beyond A/A noise"
+    if value is None:
+        return Target(name, None, _text(value))
+    shown = "no A/A noise (1 round)" if noise is None else f"A/A noise {noise:.1%}"
+    return Target(name, value.median <= 1.0 + (noise or 0.0), f"{value.text()}; {shown}")
+
+
 def check_targets(
     figures: dict[str, Spread | None], memory: dict[str, Any] | None = None
 ) -> list[Target]:
@@ -133,14 +216,10 @@ def check_targets(
         return Target(name, None if value is None else bool(ok(value.median)), _text(value))
 
     targets = [
+        physical_target(figures),
         target(
-            "pipeline OCR stage <= 1.0x the bare engine, same pages (physical)",
-            "ocr_stage_vs_engine",
-            lambda x: x <= 1.0,
-        ),
-        target(
-            f"pipeline OCR >= {ENGINE_TARGET:.0%} of the bare engine, same pages",
-            "ocr_stage_vs_engine",
+            f"pipeline OCR >= {ENGINE_TARGET:.0%} of the bare engine, same pages, CPU time",
+            "ocr_stage_vs_engine_cpu",
             lambda x: x >= ENGINE_TARGET,
         ),
         target(

@@ -4,7 +4,8 @@ number of processes as the pipeline:
   cli     the Tesseract command line, one `tesseract PAGE - tsv` process per page (what a
           pytesseract backend does): process start and model load are paid on every page
   engine  a bare loop over a loaded tesserocr `PyTessBaseAPI` (one per process) that only
-          recognises: SetImage + SetSourceResolution + GetTSVText, the calls the OCR module uses
+          recognises, with the calls the OCR module makes: SetImage, SetSourceResolution,
+          Recognize (with the OCR timeout), GetTSVText, Clear
 
 Each keeps every page's seconds, so that a ratio can be taken over any subset of the pages."""
 
@@ -56,6 +57,7 @@ class ReferenceRun:
     busy_s: float = 0.0  # summed per-page seconds (engine calls / subprocesses)
     cpu_s: float = 0.0  # their CPU seconds (engine: the calling thread's; cli: not measured)
     seconds: dict[str, float] = field(default_factory=dict)  # file name -> seconds (recognised)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # file name -> CPU s (engine)
 
     @property
     def pages_per_s(self) -> float:
@@ -124,8 +126,12 @@ def _load_api(lang: str = "eng", psm: int = 3, oem: int = 1) -> Any:
 
 
 def engine_page(page: BenchPage) -> PageResult:
-    """Recognise one page on the loaded engine; only SetImage..GetTSVText is timed."""
+    """Recognise one page on the loaded engine with the calls `OcrEngine` makes under
+    `docexit run`'s defaults (SetImage, SetSourceResolution, Recognize with the OCR timeout,
+    GetTSVText, Clear); only those calls are timed."""
     from PIL import Image
+
+    from docexit.pipeline.options import DEFAULT_OCR_TIMEOUT
 
     api = _load_api()
     with Image.open(page.path) as opened:
@@ -135,11 +141,37 @@ def engine_page(page: BenchPage) -> PageResult:
     try:
         api.SetImage(image)
         api.SetSourceResolution(page.dpi)
-        tsv = api.GetTSVText(0)
+        finished = api.Recognize(timeout=round(DEFAULT_OCR_TIMEOUT * 1000))
+        tsv = api.GetTSVText(0) if finished else None
     except RuntimeError:
         tsv = None
+    finally:
+        api.Clear()
     seconds, cpu = time.perf_counter() - start, time.thread_time() - cpu_start
     return seconds, cpu, (_count_tsv_words(tsv) if tsv is not None else None)
+
+
+def paired_calls(pages: Sequence[BenchPage]) -> list[tuple[float, float]]:
+    """(bare-loop CPU s, pipeline-engine CPU s) of each page, both calls in this thread one after
+    the other (which goes first alternates): the bare loop's calls (`engine_page`) and the
+    pipeline's `OcrEngine.recognize` with `docexit run`'s default OCR settings, on the page as
+    the pipeline decodes it. The first page's pair warms both engines and is left out."""
+    from docexit.pipeline.options import DEFAULT_OCR_TIMEOUT
+    from docexit.transforms.decode import decode_pages
+    from docexit.transforms.ocr import OcrConfig, get_engine
+
+    engine = get_engine(OcrConfig(timeout=DEFAULT_OCR_TIMEOUT))
+    pairs = []
+    for i, page in enumerate(pages):
+        image = next(iter(decode_pages(Path(page.path).read_bytes(), page.path))).image
+        if i % 2:
+            pipeline_cpu = engine.recognize(image).cpu_seconds
+            bare_cpu = engine_page(page)[1]
+        else:
+            bare_cpu = engine_page(page)[1]
+            pipeline_cpu = engine.recognize(image).cpu_seconds
+        pairs.append((bare_cpu, pipeline_cpu))
+    return pairs[1:]
 
 
 def _warm_engine(_: int) -> int:
@@ -168,6 +200,7 @@ def _run_reference(
             run.pages += 1
             run.words += words
             run.seconds[Path(page.path).name] = seconds
+            run.cpu_seconds[Path(page.path).name] = cpu
         bar.step()
     run.wall_s = time.perf_counter() - start
     return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,13 @@ import pytest
 
 from docexit.benchmarks import pipeline_bench, pipeline_memory, pipeline_pages
 from docexit.pipeline.cli import bench as bench_cli
+from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
+
+# the real sample where DOCEXIT_RVL_SAMPLE points, else beside the repository
+RVL_SAMPLE = Path(
+    os.environ.get("DOCEXIT_RVL_SAMPLE")
+    or Path(__file__).parents[2] / "shared/data/rvl-cdip-sample"
+)
 
 PAGES = 3
 
@@ -32,6 +40,16 @@ def test_pages_are_prepared_pngs(page_set: pipeline_pages.PageSet) -> None:
         assert 70 <= page.dpi <= 2400
     labels = [Path(p.source).stem.rpartition("_")[0] for p in page_set.pages]
     assert len(set(labels)) == PAGES  # classes in turn, not the first class's files
+
+
+@pytest.mark.skipif(not (RVL_SAMPLE / "images").is_dir(), reason="real sample absent")
+def test_real_pages_are_prepared_from_input(tmp_path: Path) -> None:
+    pattern = str(RVL_SAMPLE / "images" / "*")
+    page_set = pipeline_pages.prepare_pages(tmp_path, 2, pattern)
+    assert page_set.origin == f"--input {pattern}" and len(page_set.pages) == 2
+    for page in page_set.pages:
+        assert Path(page.source).parent == RVL_SAMPLE / "images" and page.path.endswith(".png")
+        assert 70 <= page.dpi <= 2400
 
 
 @pytest.mark.slow
@@ -60,7 +78,17 @@ def test_benchmark_report_counts_add_up(
         assert round_["figures"]["ocr_pages"] == sum(
             p["ocr_ran"] for p in pipe["per_page"].values()
         )
+        # the OCR stage as its DoFn measured it: one value per page it OCRed
+        ocred = round_["figures"]["ocr_pages"]
+        for metric in (OCR_WALL_US, OCR_CPU_US):
+            assert pipe["metrics"].get(metric, {}).get("count", 0) == ocred
+        assert ocred == 0 or round_["figures"]["ocr_stage_vs_engine_cpu"] > 0
+        assert round_["engine"]["cpu_seconds"].keys() == round_["engine"]["seconds"].keys()
     assert all(report["counts_add_up"].values())
+    # the paired A/B ran on the pages the last round's pipeline OCRed, less the warm-up page
+    ocred = report["rounds"][-1]["figures"]["ocr_pages"]
+    paired = report["paired"]
+    assert (paired is None) if ocred < 2 else (paired["pages"] == ocred - 1 > 0)
     assert set(report["ratio_definitions"]) >= {"ocr_stage_vs_engine", "e2e_vs_floor"}
     assert report["figures"]["engine_vs_cli"]["n"] == 2
     assert len(report["targets"]) == 5

@@ -449,6 +449,8 @@ def test_benchmark_cli_writes_every_figure(tmp_path):
     assert set(report["ratios"]["e_over_b"]) == {"1", "4"}
     assert report["ratios"]["e_over_b"]["4"]["n"] == 2
     assert set(report["ratio_definitions"]) == set(report["ratios"])
+    assert set(report["ratios"]["e_over_b_cpu"]) == {"1", "4"}  # side by side with wall clock
+    assert report["target_basis"]["ratios"] == ("cpu" if report["threads"] == 1 else "wall")
     assert report["startup"]["model_load_s"] >= 0
     assert all(t["ok"] in (True, False) for t in report["targets"].values())
     assert out.with_suffix(".png").stat().st_size > 0

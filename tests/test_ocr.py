@@ -253,6 +253,8 @@ def test_recall_and_boxes_on_rendered_page(backend: str) -> None:
     image, truth, truth_boxes = render_page(random.Random(7))
     result = OcrEngine(OcrConfig(backend=backend)).recognize(image)
     assert result.seconds > 0
+    # CPU time of the call: the calling thread's, or the tesseract process's (one OMP thread)
+    assert 0 < result.cpu_seconds <= result.seconds + 0.01
     assert len(result.words) == len(result.boxes)
     assert word_recall(result.words, truth) >= 0.9
     assert boxes_in_place(result, truth, truth_boxes) >= 0.9 * len(truth)

@@ -19,6 +19,7 @@ from docexit.models.visual_exit import ink_map
 from docexit.pipeline.build import visual_threshold
 from docexit.pipeline.run import run
 from docexit.transforms.decode import decode_pages
+from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
 from docexit.transforms.featurize import image_to_pixels
 from docexit.transforms.rows import VISION_EXIT_LAYER
 
@@ -80,6 +81,17 @@ def _run(inputs: Path, model_dir: Path, output: Path, *extra: str) -> tuple[obje
     return summary, rows
 
 
+def _check_ocr_metrics(summary: object, rows: list[dict]) -> None:
+    """The OCR stage's Beam distributions hold one value per page that was OCRed, no more."""
+    ocred = [r for r in rows if r["ocr_ran"]]
+    wall, cpu = summary.metrics[OCR_WALL_US], summary.metrics[OCR_CPU_US]
+    assert wall["count"] == cpu["count"] == len(ocred)
+    # the same engine calls as the rows' ocr_ms (rounded to whole microseconds per page)
+    assert wall["sum"] / 1000 == pytest.approx(sum(r["ocr_ms"] for r in ocred), abs=len(ocred))
+    # one thread per Tesseract call: its CPU time is some of, and at most, its wall clock
+    assert 0 < cpu["sum"] <= wall["sum"] + 1000 * len(ocred)
+
+
 def test_confident_pages_skip_ocr_and_the_rest_match_the_always_ocr_run(
     visual_model_dir: Path, synth_pages: Path, tmp_path: Path
 ) -> None:
@@ -113,6 +125,8 @@ def test_confident_pages_skip_ocr_and_the_rest_match_the_always_ocr_run(
         assert row["confidence"] == pytest.approx(reference["confidence"], abs=1e-4)
     assert all(r["ocr_ran"] and r["exit_stage"] == "encoder" for r in forced)
     assert summary.exit_layers[VISION_EXIT_LAYER] == len(vision)
+    _check_ocr_metrics(summary, rows)  # the OCRed pages only
+    _check_ocr_metrics(forced_summary, forced)  # all 18
     metadata = pq.read_table(summary.row_files[0]).schema.metadata
     assert json.loads(metadata[b"docexit.visual_threshold"]) == pytest.approx(threshold)
     ocr_settings = json.loads(metadata[b"docexit.ocr_config"])  # provenance of the text

@@ -42,6 +42,11 @@ LOG = logging.getLogger(__name__)
 Output = Any  # a main output element or a beam.pvalue.TaggedOutput
 MAIN = "main"  # main output tag of a stage
 CRASHED = "crashed"  # tag of the elements an isolated stage's child process failed on
+# Beam distributions (namespace `docexit`) of each OCRed page's engine call, in microseconds:
+# wall clock and CPU time, one update per page that got words (not reported from a child process
+# under --isolate-native-crashes). `docexit bench pipeline` compares them with the bare engine.
+OCR_WALL_US = "ocr_wall_us"
+OCR_CPU_US = "ocr_cpu_us"
 
 
 def printable_path(path: str) -> str:
@@ -102,6 +107,8 @@ class OcrFn(beam.DoFn):
         self._ocr_config = dict(ocr_config or {})
         self._progress_every = progress_every
         self._ocr_ms = Metrics.distribution(METRICS_NAMESPACE, "ocr_ms")
+        self._ocr_wall_us = Metrics.distribution(METRICS_NAMESPACE, OCR_WALL_US)
+        self._ocr_cpu_us = Metrics.distribution(METRICS_NAMESPACE, OCR_CPU_US)
         self._engine: Any = None
         self._done = 0
         self._started = 0.0
@@ -114,11 +121,14 @@ class OcrFn(beam.DoFn):
 
     def process(self, page: PageRecord) -> Iterator[Output]:
         try:
-            page = page.with_ocr(self._engine.recognize(page.image))
+            result = self._engine.recognize(page.image)
+            page = page.with_ocr(result)
         except Exception as error:  # noqa: BLE001
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, page_dead_letter("ocr", page, error))
             return
         self._ocr_ms.update(round(page.ocr_ms))
+        self._ocr_wall_us.update(round(result.seconds * 1e6))
+        self._ocr_cpu_us.update(round(result.cpu_seconds * 1e6))
         self._log_progress()
         yield page
 

@@ -28,6 +28,7 @@ import os
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import re
+import resource
 import shutil
 import subprocess
 import threading
@@ -367,23 +368,25 @@ class OcrEngine:
         self._init_lock = threading.Lock()
 
     def recognize(self, image: Image.Image) -> OcrResult:
-        """Words and 0-1000 boxes of one page; ``seconds`` counts the engine call only."""
+        """Words and 0-1000 boxes of one page; ``seconds`` and ``cpu_seconds`` count the engine
+        call only (wall clock and CPU time)."""
         prepared, dpi = prepare_image(image, self.config.max_side, self.config.min_dpi)
         if max(prepared.size) > TESSERACT_MAX_SIDE:
             raise OcrError(
                 f"the page is {prepared.width}x{prepared.height} pixels; Tesseract reads at most "
                 f"{TESSERACT_MAX_SIDE} pixels a side: downscale such pages with --ocr-max-side"
             )
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _engine_cpu_seconds(self.backend)
         if self.backend == "tesserocr":
             tsv = self._tesserocr_tsv(prepared, dpi)
         else:
             tsv = self._pytesseract_tsv(prepared, dpi)
         seconds = time.perf_counter() - start
+        cpu_seconds = _engine_cpu_seconds(self.backend) - cpu_start
         if self.config.timeout and seconds > self.config.timeout:
             raise self._timeout_error()  # finished, but late: Tesseract could not be stopped
         words, boxes = parse_tsv(tsv, prepared.width, prepared.height, self.config.min_confidence)
-        return OcrResult(words=words, boxes=boxes, seconds=seconds)
+        return OcrResult(words=words, boxes=boxes, seconds=seconds, cpu_seconds=cpu_seconds)
 
     def close(self) -> None:
         """Free the calling thread's Tesseract instance (others are freed with their threads)."""
@@ -445,6 +448,15 @@ class OcrEngine:
             "(--ocr-timeout); a very large or dense page? Raise --ocr-timeout, or shrink pages "
             "with --ocr-max-side"
         )
+
+
+def _engine_cpu_seconds(backend: str) -> float:
+    """CPU seconds so far of where ``backend`` runs Tesseract: this thread (tesserocr runs in
+    the calling thread) or the finished child processes (pytesseract's ``tesseract``)."""
+    if backend == "tesserocr":
+        return time.thread_time()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 _ENGINES: dict[tuple[int, OcrConfig], OcrEngine] = {}

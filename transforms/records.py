@@ -37,6 +37,9 @@ class OcrResult:
     words: list[str]
     boxes: list[Box]
     seconds: float  # wall-clock time spent in the OCR engine
+    # CPU time of that call: the calling thread's (tesserocr), or the tesseract child
+    # process's (pytesseract; approximate when several threads run tesseract at once)
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
