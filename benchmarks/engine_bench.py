@@ -412,6 +412,12 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_page_arguments(parser)
+    _add_run_arguments(parser)
+
+
+def _add_page_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model and the pages it classifies."""
     parser.add_argument(
         "--model", type=Path, default=None, help="checkpoint folder (default: the bundled model)"
     )
@@ -429,6 +435,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="corpus split, or several comma-separated (`test,validation`), with --corpus",
     )
     parser.add_argument("--pages", type=int, default=1000, help="pages to classify")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes generating synthetic pages"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="synthetic page seed")
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the modes run and what the bench writes."""
     parser.add_argument(
         "--engine-step-sizes",
         "--batch-sizes",  # its older name
@@ -455,10 +469,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument(
-        "--workers", type=int, default=1, help="processes generating synthetic pages"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="synthetic page seed")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--png", type=Path, default=None, help="chart (default: next to --json)")
     parser.add_argument(
@@ -467,14 +477,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_ROUNDS,
         help="times each mode runs, in rotation with the others (default: %(default)s)",
     )
-    parser.add_argument("--quick", action="store_true", help=f"a short run: {QUICK}")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a short run: {QUICK} (these override --pages, --engine-step-sizes, --rounds and --threads)",
+    )
     parser.add_argument(
         "--compare",
         type=Path,
         default=None,
         metavar="JSON",
         help="an earlier run's --json: print how far apart the two runs' (e)/(b) ratios are, "
-        f"with a target of at most {RUN_TO_RUN:.0%}",
+        f"with a target of at most {RUN_TO_RUN * 100:.0f}%%",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
