@@ -156,9 +156,9 @@ def usable_model_dir(model_dir: str) -> str:
     return str(imported)
 
 
-def check_model(model_dir: str) -> None:
+def check_model(model_dir: str) -> Any:
     """The checkpoint loads (config.json + model.safetensors present, valid and matching) and
-    its folder holds the tokenizer of its vocabulary."""
+    its folder holds the tokenizer of its vocabulary; returns the loaded model."""
     from docexit.models.checkpoint import CheckpointError, load_checkpoint
     from docexit.models.tokenizer import check_model_tokenizer
     from docexit.transforms.featurize import TokenizerError
@@ -176,6 +176,7 @@ def check_model(model_dir: str) -> None:
             f"the model checkpoint {model_dir} has non-finite weights (NaN or inf) in "
             f"{len(bad)} tensors, e.g. {', '.join(bad[:3])}: it would fail every page"
         )
+    return model
 
 
 def non_finite_parameters(model: Any) -> list[str]:

@@ -249,7 +249,7 @@ def record_design_study(model_dir: Path, entry: dict[str, Any]) -> Path:
     return write_model_card(model_dir)
 
 
-def _design_study_lines(model_dir: Path) -> list[str]:
+def _design_study_lines(model_dir: Path, current_policy: dict[str, Any] | None) -> list[str]:
     path = model_dir / DESIGN_STUDY_FILE
     if not path.is_file():
         return []
@@ -266,7 +266,7 @@ def _design_study_lines(model_dir: Path) -> list[str]:
     policy = check.get("policy") or {}
     policy_then = (
         "its own policy"
-        if not policy or policy == json.loads((model_dir / "config.json").read_text()).get("policy")
+        if not policy or policy == current_policy
         else f"the policy it had then (`{json.dumps(policy, sort_keys=True)}`)"
     )
     return [
@@ -346,7 +346,7 @@ def write_model_card(model_dir: Path) -> Path:
     lines += _visual_exit_lines(config, chain)
     lines += _crossval_lines(chain)
     lines += _archive_calibration_lines(chain)
-    lines += _design_study_lines(model_dir)
+    lines += _design_study_lines(model_dir, config.get("policy"))
     for title, evaluation in evaluations.items():
         report = evaluation["report"]
         lines += ["", f"## {title}", "", f"    {evaluation['command']}", "", _summary_line(report)]

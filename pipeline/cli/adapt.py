@@ -131,13 +131,11 @@ def main(args: argparse.Namespace) -> int:
 def refuse_unusable_model(model_dir: Path, real: Any, what: str, cross_validating: bool) -> None:
     """Before any fold trains: the checkpoint loads with its own tokenizer, it has a class for
     every real page's label, and (when cross-validating) it has not seen these pages."""
-    from docexit.models.checkpoint import load_checkpoint
     from docexit.models.training.dataset import model_label_ids
     from docexit.pipeline.run import check_model
 
     try:
-        check_model(str(model_dir))
-        model_label_ids(real, load_checkpoint(model_dir).label_names, what)
+        model_label_ids(real, check_model(str(model_dir)).label_names, what)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"docexit adapt: {error}") from error
     if cross_validating:
