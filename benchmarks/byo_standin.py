@@ -1,8 +1,13 @@
 """A stand-in for a user's own fine-tuned LayoutLMv3 classifier, made with plain transformers
-code (no pretrained weights can be downloaded here): a byte-level BPE tokenizer trained on the
-corpus's training words, a small random `LayoutLMv3ForSequenceClassification` fine-tuned on
+code (no pretrained LayoutLMv3 weights can be downloaded here): a byte-level BPE tokenizer
+trained on the corpus's training words and a `LayoutLMv3ForSequenceClassification` fine-tuned on
 the training split through `LayoutLMv3Processor(apply_ocr=False)`, saved with
 `save_pretrained`. `evaluate` scores a transformers folder on a split the same way.
+
+`--init minilm` (default) starts its encoder from all-MiniLM-L6-v2, the one pretrained text
+model here (6 layers, hidden 384): each BPE token's embedding is the mean of MiniLM's WordPiece
+embeddings of its text, RoBERTa's special tokens take BERT's ([CLS], [SEP], [PAD], ...), layout,
+patch and relative-position parts start fresh. `--init random` trains from random weights.
 
     python -m docexit.benchmarks.byo_standin train --corpus DIR --out HF_DIR
     python -m docexit.benchmarks.byo_standin evaluate --corpus DIR --hf HF_DIR
@@ -22,10 +27,23 @@ import torch
 from PIL import Image
 
 from docexit.corpus.store import load_split
-from docexit.models.backbone import layout_embedding_sizes
+from docexit.models.backbone import (
+    layout_embedding_sizes,
+    load_minilm_weights,
+    minilm_backbone_config,
+    minilm_weights,
+)
+from docexit.models.tokenizer import minilm_tokenizer_dir
 from docexit.transforms.records import LABELS
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+BERT_SPECIAL = {
+    "<s>": "[CLS]",
+    "<pad>": "[PAD]",
+    "</s>": "[SEP]",
+    "<unk>": "[UNK]",
+    "<mask>": "[MASK]",
+}
 
 
 def bpe_vocab_and_merges(
@@ -58,6 +76,62 @@ def train_tokenizer(words: list[list[str]], max_length: int, vocab_size: int = 4
     return LayoutLMv3TokenizerFast(vocab=vocab, merges=merges, model_max_length=max_length)
 
 
+@torch.no_grad()
+def transferred_embeddings(tokenizer) -> torch.Tensor:
+    """(V, 384) embeddings for a BPE vocabulary from MiniLM's WordPiece ones: each token's row
+    is the mean of the rows of its text's WordPiece pieces; special tokens take BERT's."""
+    from transformers import BertTokenizerFast
+
+    wordpiece = BertTokenizerFast.from_pretrained(str(minilm_tokenizer_dir()))
+    table = minilm_weights()["embeddings.word_embeddings.weight"]  # (30522, 384)
+    rows = torch.empty(len(tokenizer), table.shape[1])
+    for token, index in tokenizer.get_vocab().items():
+        if token in BERT_SPECIAL:
+            pieces = [wordpiece.convert_tokens_to_ids(BERT_SPECIAL[token])]
+        else:
+            text = tokenizer.convert_tokens_to_string([token]).strip()
+            pieces = wordpiece(text, add_special_tokens=False)["input_ids"] or [
+                wordpiece.unk_token_id
+            ]
+        rows[index] = table[pieces].mean(0)
+    return rows
+
+
+def standin_config(tokenizer, args: argparse.Namespace):
+    """The stand-in's LayoutLMv3 config: MiniLM's shape with `--init minilm`, else --hidden and
+    --layers; the BPE tokenizer's ids; the 16 RVL-CDIP labels."""
+    from transformers import LayoutLMv3Config
+
+    if args.init == "minilm":
+        shape = minilm_backbone_config().to_dict()
+        hidden, layers, heads = shape["hidden_size"], shape["num_hidden_layers"], 12
+        positions = shape["max_position_embeddings"] + 1  # 512 rows after pad id 1
+        attention_bias = False  # MiniLM has none (as docexit's own warm start)
+    else:
+        hidden, layers, heads = args.hidden, args.layers, args.hidden // 64
+        positions = args.max_length + 2
+        attention_bias = True  # LayoutLMv3's default
+    coordinate, shape_size = layout_embedding_sizes(hidden)  # 4 * c + 2 * s == hidden
+    return LayoutLMv3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        coordinate_size=coordinate,
+        shape_size=shape_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=positions,
+        input_size=args.image_size,
+        has_relative_attention_bias=attention_bias,
+        has_spatial_attention_bias=attention_bias,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        id2label=dict(enumerate(LABELS)),
+        label2id={name: i for i, name in enumerate(LABELS)},
+    )
+
+
 def encode_split(processor, corpus: Path, split: str) -> tuple[dict, torch.Tensor]:
     """Every page of a split through the processor (padded to the window), and its labels."""
     table = load_split(corpus, split).to_pydict()
@@ -76,7 +150,6 @@ def encode_split(processor, corpus: Path, split: str) -> tuple[dict, torch.Tenso
 def fine_tune(args: argparse.Namespace) -> None:
     """Tokenizer + small LayoutLMv3 classifier trained on the corpus, saved into --out."""
     from transformers import (
-        LayoutLMv3Config,
         LayoutLMv3ForSequenceClassification,
         LayoutLMv3ImageProcessorPil,
         LayoutLMv3Processor,
@@ -89,39 +162,48 @@ def fine_tune(args: argparse.Namespace) -> None:
     processor = LayoutLMv3Processor(
         LayoutLMv3ImageProcessorPil(apply_ocr=False, size=size), tokenizer
     )
-    coordinate, shape = layout_embedding_sizes(args.hidden)  # 4 * c + 2 * s == hidden
-    config = LayoutLMv3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=args.hidden,
-        coordinate_size=coordinate,
-        shape_size=shape,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.hidden // 64,
-        intermediate_size=4 * args.hidden,
-        max_position_embeddings=args.max_length + 2,
-        input_size=args.image_size,
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-    )
-    model = LayoutLMv3ForSequenceClassification(config)
+    model = LayoutLMv3ForSequenceClassification(standin_config(tokenizer, args))
+    pretrained: set[str] = set()
+    if args.init == "minilm":
+        embeddings = transferred_embeddings(tokenizer)
+        pretrained = set(load_minilm_weights(model.layoutlmv3, word_embeddings=embeddings))
     inputs, labels = encode_split(processor, args.corpus, "train")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    fit(model, inputs, labels, {f"layoutlmv3.{name}" for name in pretrained}, args)
+    model.eval().save_pretrained(str(args.out))
+    processor.save_pretrained(str(args.out))
+
+
+def fit(model, inputs: dict, labels: torch.Tensor, pretrained: set[str], args) -> None:
+    """AdamW with linear warm-up and decay: --lr-pretrained for the MiniLM weights, --lr for
+    the rest; one line per epoch."""
+    from transformers import get_linear_schedule_with_warmup
+
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if n in pretrained], "lr": args.lr_pretrained},
+        {"params": [p for n, p in named if n not in pretrained], "lr": args.lr},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=0.01)
+    steps = args.epochs * -(-len(labels) // args.batch_size)
+    schedule = get_linear_schedule_with_warmup(optimizer, steps // 10, steps)
     start = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
         order = torch.randperm(len(labels))
         total = 0.0
-        for chunk in order.split(args.batch_size):
+        for step, chunk in enumerate(order.split(args.batch_size), start=1):
             batch = {k: v[chunk] for k, v in inputs.items()}
             loss = model(**batch, labels=labels[chunk]).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(chunk)
-        print(f"epoch {epoch + 1}: loss {total / len(labels):.4f}")
+            schedule.step()
+            total += loss.item() * len(chunk)
+            if step % 10 == 0:
+                print(f"  epoch {epoch + 1} step {step}: loss {loss.item():.4f}", flush=True)
+        elapsed = time.perf_counter() - start
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / len(labels):.4f} ({elapsed:.0f} s)")
     print(f"trained in {time.perf_counter() - start:.0f} s")
-    model.eval().save_pretrained(str(args.out))
-    processor.save_pretrained(str(args.out))
 
 
 @torch.no_grad()
@@ -151,13 +233,15 @@ def main(argv: list[str] | None = None) -> None:
     train = sub.add_parser("train")
     train.add_argument("--corpus", type=Path, required=True)
     train.add_argument("--out", type=Path, required=True)
-    train.add_argument("--hidden", type=int, default=128)
-    train.add_argument("--layers", type=int, default=4)
+    train.add_argument("--hidden", type=int, default=128, help="with --init random")
+    train.add_argument("--layers", type=int, default=4, help="with --init random")
     train.add_argument("--max-length", type=int, default=192)
     train.add_argument("--image-size", type=int, default=128)
     train.add_argument("--epochs", type=int, default=12)
     train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--lr", type=float, default=5e-4)
+    train.add_argument("--init", choices=["minilm", "random"], default="minilm")
+    train.add_argument("--lr", type=float, default=5e-4, help="fresh weights")
+    train.add_argument("--lr-pretrained", type=float, default=1e-4, help="MiniLM's weights")
     train.add_argument("--seed", type=int, default=0)
     evaluate = sub.add_parser("evaluate")
     evaluate.add_argument("--corpus", type=Path, required=True)

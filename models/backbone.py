@@ -140,20 +140,26 @@ def minilm_weight_map(num_layers: int) -> dict[str, str]:
 
 
 @torch.no_grad()
-def load_minilm_weights(backbone: LayoutLMv3Model, path: str | Path | None = None) -> list[str]:
+def load_minilm_weights(
+    backbone: LayoutLMv3Model,
+    path: str | Path | None = None,
+    word_embeddings: torch.Tensor | None = None,
+) -> list[str]:
     """Copies all-MiniLM-L6-v2 into a backbone built from `minilm_backbone_config`.
 
-    Returns the backbone parameter names written (position embeddings included).
+    `word_embeddings` (V, H) replaces MiniLM's own rows for a backbone with another vocabulary
+    (its pad id then sets the position offset). Returns the backbone parameter names written
+    (position embeddings included).
     """
-    folder = Path(path or minilm_path())
-    weights = load_file(str(folder / "model.safetensors"))  # safetensors only, never pickle
-    weights = {k.removeprefix("bert."): v for k, v in weights.items()}
+    weights = minilm_weights(path)
+    if word_embeddings is not None:
+        weights["embeddings.word_embeddings.weight"] = word_embeddings
     params = dict(backbone.named_parameters())
     config = backbone.config
     written: list[str] = []
     for target, source in minilm_weight_map(config.num_hidden_layers).items():
         if source not in weights:
-            raise KeyError(f"MiniLM checkpoint in {folder} has no {source!r}")
+            raise KeyError(f"the MiniLM checkpoint has no {source!r}")
         if params[target].shape != weights[source].shape:
             raise ValueError(f"{target}: shape {params[target].shape} != {weights[source].shape}")
         params[target].copy_(weights[source])
@@ -174,6 +180,13 @@ def load_minilm_weights(backbone: LayoutLMv3Model, path: str | Path | None = Non
     for name in ("x", "y", "h", "w"):
         getattr(backbone.embeddings, f"{name}_position_embeddings").weight.zero_()
     return written
+
+
+def minilm_weights(path: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """all-MiniLM-L6-v2's BertModel weights by parameter name (safetensors only, never pickle)."""
+    folder = Path(path or minilm_path())
+    weights = load_file(str(folder / "model.safetensors"))
+    return {k.removeprefix("bert."): v for k, v in weights.items()}
 
 
 def load_layoutlmv3(folder: str | Path) -> LayoutLMv3Model:
