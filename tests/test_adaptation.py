@@ -14,7 +14,7 @@ import torch
 from test_training import CLASSES, tiny_model, tiny_table
 
 from docexit.models.checkpoint import load_checkpoint, save_checkpoint
-from docexit.models.training.adaptation import stratified_folds
+from docexit.models.training.adaptation import CrossvalReport, stratified_folds
 from docexit.models.training.visual_training import add_visual_exit
 
 
@@ -83,21 +83,28 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
     )
     assert adapt_cli.main(args) == 0
 
-    crossval = json.loads((tmp_path / "out" / "crossval.json").read_text())
-    assert sorted(crossval["page_order"]) == list(range(16))
-    for name in ("base", "adapted"):
-        report = crossval[name]
-        assert report["n"] == 16 and len(report["exits"]) == len(base.config.exits)
-        for key in ("accuracy_full", "accuracy_early_exit", "accuracy_with_visual_exit"):
-            assert 0.0 <= report[key] <= 1.0
-        assert 0.0 <= report["mean_exit_layer"] <= base.num_layers
-        for row in report["exits"]:  # ECE of raw, temperature-scaled and reported confidence
-            assert all(0.0 <= row[k] <= 1.0 for k in ("ece_before", "ece_after_temperature"))
-            assert 0.0 <= row["ece_after"] <= 1.0
-    floor = crossval["text_floor"]  # the text-only floor, trained on the same folds
-    diff, low, high = floor["adapted_minus_floor"]
-    assert 0.0 <= floor["accuracy"] <= 1.0 and low <= diff <= high
-    assert diff == pytest.approx(crossval["adapted"]["accuracy_full"] - floor["accuracy"])
+    crossval = CrossvalReport.from_dict(
+        json.loads((tmp_path / "out" / "crossval.json").read_text())
+    )
+    assert sorted(crossval.page_order) == list(range(16)) and crossval.seconds > 0
+    for report in (crossval.base, crossval.adapted):
+        headline = report.headline
+        assert headline.n == 16 and len(report.exits) == len(base.config.exits)
+        for value in (
+            headline.accuracy_full,
+            headline.accuracy_early_exit,
+            headline.accuracy_with_visual_exit,
+        ):
+            assert 0.0 <= value <= 1.0
+        assert 0.0 <= headline.mean_exit_layer <= base.num_layers
+        for row in report.exits:  # ECE of raw, temperature-scaled and reported confidence
+            assert all(
+                0.0 <= v <= 1.0 for v in (row.ece_before, row.ece_after_temperature, row.ece_after)
+            )
+    floor = crossval.text_floor  # the text-only floor, trained on the same folds
+    diff, low, high = floor.adapted_minus_floor
+    assert 0.0 <= floor.accuracy <= 1.0 and low <= diff <= high
+    assert diff == pytest.approx(crossval.adapted.headline.accuracy_full - floor.accuracy)
     adapted = load_checkpoint(tmp_path / "out")
     assert adapted.config.max_text_tokens == 96 and base.config.max_text_tokens == 128
     assert adapted.config.visual_exit["temperature"] > 0  # threshold: None if none qualifies
@@ -120,9 +127,9 @@ def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
         adapt_cli.main(again)  # cross-validating pages the model has seen would leak
     card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
     assert "## Real pages, 2-fold cross-validation" in card
-    assert f"| full-depth accuracy | {crossval['base']['accuracy_full']:.3f} |" in card
+    assert f"| full-depth accuracy | {crossval.base.headline.accuracy_full:.3f} |" in card
     assert (
-        f"Text floor: TF-IDF + logistic regression on OCR words, same folds: {floor['accuracy']:.3f}"
+        f"Text floor: TF-IDF + logistic regression on OCR words, same folds: {floor.accuracy:.3f}"
         in card
     )
 
@@ -141,8 +148,8 @@ def test_text_floor_learns_words_that_name_the_class():
     order = np.concatenate([np.flatnonzero(folds == f) for f in range(2)])
     half_right = torch.arange(16) % 2 == 0  # (N,) the model's full depth, in outcome order
     floor = text_floor_report(real, folds, order, half_right)
-    assert floor["accuracy"] == 1.0
-    diff, low, high = floor["adapted_minus_floor"]
+    assert floor.accuracy == 1.0
+    diff, low, high = floor.adapted_minus_floor
     assert diff == pytest.approx(-0.5) and low < -0.2 and high < 0
 
 

@@ -27,6 +27,7 @@ from docexit.models.policies import (
 )
 from docexit.models.policies.replay import first_passing_exit
 from docexit.models.policies.selection import (
+    PolicySummary,
     evaluate_policy,
     exit_costs,
     pareto_front,
@@ -282,8 +283,8 @@ def test_search_meets_constraint_and_vectorised_replay_matches_simulate() -> Non
     for tol in (0.0, 0.03):
         policy = PerExitThresholds.search(logits, labels, gates, costs=costs, tolerance=tol)
         res = evaluate_policy(policy, logits, labels, gates, EXIT_LAYERS, NUM_LAYERS)
-        assert res["accuracy"] >= res["full_accuracy"] - tol - 1e-9
-        assert res["saving"] > 0
+        assert res.accuracy >= res.full_accuracy - tol - 1e-9
+        assert res.saving > 0
         scores = torch.stack([exit_confidence(logits[e], gates[e]) for e in range(E)]).double()
         fast = first_passing_exit(scores, torch.tensor(policy.thresholds, dtype=torch.float64))
         torch.testing.assert_close(fast, simulate(policy, logits, gates).exit_index)
@@ -306,12 +307,12 @@ def test_select_policy_respects_accuracy_constraint(kind: str, tolerance: float)
     sel = select_policy(kind, logits, labels, None, EXIT_LAYERS, NUM_LAYERS, tolerance=tolerance)
     assert sel.val_accuracy >= sel.full_accuracy - tolerance - 1e-9
     again = evaluate_policy(sel.policy, logits, labels, None, EXIT_LAYERS, NUM_LAYERS)
-    assert again["accuracy"] == pytest.approx(sel.val_accuracy)
-    assert again["saving"] == pytest.approx(sel.saving)
+    assert again.accuracy == pytest.approx(sel.val_accuracy)
+    assert again.saving == pytest.approx(sel.saving)
     assert sel.saving == pytest.approx(1 - sel.expected_cost)
     # best over the candidates: nothing feasible in the sweep saves more
     rows = sweep(kind, logits, labels, None, EXIT_LAYERS, NUM_LAYERS)
-    feasible = [r["saving"] for r in rows if r["accuracy"] >= r["full_accuracy"] - tolerance - 1e-9]
+    feasible = [r.saving for r in rows if r.accuracy >= r.full_accuracy - tolerance - 1e-9]
     if kind != "per_exit_search":  # search candidates are tolerances, not the selection grid
         assert sel.saving == pytest.approx(max(feasible, default=0.0))
     if kind in ("max_prob", "per_exit_search"):
@@ -342,15 +343,16 @@ def test_select_policy_falls_back_when_early_exits_are_confidently_wrong() -> No
 def test_sweep_and_pareto_front() -> None:
     logits, labels = synthetic(n=400, seed=8)
     rows = sweep("max_prob", logits, labels, None, EXIT_LAYERS, NUM_LAYERS)
-    assert len(rows) > 5 and {"param", "saving", "accuracy", "exit_fractions"} <= set(rows[0])
+    assert len(rows) > 5 and all(r.kind == "max_prob" and r.param is not None for r in rows)
     for r in rows:
-        assert sum(r["exit_fractions"]) == pytest.approx(1.0)
-        assert 0 <= r["mean_exit_layer"] <= NUM_LAYERS
+        assert sum(r.exit_fractions) == pytest.approx(1.0)
+        assert 0 <= r.mean_exit_layer <= NUM_LAYERS
     front = pareto_front(rows)
     savings = [p[0] for p in front]
     accs = [p[1] for p in front]
     assert savings == sorted(savings) and accs == sorted(accs, reverse=True)
-    json.dumps(rows)
+    for r in rows:  # JSON-ready, and read back as written
+        assert PolicySummary.from_dict(json.loads(json.dumps(r.to_dict()))) == r
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from docexit.models.checkpoint import load_checkpoint, save_checkpoint
 from docexit.models.training import recalibration
 from docexit.models.training.adaptation import stratified_folds
 from docexit.models.training.metrics import ece_per_exit
+from docexit.models.training.recalibration import ComparisonReport
 from docexit.models.training.review import mean_risk_coverage, risk_coverage
 from docexit.models.training.visual_training import add_visual_exit
 from docexit.pipeline.cli import calibrate as calibrate_cli
@@ -56,13 +57,16 @@ def test_cross_fitting_scores_each_fold_with_a_calibration_fitted_without_it():
     # every fold's calibration undoes the stretch: temperatures well above 1
     assert all(t > 2.0 for c in calibrations for t in c.temperatures)
     shipped = recalibration.apply(recalibration.Calibration.of_model(model), pages)
-    report = recalibration.comparison_report(model, pages, shipped, [archive])
-    assert [row["ece_shipped"] for row in report["exits"]] == pytest.approx(
+    report = recalibration.comparison_report(
+        model, pages, shipped, [archive], folds=4, fold_seeds=[0]
+    )
+    assert [row.ece_shipped for row in report.exits] == pytest.approx(
         ece_per_exit(pages.logits, pages.labels)
     )
-    for row in report["exits"]:  # out of fold, ECE falls well beyond this many pages' noise
-        assert row["ece_archive"] < 0.5 * row["ece_shipped"], row
-        assert row["ece_change_90ci"][1] < 0, row
+    for row in report.exits:  # out of fold, ECE falls well beyond this many pages' noise
+        assert row.ece_archive < 0.5 * row.ece_shipped, row
+        assert row.ece_change_90ci[1] < 0, row
+    assert report.repeats == (report.archive,)  # one assignment: the mean is that one
     # calibration changes no label: full-depth accuracy is the same under both
     assert torch.equal(shipped.correct, archive.correct)
     model.config.policy = None  # a model that never chose a policy: every page to the end
@@ -96,16 +100,16 @@ def test_calibrate_command_reports_out_of_fold_and_saves_the_recalibrated_model(
     assert calibrate_cli.main(calibrate_args(tmp_path, "--visual-min-threshold", "0.2")) == 0
 
     out = tmp_path / "out"
-    report = json.loads((out / "calibration.json").read_text())
-    assert report["n"] == 24 and report["folds"] == 3 and report["fold_seeds"] == [0, 1]
-    assert len(report["repeats"]) == 2  # the archive figures are the two assignments' mean
-    for key in ("accuracy_early_exit", "mean_exit_layer"):
-        mean = sum(r[key] for r in report["repeats"]) / 2
-        assert report["archive"][key] == pytest.approx(mean)
-    assert len(report["exits"]) == len(base.config.exits)
-    for name in ("shipped", "archive"):
-        assert 0.0 <= report[name]["accuracy_early_exit"] <= 1.0
-        assert 0.0 <= report[name]["mean_exit_layer"] <= base.num_layers
+    report = ComparisonReport.from_dict(json.loads((out / "calibration.json").read_text()))
+    assert report.n == 24 and report.folds == 3 and report.fold_seeds == (0, 1)
+    assert len(report.repeats) == 2  # the archive figures are the two assignments' mean
+    for figure in (lambda h: h.accuracy_early_exit, lambda h: h.mean_exit_layer):
+        mean = sum(figure(r) for r in report.repeats) / 2
+        assert figure(report.archive) == pytest.approx(mean)
+    assert len(report.exits) == len(base.config.exits)
+    for headline in (report.shipped, report.archive):
+        assert 0.0 <= headline.accuracy_early_exit <= 1.0
+        assert 0.0 <= headline.mean_exit_layer <= base.num_layers
     assert (out / "reliability.png").stat().st_size > 10_000
     recalibrated = load_checkpoint(out)
     assert all(
@@ -126,10 +130,9 @@ def test_calibrate_command_reports_out_of_fold_and_saves_the_recalibrated_model(
     card = (out / "MODEL_CARD.md").read_text()
     assert "## Recalibrated on archive pages, 3-fold cross-fitting" in card
     assert "temperatures (fitted on 24 labelled archive pages" in card
-    early = report["archive"]["accuracy_early_exit"]
+    early = report.archive.accuracy_early_exit
     assert (
-        f"| early-exit accuracy | {report['shipped']['accuracy_early_exit']:.3f} | {early:.3f} |"
-        in card
+        f"| early-exit accuracy | {report.shipped.accuracy_early_exit:.3f} | {early:.3f} |" in card
     )
 
 
@@ -169,19 +172,21 @@ def test_calibrate_fits_the_out_of_fold_outputs_of_the_models_own_adaptation(tmp
     common = ["--out", str(tmp_path / "out"), "--model", str(tmp_path / "base"), "--folds", "3"]
     args = parser.parse_args(["--out-of-fold", str(tmp_path / "oof.safetensors"), *common])
     assert calibrate_cli.main(args) == 0
-    report = json.loads((tmp_path / "out" / "calibration.json").read_text())
-    assert report["n"] == 240
+    report = ComparisonReport.from_dict(
+        json.loads((tmp_path / "out" / "calibration.json").read_text())
+    )
+    assert report.n == 240
     # stretched logits: temperatures fitted on them soften every exit, and the reported
     # confidence, overconfident as shipped, is calibrated out of fold
     assert min(load_checkpoint(tmp_path / "out").config.temperatures) > 2.0
-    assert report["archive"]["reported_ece"] < report["shipped"]["reported_ece"] / 2
+    assert report.archive.reported_ece < report.shipped.reported_ece / 2
     assert (tmp_path / "out" / "risk_coverage.png").stat().st_size > 10_000
     training = json.loads((tmp_path / "out" / "training.json").read_text())
     assert training["archive_source"] == "out_of_fold"
     card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
     assert "out-of-fold outputs of this model's own adaptation on its 240 real pages" in card
-    half = next(r for r in report["risk_coverage"]["archive"] if r["min_confidence"] == 0.5)
-    assert f"| 0.5 | {half['flagged_share']:.1%} |" in card
+    half = next(r for r in report.risk_coverage.archive if r.min_confidence == 0.5)
+    assert f"| 0.5 | {half.flagged_share:.1%} |" in card
 
     pages.save(tmp_path / "other.safetensors", hashes[:-1] + ["f" * 64])
     args = parser.parse_args(["--out-of-fold", str(tmp_path / "other.safetensors"), *common])
@@ -213,7 +218,7 @@ def test_risk_coverage_flags_pages_below_the_threshold():
     confidence = torch.tensor([0.2, 0.4, 0.6, 0.95])
     correct = torch.tensor([False, True, False, True])
     rows = risk_coverage(confidence, correct, thresholds=(0.3, 0.5, 0.99))
-    assert [r["flagged_share"] for r in rows] == [0.25, 0.5, 1.0]
-    assert [r["accuracy_kept"] for r in rows] == [pytest.approx(2 / 3), 0.5, None]
+    assert [r.flagged_share for r in rows] == [0.25, 0.5, 1.0]
+    assert [r.accuracy_kept for r in rows] == [pytest.approx(2 / 3), 0.5, None]
     mean = mean_risk_coverage([rows, risk_coverage(confidence, ~correct, (0.3, 0.5, 0.99))])
-    assert [r["accuracy_kept"] for r in mean] == [pytest.approx(0.5), 0.5, None]
+    assert [r.accuracy_kept for r in mean] == [pytest.approx(0.5), 0.5, None]

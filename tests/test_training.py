@@ -16,7 +16,11 @@ from docexit.models.checkpoint import load_checkpoint
 from docexit.models.factory import build_model
 from docexit.models.tokenizer import minilm_tokenizer_dir
 from docexit.models.training.dataset import PageDataset
-from docexit.models.training.evaluation import calibrate_and_choose_policy, evaluate_logits
+from docexit.models.training.evaluation import (
+    EvaluationReport,
+    calibrate_and_choose_policy,
+    evaluate_logits,
+)
 from docexit.models.training.model_card import record_evaluation
 from docexit.models.training.strategies import STRATEGIES, StrategyConfig, exit_loss, exit_weights
 from docexit.models.training.trainer import TrainConfig, Trainer, collect_logits
@@ -211,18 +215,20 @@ def test_calibration_policy_and_report(tmp_path, datasets):
     assert choice.selected.val_accuracy >= choice.selected.full_accuracy - 1e-9
     logits, gates, labels = collect_logits(model, datasets[1], 8, torch.device("cpu"))
     report = evaluate_logits(model, logits, gates, labels, tmp_path / "report")
-    assert report["n"] == len(datasets[1])
-    assert report["accuracy_early_exit"] >= report["accuracy_full"] - 1e-9  # chosen on this split
-    assert sum(row["fraction_exiting"] for row in report["exits"]) == pytest.approx(1.0)
-    assert [row["layer"] for row in report["exits"]] == [0, 0, 1, 2, 4]
+    assert report.n == len(datasets[1])
+    assert report.accuracy_early_exit >= report.accuracy_full - 1e-9  # chosen on this split
+    assert sum(row.fraction_exiting for row in report.exits) == pytest.approx(1.0)
+    assert [row.layer for row in report.exits] == [0, 0, 1, 2, 4]
+    assert report.visual_exit is None and "visual_exit" not in report.to_dict()  # no CNN
     for name in ("report.json", "reliability.png", "exit_histogram.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
-    assert json.loads((tmp_path / "report" / "report.json").read_text()) == report
+    written = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert written == report.to_dict() and EvaluationReport.from_dict(written) == report
 
     model.save_pretrained(tmp_path / "model")
     card = record_evaluation(tmp_path / "model", "Validation", "docexit evaluate ...", report)
     text = card.read_text()
-    assert "## Validation" in text and f"{report['accuracy_full']:.3f}" in text
+    assert "## Validation" in text and f"{report.accuracy_full:.3f}" in text
 
 
 def test_joint_training_trains_the_visual_exit_and_keeps_dataset_order(tmp_path, datasets):
@@ -267,9 +273,11 @@ def test_train_command_adds_a_visual_exit_to_a_trained_model(tmp_path):
     training = json.loads((tmp_path / "out" / "training.json").read_text())
     assert len(training["visual_history"]) == 2 and training["history"] == []
     assert "--from-model" in training["command"] and "--placement" not in training["command"]
-    report = json.loads((tmp_path / "out" / "report" / "report.json").read_text())
-    assert report["visual_exit"]["accuracy_always_ocr"] == report["accuracy_early_exit"]
-    assert 0.0 <= report["visual_exit"]["skip_ocr_share"] <= 1.0
+    report = EvaluationReport.from_dict(
+        json.loads((tmp_path / "out" / "report" / "report.json").read_text())
+    )
+    assert report.visual_exit.accuracy_always_ocr == report.accuracy_early_exit
+    assert 0.0 <= report.visual_exit.skip_ocr_share <= 1.0
 
 
 def test_engine_benchmark_reads_several_corpus_splits(tmp_path):

@@ -20,7 +20,12 @@ from docexit.benchmarks.study.stats import pareto_mask, spread_indices, within_n
 from docexit.benchmarks.study.train import Run
 from docexit.models.calibration import apply_temperatures, confidence_ece
 from docexit.models.policies import policy_from_dict, simulate
-from docexit.models.policies.selection import evaluate_policy, never_exit_early, sweep
+from docexit.models.policies.selection import (
+    PolicySummary,
+    evaluate_policy,
+    never_exit_early,
+    sweep,
+)
 from docexit.models.training.metrics import paired_bootstrap
 
 FULL_DEPTH = "full_depth"  # the kind of the never-exit-early reference row
@@ -32,8 +37,8 @@ class Outcome:
     """One policy on one run: validation and test figures, and per-page test results."""
 
     policy: dict[str, Any]
-    val: dict[str, Any]  # evaluate_policy on validation logits
-    test: dict[str, Any]  # evaluate_policy on test logits
+    val: PolicySummary  # evaluate_policy on validation logits
+    test: PolicySummary  # evaluate_policy on test logits
     correct: np.ndarray  # (N,) bool, test page right under the policy
     full_correct: np.ndarray  # (N,) bool, test page right at full depth
     exit_index: np.ndarray  # (N,) exit each test page leaves at
@@ -77,8 +82,8 @@ def sweep_run(run: Run, kinds: Sequence[str]) -> dict[Key, Outcome]:
                 kind, val_logits, run.val.labels, run.val.gates, run.exit_layers, run.num_layers
             )
             for row in rows:
-                outcomes[(calibrated, kind, float(row["param"]))] = _outcome(
-                    row["policy"], run, temperatures
+                outcomes[(calibrated, kind, float(row.param))] = _outcome(
+                    row.policy, run, temperatures
                 )
     never = never_exit_early("max_prob", num_exits).to_dict()
     outcomes[(True, FULL_DEPTH, 0.0)] = _outcome(never, run, run.temperatures)
@@ -147,15 +152,15 @@ def aggregate(design: str, per_seed: Sequence[dict[Key, Outcome]]) -> list[Point
                 kind=key[1],
                 param=key[2],
                 policies=[o.policy for o in outs],
-                val_accuracy=mean([o.val["accuracy"] for o in outs]),
-                val_full_accuracy=mean([o.val["full_accuracy"] for o in outs]),
-                val_saving=mean([o.val["saving"] for o in outs]),
-                accuracy=mean([o.test["accuracy"] for o in outs]),
-                full_accuracy=mean([o.test["full_accuracy"] for o in outs]),
-                saving=mean([o.test["saving"] for o in outs]),
-                mean_exit_layer=mean([o.test["mean_exit_layer"] for o in outs]),
+                val_accuracy=mean([o.val.accuracy for o in outs]),
+                val_full_accuracy=mean([o.val.full_accuracy for o in outs]),
+                val_saving=mean([o.val.saving for o in outs]),
+                accuracy=mean([o.test.accuracy for o in outs]),
+                full_accuracy=mean([o.test.full_accuracy for o in outs]),
+                saving=mean([o.test.saving for o in outs]),
+                mean_exit_layer=mean([o.test.mean_exit_layer for o in outs]),
                 ece=mean([o.ece for o in outs]),
-                exit_fractions=np.mean([o.test["exit_fractions"] for o in outs], axis=0).tolist(),
+                exit_fractions=np.mean([o.test.exit_fractions for o in outs], axis=0).tolist(),
                 correct=np.mean([o.correct for o in outs], axis=0),
                 full_correct=np.mean([o.full_correct for o in outs], axis=0),
                 exit_index=[o.exit_index for o in outs],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -31,6 +31,7 @@ from docexit.models.policies.base import (
     search_kinds,
 )
 from docexit.models.policies.replay import check_logits, simulate
+from docexit.models.report_json import Report
 
 AUTO = "auto"  # select_policy: every kind, the best that meets the constraint
 
@@ -78,6 +79,30 @@ def exit_costs(
     return [max((embed_cost + sum(layer_costs[:k])) / total, min_cost) for k in exit_layers]
 
 
+@dataclass(frozen=True, kw_only=True)
+class PolicySummary(Report):
+    """What one policy does to a set of pages (:func:`evaluate_policy`). ``exit_accuracy`` is
+    None at an exit no page left at; ``kind`` and ``param`` are set on :func:`sweep` rows
+    (and only there in the JSON)."""
+
+    kind: str | None = None
+    param: float | None = None
+    policy: dict[str, Any]  # the policy's dict
+    n: int
+    accuracy: float
+    full_accuracy: float  # the final exit alone
+    accuracy_diff_se: float  # standard error of the paired difference (policy - full depth)
+    expected_cost: float  # mean cost of the exits taken, a fraction of the full forward
+    saving: float
+    speedup: float
+    mean_exit_layer: float  # mean encoder layer of the exit taken
+    exit_counts: tuple[int, ...]
+    exit_fractions: tuple[float, ...]
+    exit_accuracy: tuple[float | None, ...]
+
+    OPTIONAL = ("kind", "param")
+
+
 def evaluate_policy(
     policy: ExitPolicy,
     logits: Tensor,
@@ -87,15 +112,9 @@ def evaluate_policy(
     num_layers: int,
     *,
     layer_costs: Sequence[float] | None = None,
-) -> dict[str, Any]:
-    """Replay ``logits (E, N, C)`` through ``policy`` and measure accuracy and cost.
-
-    Returns a JSON-serialisable dict: ``policy`` (its dict), ``n``, ``accuracy``,
-    ``full_accuracy`` (final exit alone), ``expected_cost``, ``saving``, ``speedup``,
-    ``mean_exit_layer`` (mean encoder layer of the exit taken), ``exit_counts`` and
-    ``exit_fractions`` (per exit), ``exit_accuracy`` (accuracy of the pages that left at each
-    exit, None where none did).
-    """
+) -> PolicySummary:
+    """Replay ``logits (E, N, C)`` through ``policy`` and measure accuracy and cost (no pages:
+    zeros)."""
     check_logits(logits, labels)
     if len(exit_layers) != logits.shape[0]:
         raise ValueError(f"{len(exit_layers)} exit layers for {logits.shape[0]} exits")
@@ -110,24 +129,23 @@ def evaluate_policy(
     gain = correct.double() - full_correct.double()  # (N,) per-page change vs. full depth
     counts = torch.bincount(idx, minlength=num_exits)  # (E,)
     expected = float(costs[idx].mean()) if n else 0.0
-    exit_acc = [
-        float(correct[idx == e].float().mean()) if counts[e] > 0 else None for e in range(num_exits)
-    ]
-    return {
-        "policy": policy.to_dict(),
-        "n": n,
-        "accuracy": float(correct.float().mean()) if n else 0.0,
-        "full_accuracy": float(full_correct.float().mean()) if n else 0.0,
-        # standard error of the paired accuracy difference (policy - full depth)
-        "accuracy_diff_se": float(gain.std() / math.sqrt(n)) if n > 1 else 0.0,
-        "expected_cost": expected,
-        "saving": 1.0 - expected,
-        "speedup": 1.0 / expected if expected > 0 else float("inf"),
-        "mean_exit_layer": float(layers[idx].mean()) if n else 0.0,
-        "exit_counts": counts.tolist(),
-        "exit_fractions": (counts.double() / max(n, 1)).tolist(),
-        "exit_accuracy": exit_acc,
-    }
+    return PolicySummary(
+        policy=policy.to_dict(),
+        n=n,
+        accuracy=float(correct.float().mean()) if n else 0.0,
+        full_accuracy=float(full_correct.float().mean()) if n else 0.0,
+        accuracy_diff_se=float(gain.std() / math.sqrt(n)) if n > 1 else 0.0,
+        expected_cost=expected,
+        saving=1.0 - expected,
+        speedup=1.0 / expected if expected > 0 else float("inf"),
+        mean_exit_layer=float(layers[idx].mean()) if n else 0.0,
+        exit_counts=tuple(counts.tolist()),
+        exit_fractions=tuple((counts.double() / max(n, 1)).tolist()),
+        exit_accuracy=tuple(
+            float(correct[idx == e].float().mean()) if counts[e] > 0 else None
+            for e in range(num_exits)
+        ),
+    )
 
 
 def never_exit_early(kind: str, num_exits: int) -> ExitPolicy:
@@ -145,10 +163,10 @@ def sweep(
     *,
     candidates: Sequence[float] | None = None,
     layer_costs: Sequence[float] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PolicySummary]:
     """Evaluate every candidate of ``kind`` (its class's ``candidates``, from ``candidates`` or
-    its default grid): one :func:`evaluate_policy` dict per candidate, with ``kind`` and
-    ``param`` added, sorted by saving (for Pareto curves)."""
+    its default grid): one :func:`evaluate_policy` summary per candidate, with ``kind`` and
+    ``param`` set, sorted by saving (for Pareto curves)."""
     check_logits(logits, labels)
     costs = exit_costs(exit_layers, num_layers, layer_costs=layer_costs)
     data = SearchData(logits, labels, gates, costs)
@@ -157,13 +175,13 @@ def sweep(
         row = evaluate_policy(
             policy, logits, labels, gates, exit_layers, num_layers, layer_costs=layer_costs
         )
-        rows.append({"kind": kind, "param": float(param), **row})
-    return sorted(rows, key=lambda r: (r["saving"], r["accuracy"]))
+        rows.append(replace(row, kind=kind, param=float(param)))
+    return sorted(rows, key=lambda r: (r.saving, r.accuracy))
 
 
-def pareto_front(rows: Sequence[dict[str, Any]], x: str = "saving") -> list[tuple[float, float]]:
+def pareto_front(rows: Sequence[PolicySummary], x: str = "saving") -> list[tuple[float, float]]:
     """Non-dominated ``(x, accuracy)`` points of sweep rows (higher is better on both)."""
-    points = sorted({(float(r[x]), float(r["accuracy"])) for r in rows}, key=lambda p: -p[0])
+    points = sorted({(float(getattr(r, x)), float(r.accuracy)) for r in rows}, key=lambda p: -p[0])
     front: list[tuple[float, float]] = []
     best = float("-inf")
     for px, acc in points:
@@ -237,26 +255,26 @@ def select_policy(
     if candidates is None:
         candidates = search_class(kind).selection_grid(kind, tolerance)
     rows = sweep(kind, *data, candidates=candidates, layer_costs=layer_costs)
-    full = rows[0]["full_accuracy"] if rows else 0.0
+    full = rows[0].full_accuracy if rows else 0.0
     z = NormalDist().inv_cdf(confidence) if confidence is not None else 0.0
-    ok = [r for r in rows if r["accuracy"] - z * r["accuracy_diff_se"] >= full - tolerance - _EPS]
+    ok = [r for r in rows if r.accuracy - z * r.accuracy_diff_se >= full - tolerance - _EPS]
     if ok:
-        best = max(ok, key=lambda r: (r["saving"], r["accuracy"]))
-        return _selected(kind, policy_from_dict(best["policy"]), best, best["param"])
+        best = max(ok, key=lambda r: (r.saving, r.accuracy))
+        return _selected(kind, policy_from_dict(best.policy), best, best.param)
     policy = never_exit_early(kind, val_logits.shape[0])
     return _selected(kind, policy, evaluate_policy(policy, *data, layer_costs=layer_costs), None)
 
 
 def _selected(
-    kind: str, policy: ExitPolicy, row: dict[str, Any], param: float | None
+    kind: str, policy: ExitPolicy, row: PolicySummary, param: float | None
 ) -> SelectedPolicy:
     """`SelectedPolicy` from an :func:`evaluate_policy` row (no ``param``: the fallback)."""
     return SelectedPolicy(
         policy=policy,
-        val_accuracy=row["accuracy"],
-        full_accuracy=row["full_accuracy"],
-        expected_cost=row["expected_cost"],
-        saving=row["saving"],
+        val_accuracy=row.accuracy,
+        full_accuracy=row.full_accuracy,
+        expected_cost=row.expected_cost,
+        saving=row.saving,
         kind=kind,
         param=param,
         fallback=param is None,

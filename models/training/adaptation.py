@@ -12,7 +12,7 @@ out-of-fold figures are the real-page accuracy to report for a model adapted on 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from docexit.models.calibration import confidence_ece, expected_calibration_erro
 from docexit.models.checkpoint import load_checkpoint
 from docexit.models.device import resolve_device
 from docexit.models.model import EarlyExitModel
+from docexit.models.report_json import Report
 from docexit.models.tokenizer import featurizer_for
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import calibrate_and_choose_policy, exit_names
@@ -32,6 +33,7 @@ from docexit.models.training.metrics import paired_bootstrap
 from docexit.models.training.recalibration import (
     ArchiveLogits,
     Calibration,
+    Headline,
     Outcomes,
     apply,
     model_outputs,
@@ -155,27 +157,84 @@ def set_max_text_tokens(model: EarlyExitModel, tokens: int) -> None:
     model.config.max_text_tokens = tokens
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutcomeExit(Report):
+    """One exit's accuracy and ECE (before calibration, after the temperature, after
+    temperature and confidence map) under a model's calibration. Reports written before
+    confidence maps existed lack `ece_after_temperature` and hold that ECE as `ece_after`."""
+
+    name: str
+    accuracy: float
+    ece_before: float
+    ece_after_temperature: float | None = None
+    ece_after: float
+
+    OPTIONAL = ("ece_after_temperature",)
+
+
+@dataclass(frozen=True)
+class OutcomeReport(Report):
+    """What a model's calibration does on pages: the headline figures, then each exit (in the
+    JSON, the headline's keys and `exits` side by side)."""
+
+    headline: Headline
+    exits: tuple[OutcomeExit, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.headline.to_dict(), "exits": [e.to_dict() for e in self.exits]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutcomeReport:
+        headline = Headline.from_dict({k: v for k, v in data.items() if k != "exits"})
+        return cls(headline, tuple(OutcomeExit.from_dict(e) for e in data["exits"]))
+
+
+@dataclass(frozen=True)
+class FloorReport(Report):
+    """The text-only floor under the same folds, and the adapted model's full-depth accuracy
+    minus the floor's: (difference, 95% interval low, high)."""
+
+    name: str
+    accuracy: float
+    adapted_minus_floor: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class CrossvalReport(Report):
+    """Out-of-fold figures of `adapt` on real pages next to the base model's (`crossval.json`,
+    `crossval` in training.json); `page_order` is the pages' order in the outcomes. Reports
+    written before the floor existed have no `text_floor`; `seconds` is set by the CLI."""
+
+    folds: int
+    config: dict[str, Any]  # the AdaptConfig's fields
+    page_order: tuple[int, ...]
+    base: OutcomeReport
+    adapted: OutcomeReport
+    text_floor: FloorReport | None = None
+    seconds: float | None = None
+
+    OPTIONAL = ("text_floor", "seconds")
+
+
 def outcome_report(
     outcomes: Outcomes, outputs: ArchiveLogits, exit_layers: Sequence[int], names: Sequence[str]
-) -> dict[str, Any]:
+) -> OutcomeReport:
     """Accuracy (full depth, early exit, with the visual exit), depth and per-exit calibration
     of what the model's calibration did (`outcomes`) with its `outputs` on the same pages."""
     labels = outputs.labels
-    return {
-        **asdict(outcomes.headline(labels, exit_layers)),
-        "exits": [
-            {
-                "name": name,
-                "accuracy": float(outcomes.correct[e].float().mean()),
-                "ece_before": expected_calibration_error(outputs.logits[e].softmax(-1), labels),
-                "ece_after_temperature": confidence_ece(
-                    outcomes.temperature_confidence[e], outcomes.correct[e]
-                ),
-                "ece_after": confidence_ece(outcomes.confidence[e], outcomes.correct[e]),
-            }
-            for e, name in enumerate(names)
-        ],
-    }
+    exits = tuple(
+        OutcomeExit(
+            name=name,
+            accuracy=float(outcomes.correct[e].float().mean()),
+            ece_before=expected_calibration_error(outputs.logits[e].softmax(-1), labels),
+            ece_after_temperature=confidence_ece(
+                outcomes.temperature_confidence[e], outcomes.correct[e]
+            ),
+            ece_after=confidence_ece(outcomes.confidence[e], outcomes.correct[e]),
+        )
+        for e, name in enumerate(names)
+    )
+    return OutcomeReport(outcomes.headline(labels, exit_layers), exits)
 
 
 def cross_validate(
@@ -184,7 +243,7 @@ def cross_validate(
     synth_corpus: Path,
     work_dir: Path,
     config: AdaptConfig,
-) -> dict[str, Any]:
+) -> CrossvalReport:
     """Out-of-fold figures of `adapt` on `real`, and the base model's on the same pages."""
     base = load_checkpoint(base_model_dir, device=resolve_device(config.device))
     names = exit_names(base)
@@ -211,21 +270,21 @@ def cross_validate(
     hashes = real.column("content_hash").to_pylist()
     adapted_outputs.save(work_dir / OUT_OF_FOLD_FILE, [hashes[i] for i in page_order])
     base_outputs = model_outputs(base, real.take(page_order))
-    return {
-        "folds": config.folds,
-        "config": vars(config),
-        "page_order": page_order.tolist(),
-        "base": outcome_report(
+    return CrossvalReport(
+        folds=config.folds,
+        config=vars(config),
+        page_order=tuple(page_order.tolist()),
+        base=outcome_report(
             apply(Calibration.of_model(base), base_outputs), base_outputs, base.exit_layers, names
         ),
-        "adapted": outcome_report(adapted, adapted_outputs, base.exit_layers, names),
-        "text_floor": text_floor_report(real, folds, page_order, adapted.correct[-1]),
-    }
+        adapted=outcome_report(adapted, adapted_outputs, base.exit_layers, names),
+        text_floor=text_floor_report(real, folds, page_order, adapted.correct[-1]),
+    )
 
 
 def text_floor_report(
     real: pa.Table, folds: np.ndarray, page_order: np.ndarray, model_correct: torch.Tensor
-) -> dict[str, Any]:
+) -> FloorReport:
     """The text-only floor (TF-IDF + logistic regression on OCR words) under the same folds:
     each page predicted by a floor trained on the other folds; and the adapted model's
     full-depth accuracy (`model_correct (N,)`, pages in `page_order`) minus the floor's, with
@@ -238,8 +297,8 @@ def text_floor_report(
     floor_ok = (predictions == labels)[page_order].astype(np.float64)  # (N,) in outcome order
     model_ok = model_correct.numpy().astype(np.float64)  # (N,)
     diff, low, high = paired_bootstrap((model_ok - floor_ok)[None])  # (1,) each
-    return {
-        "name": "TF-IDF + logistic regression on OCR words, same folds",
-        "accuracy": float(floor_ok.mean()),
-        "adapted_minus_floor": [float(diff[0]), float(low[0]), float(high[0])],
-    }
+    return FloorReport(
+        name="TF-IDF + logistic regression on OCR words, same folds",
+        accuracy=float(floor_ok.mean()),
+        adapted_minus_floor=(float(diff[0]), float(low[0]), float(high[0])),
+    )

@@ -1,8 +1,8 @@
 """Calibrate exits, choose the exit policy on validation data, and evaluate a model on a split.
 
-`report.json` (`docexit evaluate`): n, accuracy_full, accuracy_early_exit,
-mean_exit_layer, num_layers, policy, and per exit {layer, head, accuracy, ece_before, ece_after,
-fraction_exiting}; plus a reliability diagram and an exit histogram as PNG.
+`report.json` (`docexit evaluate`) is an `EvaluationReport`: accuracy at full depth and with
+early exit, mean exit layer, the policy, one `ExitReport` per exit and, with an exit before
+OCR, a `VisualExitReport`; plus a reliability diagram and an exit histogram as PNG.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from docexit.models.device import resolve_device
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.policies.selection import SelectedPolicy, evaluate_policy, select_policy
+from docexit.models.report_json import Report
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.metrics import (
     accuracy_per_exit,
@@ -66,6 +67,81 @@ class CalibrationAndPolicy:
             "saving": s.saving,
             "fallback": s.fallback,
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExitReport(Report):
+    """One exit on a split: accuracy, ECE before calibration, after the temperature and after
+    temperature and confidence map, a paired bootstrap interval of the change, the share of
+    pages leaving there. Reports written before confidence maps existed hold the
+    temperature-only ECE as `ece_after` and lack the two optional fields."""
+
+    name: str
+    layer: int
+    source: str
+    head: str
+    accuracy: float
+    ece_before: float
+    ece_after_temperature: float | None = None
+    ece_after: float
+    ece_change_90ci: tuple[float, float] | None = None
+    fraction_exiting: float
+
+    OPTIONAL = ("ece_after_temperature", "ece_change_90ci")
+
+
+@dataclass(frozen=True)
+class VisualExitReport(Report):
+    """What the exit before OCR does on a split (`accuracy_of_skipped` None: no page skipped;
+    `threshold` None: every page goes through OCR)."""
+
+    threshold: float | None
+    temperature: float
+    accuracy_visual_alone: float
+    skip_ocr_share: float
+    accuracy_of_skipped: float | None
+    accuracy_with_visual_exit: float
+    accuracy_always_ocr: float
+    ece_before: float
+    ece_after: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationReport(Report):
+    """A model's calibration and policy on a split (`report.json`, the model card's
+    evaluations); `visual_exit` None for a model without an exit before OCR,
+    `confidence_maps` None in reports written before confidence maps existed."""
+
+    n: int
+    accuracy_full: float
+    accuracy_early_exit: float
+    mean_exit_layer: float
+    num_layers: int
+    simulated_saving: float
+    policy: dict[str, Any]
+    temperatures: tuple[float, ...]
+    confidence_maps: tuple[tuple[float, ...], ...] | None = None
+    exits: tuple[ExitReport, ...]
+    visual_exit: VisualExitReport | None = None
+
+    OPTIONAL = ("confidence_maps", "visual_exit")
+
+    def lines(self) -> list[str]:
+        """The headline figures, as printed by train and evaluate."""
+        lines = [
+            f"full-depth accuracy {self.accuracy_full:.4f}, early-exit accuracy "
+            f"{self.accuracy_early_exit:.4f}, mean exit layer {self.mean_exit_layer:.2f} "
+            f"of {self.num_layers}"
+        ]
+        visual = self.visual_exit
+        if visual is not None:
+            lines.append(
+                f"visual exit (threshold {visual.threshold}): skips OCR on "
+                f"{visual.skip_ocr_share:.1%} of pages, accuracy "
+                f"{visual.accuracy_with_visual_exit:.4f} vs always-OCR "
+                f"{visual.accuracy_always_ocr:.4f}; image alone {visual.accuracy_visual_alone:.4f}"
+            )
+        return lines
 
 
 def exit_names(model: EarlyExitModel) -> list[str]:
@@ -136,7 +212,7 @@ def evaluate_logits(
     labels: torch.Tensor,
     report_dir: Path,
     visual_logits: torch.Tensor | None = None,
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """The report of stored logits (E, N, C) under the model's calibration and policy; with the
     visual exit's logits (N, C), also what the exit before OCR does. "ECE after" is of the
     confidence the pipeline reports (temperature, then confidence map); "ECE after temperature"
@@ -155,22 +231,24 @@ def evaluate_logits(
     maps = model.config.confidence_maps
     fractions = exit_fractions(result.exit_index, num_exits)
     exit_layer_of_page = torch.tensor(model.exit_layers)[result.exit_index]  # (N,)
-    report = {
-        "n": int(labels.numel()),
-        "accuracy_full": accuracy_per_exit(logits, labels)[-1],
-        "accuracy_early_exit": float((result.predictions == labels).float().mean()),
-        "mean_exit_layer": float(exit_layer_of_page.float().mean()),
-        "num_layers": model.num_layers,
-        "simulated_saving": summary["saving"],
-        "policy": model.config.policy,
-        "temperatures": list(temperatures),
-        "confidence_maps": maps,
-        "exits": exit_reports(model, logits, calibrated, labels, fractions),
-    }
+    visual = None
     if visual_logits is not None and model.config.visual_exit is not None:
-        report["visual_exit"] = visual_exit_report(
+        visual = visual_exit_report(
             model.config.visual_exit, visual_logits, result.predictions, labels
         )
+    report = EvaluationReport(
+        n=int(labels.numel()),
+        accuracy_full=accuracy_per_exit(logits, labels)[-1],
+        accuracy_early_exit=float((result.predictions == labels).float().mean()),
+        mean_exit_layer=float(exit_layer_of_page.float().mean()),
+        num_layers=model.num_layers,
+        simulated_saving=summary.saving,
+        policy=model.config.policy,
+        temperatures=tuple(temperatures),
+        confidence_maps=tuple(tuple(m) for m in maps),
+        exits=exit_reports(model, logits, calibrated, labels, fractions),
+        visual_exit=visual,
+    )
     plot_reliability(
         logits,
         labels,
@@ -184,7 +262,7 @@ def evaluate_logits(
         report_dir / "exit_histogram.png",
         exit_names=names,
     )
-    (report_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (report_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
     return report
 
 
@@ -194,7 +272,7 @@ def exit_reports(
     calibrated: torch.Tensor,
     labels: torch.Tensor,
     fractions: list[float],
-) -> list[dict[str, Any]]:
+) -> tuple[ExitReport, ...]:
     """One report entry per exit: accuracy, ECE before and after calibration (with a paired
     bootstrap interval of the change) and the share of pages leaving there."""
     names = exit_names(model)
@@ -205,24 +283,24 @@ def exit_reports(
     ece_before = ece_per_exit(logits, labels)
     ece_after_temperature = ece_per_exit(calibrated, labels)
     ece_after = ece_per_exit(calibrated, labels, confidence_maps=maps)
-    return [
-        {
-            "name": names[e],
-            "layer": model.exit_layers[e],
-            "source": model.config.exits[e]["source"],
-            "head": model.config.exits[e]["head"],
-            "accuracy": accuracies[e],
-            "ece_before": ece_before[e],
-            "ece_after_temperature": ece_after_temperature[e],
-            "ece_after": ece_after[e],
+    return tuple(
+        ExitReport(
+            name=names[e],
+            layer=model.exit_layers[e],
+            source=model.config.exits[e]["source"],
+            head=model.config.exits[e]["head"],
+            accuracy=accuracies[e],
+            ece_before=ece_before[e],
+            ece_after_temperature=ece_after_temperature[e],
+            ece_after=ece_after[e],
             # paired bootstrap: does calibration lower ECE beyond this split's noise?
-            "ece_change_90ci": list(
+            ece_change_90ci=tuple(
                 ece_change_interval(confidence_before[e], confidence_after[e], correct[e])
             ),
-            "fraction_exiting": fractions[e],
-        }
+            fraction_exiting=fractions[e],
+        )
         for e in range(logits.shape[0])
-    ]
+    )
 
 
 def visual_exit_report(
@@ -230,45 +308,27 @@ def visual_exit_report(
     visual_logits: torch.Tensor,
     system_predictions: torch.Tensor,
     labels: torch.Tensor,
-) -> dict[str, Any]:
+) -> VisualExitReport:
     """What the exit before OCR does on a split: visual_logits (N, C), predictions and labels (N,)."""
     probs = (visual_logits / spec["temperature"]).softmax(dim=-1)  # (N, C)
     predictions, skips = combine(probs, system_predictions, spec["threshold"])
     visual_correct = probs.argmax(dim=-1) == labels  # (N,)
-    return {
-        "threshold": spec["threshold"],
-        "temperature": spec["temperature"],
-        "accuracy_visual_alone": float(visual_correct.float().mean()),
-        "skip_ocr_share": float(skips.float().mean()),
-        "accuracy_of_skipped": float(visual_correct[skips].float().mean()) if skips.any() else None,
-        "accuracy_with_visual_exit": float((predictions == labels).float().mean()),
-        "accuracy_always_ocr": float((system_predictions == labels).float().mean()),
-        "ece_before": expected_calibration_error(visual_logits.softmax(dim=-1), labels),
-        "ece_after": expected_calibration_error(probs, labels),
-    }
-
-
-def report_lines(report: dict[str, Any]) -> list[str]:
-    """The headline figures of a `report.json`, as printed by train and evaluate."""
-    lines = [
-        f"full-depth accuracy {report['accuracy_full']:.4f}, early-exit accuracy "
-        f"{report['accuracy_early_exit']:.4f}, mean exit layer {report['mean_exit_layer']:.2f} "
-        f"of {report['num_layers']}"
-    ]
-    visual = report.get("visual_exit")
-    if visual is not None:
-        lines.append(
-            f"visual exit (threshold {visual['threshold']}): skips OCR on "
-            f"{visual['skip_ocr_share']:.1%} of pages, accuracy "
-            f"{visual['accuracy_with_visual_exit']:.4f} vs always-OCR "
-            f"{visual['accuracy_always_ocr']:.4f}; image alone {visual['accuracy_visual_alone']:.4f}"
-        )
-    return lines
+    return VisualExitReport(
+        threshold=spec["threshold"],
+        temperature=spec["temperature"],
+        accuracy_visual_alone=float(visual_correct.float().mean()),
+        skip_ocr_share=float(skips.float().mean()),
+        accuracy_of_skipped=float(visual_correct[skips].float().mean()) if skips.any() else None,
+        accuracy_with_visual_exit=float((predictions == labels).float().mean()),
+        accuracy_always_ocr=float((system_predictions == labels).float().mean()),
+        ece_before=expected_calibration_error(visual_logits.softmax(dim=-1), labels),
+        ece_after=expected_calibration_error(probs, labels),
+    )
 
 
 def evaluate_split(
     model: EarlyExitModel, corpus_dir: Path, split: str, report_dir: Path, featurizer
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """Evaluate on one split of a built corpus; writes `report_dir/report.json` and plots."""
     dataset = PageDataset.from_split(corpus_dir, split, featurizer, model.label_names)
     logits, gates, labels = collect_logits(model, dataset, 32, resolve_device())

@@ -4,8 +4,13 @@ command, data, per-exit accuracy and ECE, the chosen policy, and evaluation figu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from docexit.models.training.adaptation import CrossvalReport, FloorReport, OutcomeExit
+from docexit.models.training.evaluation import EvaluationReport, ExitReport
+from docexit.models.training.recalibration import ComparisonReport, Headline
 
 
 def _optional(value: float | None) -> str:
@@ -13,46 +18,46 @@ def _optional(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _ece_after(row: dict[str, Any]) -> tuple[float | None, float | None]:
+def _ece_after(row: ExitReport | OutcomeExit) -> tuple[float | None, float | None]:
     """(ECE after the temperature, after temperature and map) of a report's exit row. Reports
     written before confidence maps existed hold the temperature-only ECE as `ece_after`."""
-    if "ece_after_temperature" not in row:
-        return row["ece_after"], None
-    return row["ece_after_temperature"], row["ece_after"]
+    if row.ece_after_temperature is None:
+        return row.ece_after, None
+    return row.ece_after_temperature, row.ece_after
 
 
-def _exit_table(report: dict[str, Any]) -> list[str]:
+def _exit_table(report: EvaluationReport) -> list[str]:
     lines = [
         "| exit | layer | accuracy | ECE before | after temperature | after confidence map "
         "| ECE change, 90% CI | pages exiting |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row in report["exits"]:
-        interval = row.get("ece_change_90ci")
+    for row in report.exits:
+        interval = row.ece_change_90ci
         change = f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "-"
         lines.append(
-            f"| {row['name']} | {row['layer']} | {row['accuracy']:.3f} | {row['ece_before']:.3f} "
+            f"| {row.name} | {row.layer} | {row.accuracy:.3f} | {row.ece_before:.3f} "
             f"| {' | '.join(_optional(v) for v in _ece_after(row))} "
-            f"| {change} | {row['fraction_exiting']:.1%} |"
+            f"| {change} | {row.fraction_exiting:.1%} |"
         )
     return lines
 
 
-def _summary_line(report: dict[str, Any]) -> str:
+def _summary_line(report: EvaluationReport) -> str:
     line = (
-        f"n = {report['n']}: full-depth accuracy **{report['accuracy_full']:.3f}**, early-exit "
-        f"accuracy **{report['accuracy_early_exit']:.3f}**, mean exit layer "
-        f"{report['mean_exit_layer']:.2f} of {report['num_layers']} (simulated saving "
-        f"{report['simulated_saving']:.1%})"
+        f"n = {report.n}: full-depth accuracy **{report.accuracy_full:.3f}**, early-exit "
+        f"accuracy **{report.accuracy_early_exit:.3f}**, mean exit layer "
+        f"{report.mean_exit_layer:.2f} of {report.num_layers} (simulated saving "
+        f"{report.simulated_saving:.1%})"
     )
-    visual = report.get("visual_exit")
+    visual = report.visual_exit
     if visual is not None:
         line += (
-            f". Visual exit before OCR (threshold {visual['threshold']}): "
-            f"**{visual['skip_ocr_share']:.1%}** of pages skip OCR; accuracy with it "
-            f"**{visual['accuracy_with_visual_exit']:.3f}** vs always-OCR "
-            f"{visual['accuracy_always_ocr']:.3f}; image alone {visual['accuracy_visual_alone']:.3f}; "
-            f"ECE {visual['ece_before']:.3f} -> {visual['ece_after']:.3f}"
+            f". Visual exit before OCR (threshold {visual.threshold}): "
+            f"**{visual.skip_ocr_share:.1%}** of pages skip OCR; accuracy with it "
+            f"**{visual.accuracy_with_visual_exit:.3f}** vs always-OCR "
+            f"{visual.accuracy_always_ocr:.3f}; image alone {visual.accuracy_visual_alone:.3f}; "
+            f"ECE {visual.ece_before:.3f} -> {visual.ece_after:.3f}"
         )
     return line
 
@@ -92,31 +97,33 @@ def _visual_exit_lines(config: dict[str, Any], chain: list[dict[str, Any]]) -> l
     return lines
 
 
-def text_floor_line(floor: dict) -> str:
+def text_floor_line(floor: FloorReport) -> str:
     """The same-folds text floor and the adapted model's margin over it, in points."""
-    diff, low, high = (100 * x for x in floor["adapted_minus_floor"])
+    diff, low, high = (100 * x for x in floor.adapted_minus_floor)
     verdict = "within noise" if low <= 0 <= high else ("above" if low > 0 else "below")
     return (
-        f"{floor['name']}: {floor['accuracy']:.3f}; adapted model at full depth minus the floor "
+        f"{floor.name}: {floor.accuracy:.3f}; adapted model at full depth minus the floor "
         f"{diff:+.1f} points, 95% interval [{low:+.1f}, {high:+.1f}] ({verdict})"
     )
 
 
-OUTCOME_ROWS = (  # (row name, report key, format) of the real-page tables
-    ("early-exit accuracy", "accuracy_early_exit", "{:.3f}"),
-    ("mean exit layer", "mean_exit_layer", "{:.2f}"),
-    ("accuracy with the visual exit", "accuracy_with_visual_exit", "{:.3f}"),
-    ("pages skipping OCR", "skip_ocr_share", "{:.1%}"),
+Row = tuple[str, Callable[[Headline], float | None], str]  # name, figure, format
+FULL_DEPTH_ROW: Row = ("full-depth accuracy", lambda h: h.accuracy_full, "{:.3f}")
+OUTCOME_ROWS: tuple[Row, ...] = (  # the real-page tables
+    ("early-exit accuracy", lambda h: h.accuracy_early_exit, "{:.3f}"),
+    ("mean exit layer", lambda h: h.mean_exit_layer, "{:.2f}"),
+    ("accuracy with the visual exit", lambda h: h.accuracy_with_visual_exit, "{:.3f}"),
+    ("pages skipping OCR", lambda h: h.skip_ocr_share, "{:.1%}"),
 )
-ECE_ROWS = (
-    ("ECE of the reported confidence", "reported_ece", "{:.3f}"),
-    ("the same, perfectly calibrated, by chance", "reported_ece_by_chance", "{:.3f}"),
+ECE_ROWS: tuple[Row, ...] = (
+    ("ECE of the reported confidence", lambda h: h.reported_ece, "{:.3f}"),
+    ("the same, perfectly calibrated, by chance", lambda h: h.reported_ece_by_chance, "{:.3f}"),
 )
 
 
-def outcome_rows(report: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+def outcome_rows(headline: Headline) -> tuple[Row, ...]:
     """The table rows a report has figures for (older reports lack the ECE rows)."""
-    return (*OUTCOME_ROWS, *(row for row in ECE_ROWS if row[1] in report))
+    return (*OUTCOME_ROWS, *(row for row in ECE_ROWS if row[1](headline) is not None))
 
 
 def _calibrated_on(chain: list[dict[str, Any]]) -> str:
@@ -137,40 +144,40 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
     step = next((t for t in reversed(chain) if t.get("archive_report")), None)
     if step is None:
         return []
-    report = step["archive_report"]
-    shipped, archive = report["shipped"], report["archive"]
+    report = ComparisonReport.from_dict(step["archive_report"])
+    shipped, archive = report.shipped, report.archive
     rows = outcome_rows(shipped)
     return [
         "",
-        f"## Recalibrated on archive pages, {report['folds']}-fold cross-fitting",
+        f"## Recalibrated on archive pages, {report.folds}-fold cross-fitting",
         "",
         f"`docexit calibrate` refitted the temperatures, confidence maps, exit policy and "
-        f"visual-exit threshold on {report['n']} labelled archive pages (full-depth accuracy "
-        f"{report['accuracy_full']:.3f}; the weights are unchanged). Each page below is scored "
+        f"visual-exit threshold on {report.n} labelled archive pages (full-depth accuracy "
+        f"{report.accuracy_full:.3f}; the weights are unchanged). Each page below is scored "
         "by a calibration fitted on the other folds, next to the calibration the model had; "
-        f"archive figures are means over {len(report.get('repeats', [None]))} fold assignments.",
+        f"archive figures are means over {len(report.repeats or (None,))} fold assignments.",
         "",
         "| | as before | archive calibration (out of fold) |",
         "|---|---|---|",
         *[
-            f"| {name} | {fmt.format(shipped[k])} | {fmt.format(archive[k])} |"
-            for name, k, fmt in rows
+            f"| {name} | {fmt.format(figure(shipped))} | {fmt.format(figure(archive))} |"
+            for name, figure, fmt in rows
         ],
         "",
         "| exit | accuracy | ECE as before | ECE, archive calibration | change, 90% CI |",
         "|---|---|---|---|---|",
         *[
-            f"| {e['name']} | {e['accuracy']:.3f} | {e['ece_shipped']:.3f} | {e['ece_archive']:.3f} "
-            f"| [{e['ece_change_90ci'][0]:+.3f}, {e['ece_change_90ci'][1]:+.3f}] |"
-            for e in report["exits"]
+            f"| {e.name} | {e.accuracy:.3f} | {e.ece_shipped:.3f} | {e.ece_archive:.3f} "
+            f"| [{e.ece_change_90ci[0]:+.3f}, {e.ece_change_90ci[1]:+.3f}] |"
+            for e in report.exits
         ],
         *_review_lines(report),
     ]
 
 
-def _review_lines(report: dict[str, Any]) -> list[str]:
+def _review_lines(report: ComparisonReport) -> list[str]:
     """The risk-coverage table of a cross-fitted report: pages flagged by --min-confidence."""
-    table = report.get("risk_coverage", {}).get("archive")
+    table = report.risk_coverage.archive if report.risk_coverage else ()
     if not table:
         return []
     return [
@@ -180,8 +187,8 @@ def _review_lines(report: dict[str, Any]) -> list[str]:
         "| C | pages flagged | accuracy of the rest |",
         "|---|---|---|",
         *[
-            f"| {r['min_confidence']:.1f} | {r['flagged_share']:.1%} | "
-            f"{'-' if r['accuracy_kept'] is None else format(r['accuracy_kept'], '.3f')} |"
+            f"| {r.min_confidence:.1f} | {r.flagged_share:.1%} | "
+            f"{'-' if r.accuracy_kept is None else format(r.accuracy_kept, '.3f')} |"
             for r in table
         ],
     ]
@@ -192,37 +199,37 @@ def _crossval_lines(chain: list[dict[str, Any]]) -> list[str]:
     step = next((t for t in reversed(chain) if t.get("crossval")), None)
     if step is None:
         return []
-    crossval = step["crossval"]
-    base, adapted = crossval["base"], crossval["adapted"]
-    rows = [("full-depth accuracy", "accuracy_full", "{:.3f}"), *outcome_rows(base)]
+    crossval = CrossvalReport.from_dict(step["crossval"])
+    base, adapted = crossval.base.headline, crossval.adapted.headline
+    rows = [FULL_DEPTH_ROW, *outcome_rows(base)]
     lines = [
         "",
-        f"## Real pages, {crossval['folds']}-fold cross-validation",
+        f"## Real pages, {crossval.folds}-fold cross-validation",
         "",
-        f"`docexit adapt` fine-tuned the model on {adapted['n']} labelled real pages. Each page "
+        f"`docexit adapt` fine-tuned the model on {adapted.n} labelled real pages. Each page "
         "below is scored by a model adapted (fine-tuned, recalibrated, policy re-chosen) without "
         "it, so these are the real-page figures to quote, not the evaluation of the real sample "
         "with the shipped model, which has seen every one of those pages.",
         "",
         *(
-            [f"Text floor: {text_floor_line(crossval['text_floor'])}.", ""]
-            if "text_floor" in crossval
+            [f"Text floor: {text_floor_line(crossval.text_floor)}.", ""]
+            if crossval.text_floor is not None
             else []
         ),
         "| | before adaptation | adapted (out of fold) |",
         "|---|---|---|",
         *[
-            f"| {name} | {fmt.format(base[k])} | {fmt.format(adapted[k])} |"
-            for name, k, fmt in rows
+            f"| {name} | {fmt.format(figure(base))} | {fmt.format(figure(adapted))} |"
+            for name, figure, fmt in rows
         ],
         "",
         "| exit | accuracy | ECE before | after temperature | after confidence map |",
         "|---|---|---|---|---|",
         *[
-            f"| {e['name']} | {e['accuracy']:.3f} | {e['ece_before']:.3f} | "
+            f"| {e.name} | {e.accuracy:.3f} | {e.ece_before:.3f} | "
             + " | ".join(_optional(v) for v in _ece_after(e))
             + " |"
-            for e in adapted["exits"]
+            for e in crossval.adapted.exits
         ],
     ]
     return lines
@@ -233,11 +240,11 @@ EVALUATIONS_FILE = "evaluations.json"  # title -> {"command", "report"}, added t
 DESIGN_STUDY_FILE = "design_study.json"  # written by `docexit study` for the model it checks
 
 
-def record_evaluation(model_dir: Path, title: str, command: str, report: dict[str, Any]) -> Path:
+def record_evaluation(model_dir: Path, title: str, command: str, report: EvaluationReport) -> Path:
     """Store one evaluation next to the model and regenerate its card."""
     path = Path(model_dir) / EVALUATIONS_FILE
     evaluations = json.loads(path.read_text()) if path.is_file() else {}
-    evaluations[title] = {"command": command, "report": report}
+    evaluations[title] = {"command": command, "report": report.to_dict()}
     path.write_text(json.dumps(evaluations, indent=2))
     return write_model_card(model_dir)
 
@@ -348,7 +355,7 @@ def write_model_card(model_dir: Path) -> Path:
     lines += _archive_calibration_lines(chain)
     lines += _design_study_lines(model_dir, config.get("policy"))
     for title, evaluation in evaluations.items():
-        report = evaluation["report"]
+        report = EvaluationReport.from_dict(evaluation["report"])
         lines += ["", f"## {title}", "", f"    {evaluation['command']}", "", _summary_line(report)]
         lines += [""] + _exit_table(report)
     path = model_dir / "MODEL_CARD.md"

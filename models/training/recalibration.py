@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,13 @@ from safetensors.torch import save_file
 from docexit.models.calibration import apply_temperatures, chance_ece, confidence_ece
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
+from docexit.models.report_json import Report
 from docexit.models.tokenizer import featurizer_for
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import exit_names, fit_calibration_and_policy
 from docexit.models.training.metrics import ece_change_interval, reported_confidence
 from docexit.models.training.plots import plot_reliability_series
-from docexit.models.training.review import mean_risk_coverage, risk_coverage
+from docexit.models.training.review import ReviewRow, mean_risk_coverage, risk_coverage
 from docexit.models.training.trainer import collect_logits
 from docexit.models.training.visual_training import (
     InkPages,
@@ -135,7 +136,7 @@ class Calibration:
 
 
 @dataclass(frozen=True)
-class Headline:
+class Headline(Report):
     """What one calibration does to a set of pages, in the figures every report quotes: the
     accuracy at full depth, with early exit and with the exit before OCR too, the share of
     pages skipping OCR, the mean exit layer, and the ECE of the confidence the pipeline writes."""
@@ -146,8 +147,18 @@ class Headline:
     accuracy_with_visual_exit: float
     skip_ocr_share: float
     mean_exit_layer: float
-    reported_ece: float
-    reported_ece_by_chance: float  # what a perfectly calibrated model would show on these pages
+    # None in reports written before they existed (their JSON lacks the keys)
+    reported_ece: float | None = None
+    reported_ece_by_chance: float | None = None  # a perfectly calibrated model, by chance
+
+    OPTIONAL = ("reported_ece", "reported_ece_by_chance")
+
+    @classmethod
+    def mean(cls, headlines: Sequence[Headline]) -> Headline:
+        """Each figure's mean over `headlines` (`n` too, so a float)."""
+        return cls(
+            **{f.name: float(np.mean([getattr(h, f.name) for h in headlines])) for f in fields(cls)}
+        )
 
 
 @dataclass(frozen=True)
@@ -291,18 +302,63 @@ def cross_fit(
     return Outcomes.concat(parts).take(in_page_order), calibrations
 
 
+@dataclass(frozen=True)
+class ComparisonExit(Report):
+    """One exit, shipped vs archive calibration out of fold: ECE of each and a 90% paired
+    bootstrap interval of the change."""
+
+    name: str
+    layer: int
+    accuracy: float
+    ece_shipped: float
+    ece_archive: float
+    ece_change_90ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RiskCoverage(Report):
+    """The review table (`ReviewRow` per --min-confidence) under each calibration."""
+
+    shipped: tuple[ReviewRow, ...]
+    archive: tuple[ReviewRow, ...]  # mean over the fold assignments
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComparisonReport(Report):
+    """The model's own calibration vs the archive's, out of fold, on the same pages
+    (`calibration.json`, `archive_report` in training.json): `archive` is the mean of the
+    `repeats`, one cross-fitting per fold assignment (`fold_seeds`). The optional parts are
+    None in reports written before they existed."""
+
+    folds: int | None = None
+    fold_seeds: tuple[int, ...] | None = None
+    n: int
+    num_layers: int
+    accuracy_full: float
+    shipped: Headline
+    archive: Headline
+    repeats: tuple[Headline, ...] | None = None
+    exits: tuple[ComparisonExit, ...]
+    risk_coverage: RiskCoverage | None = None
+
+    OPTIONAL = ("folds", "fold_seeds", "repeats", "risk_coverage")
+
+
 def comparison_report(
-    model: EarlyExitModel, pages: ArchiveLogits, shipped: Outcomes, archive: Sequence[Outcomes]
-) -> dict[str, Any]:
+    model: EarlyExitModel,
+    pages: ArchiveLogits,
+    shipped: Outcomes,
+    archive: Sequence[Outcomes],
+    *,
+    folds: int,
+    fold_seeds: Sequence[int],
+) -> ComparisonReport:
     """The model's own calibration vs the archive's, out of fold, on the same pages. `archive`
-    holds one cross-fitting per fold assignment; figures are their means, with each one's
-    headline figures under `repeats`."""
+    holds one cross-fitting per fold assignment (`folds` folds dealt with each of
+    `fold_seeds`); figures are their means, with each one's headline figures under
+    `repeats`."""
     labels = pages.labels
-
-    def summary(outcomes: Outcomes) -> dict[str, Any]:
-        return asdict(outcomes.headline(labels, model.exit_layers))
-
-    repeats = [summary(outcomes) for outcomes in archive]
+    repeats = tuple(outcomes.headline(labels, model.exit_layers) for outcomes in archive)
     exits = []
     for e, name in enumerate(exit_names(model)):
         archive_confidence = torch.stack([o.confidence[e] for o in archive])  # (R, N)
@@ -310,30 +366,32 @@ def comparison_report(
             shipped.confidence[e], archive_confidence, shipped.correct[e]
         )
         exits.append(
-            {
-                "name": name,
-                "layer": model.exit_layers[e],
-                "accuracy": float(shipped.correct[e].float().mean()),
-                "ece_shipped": confidence_ece(shipped.confidence[e], shipped.correct[e]),
-                "ece_archive": confidence_ece(archive_confidence, shipped.correct[e]),
-                "ece_change_90ci": [low, high],
-            }
+            ComparisonExit(
+                name=name,
+                layer=model.exit_layers[e],
+                accuracy=float(shipped.correct[e].float().mean()),
+                ece_shipped=confidence_ece(shipped.confidence[e], shipped.correct[e]),
+                ece_archive=confidence_ece(archive_confidence, shipped.correct[e]),
+                ece_change_90ci=(low, high),
+            )
         )
-    return {
-        "n": int(labels.numel()),
-        "num_layers": model.num_layers,
-        "accuracy_full": float(shipped.correct[-1].float().mean()),
-        "shipped": summary(shipped),
-        "archive": {key: float(np.mean([r[key] for r in repeats])) for key in repeats[0]},
-        "repeats": repeats,
-        "exits": exits,
-        "risk_coverage": {
-            "shipped": risk_coverage(shipped.reported, shipped.system_predictions == labels),
-            "archive": mean_risk_coverage(
+    return ComparisonReport(
+        folds=folds,
+        fold_seeds=tuple(fold_seeds),
+        n=int(labels.numel()),
+        num_layers=model.num_layers,
+        accuracy_full=float(shipped.correct[-1].float().mean()),
+        shipped=shipped.headline(labels, model.exit_layers),
+        archive=Headline.mean(repeats),
+        repeats=repeats,
+        exits=tuple(exits),
+        risk_coverage=RiskCoverage(
+            shipped=risk_coverage(shipped.reported, shipped.system_predictions == labels),
+            archive=mean_risk_coverage(
                 [risk_coverage(o.reported, o.system_predictions == labels) for o in archive]
             ),
-        },
-    }
+        ),
+    )
 
 
 def store(model: EarlyExitModel, calibration: Calibration) -> None:

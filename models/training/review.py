@@ -4,47 +4,53 @@ buys on the rest (risk-coverage), from calibrated confidences of labelled pages.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
+
+from docexit.models.report_json import Report
 
 # The --min-confidence values the reports tabulate.
 REVIEW_THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9)
 
 
+@dataclass(frozen=True)
+class ReviewRow(Report):
+    """One --min-confidence value C: the share of pages flagged for review (confidence below
+    C) and the accuracy of the pages kept (None when none is kept)."""
+
+    min_confidence: float
+    flagged_share: float
+    accuracy_kept: float | None
+
+
 def risk_coverage(
     confidence: torch.Tensor, correct: torch.Tensor, thresholds: Sequence[float] = REVIEW_THRESHOLDS
-) -> list[dict[str, float]]:
-    """For each threshold C: the share of pages flagged for review (confidence below C) and the
-    accuracy of the pages kept (None when none is kept). confidence, correct: (N,)."""
+) -> tuple[ReviewRow, ...]:
+    """One `ReviewRow` per threshold. confidence, correct: (N,)."""
     rows = []
     for c in thresholds:
         kept = confidence >= c  # (N,) bool
-        rows.append(
-            {
-                "min_confidence": float(c),
-                "flagged_share": float(1.0 - kept.float().mean()),
-                "accuracy_kept": float(correct[kept].float().mean()) if kept.any() else None,
-            }
-        )
-    return rows
+        accuracy = float(correct[kept].float().mean()) if kept.any() else None
+        rows.append(ReviewRow(float(c), float(1.0 - kept.float().mean()), accuracy))
+    return tuple(rows)
 
 
-def mean_risk_coverage(tables: Sequence[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def mean_risk_coverage(tables: Sequence[Sequence[ReviewRow]]) -> tuple[ReviewRow, ...]:
     """Row-wise mean of several risk-coverage tables over the same thresholds (one per fold
     assignment); an accuracy is averaged over the tables that kept some page."""
     rows = []
     for parts in zip(*tables, strict=True):
-        accuracies = [p["accuracy_kept"] for p in parts if p["accuracy_kept"] is not None]
+        accuracies = [p.accuracy_kept for p in parts if p.accuracy_kept is not None]
         rows.append(
-            {
-                "min_confidence": parts[0]["min_confidence"],
-                "flagged_share": sum(p["flagged_share"] for p in parts) / len(parts),
-                "accuracy_kept": sum(accuracies) / len(accuracies) if accuracies else None,
-            }
+            ReviewRow(
+                parts[0].min_confidence,
+                sum(p.flagged_share for p in parts) / len(parts),
+                sum(accuracies) / len(accuracies) if accuracies else None,
+            )
         )
-    return rows
+    return tuple(rows)
 
 
 def coverage_curve(confidence: torch.Tensor, correct: torch.Tensor) -> tuple[list, list]:
@@ -71,11 +77,11 @@ def plot_risk_coverage(
         coverage, accuracy = coverage_curve(confidence, correct)
         (line,) = ax.plot(coverage, accuracy, label=name)
         for row in risk_coverage(confidence, correct):
-            if row["accuracy_kept"] is not None:
-                ax.plot(1 - row["flagged_share"], row["accuracy_kept"], "o", color=line.get_color())
+            if row.accuracy_kept is not None:
+                ax.plot(1 - row.flagged_share, row.accuracy_kept, "o", color=line.get_color())
                 ax.annotate(
-                    f"{row['min_confidence']:.1f}",
-                    (1 - row["flagged_share"], row["accuracy_kept"]),
+                    f"{row.min_confidence:.1f}",
+                    (1 - row.flagged_share, row.accuracy_kept),
                     textcoords="offset points",
                     xytext=(3, 3),
                     fontsize=7,

@@ -9,14 +9,14 @@ import argparse
 import json
 import shutil
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from docexit.corpus.builder import labelled_pages_corpus
-from docexit.models.training.adaptation import AdaptConfig
+from docexit.models.training.adaptation import AdaptConfig, CrossvalReport
 from docexit.pipeline.cli import options_as_argv
 from docexit.pipeline.cli.arguments import add_labelled_folder_arguments
 
@@ -96,8 +96,8 @@ def main(args: argparse.Namespace) -> int:
     if args.folds:
         start = time.perf_counter()
         crossval = cross_validate(model_dir, real, args.synth, work_dir / "crossval", config)
-        crossval["seconds"] = time.perf_counter() - start
-        (args.out / "crossval.json").write_text(json.dumps(crossval, indent=2))
+        crossval = replace(crossval, seconds=time.perf_counter() - start)
+        (args.out / "crossval.json").write_text(json.dumps(crossval.to_dict(), indent=2))
         shutil.copyfile(work_dir / "crossval" / OUT_OF_FOLD_FILE, args.out / OUT_OF_FOLD_FILE)
         print(crossval_summary(crossval))
     if args.crossval_only:
@@ -115,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
                 "seconds": time.perf_counter() - start,
                 "real_pages": real.num_rows,
                 "real_page_hashes": sorted(set(real.column("content_hash").to_pylist())),
-                "crossval": crossval,
+                "crossval": None if crossval is None else crossval.to_dict(),
                 "base_training": json.loads(base_training.read_text())
                 if base_training.is_file()
                 else None,
@@ -155,18 +155,18 @@ def refuse_pages_seen_before(model_dir: Path, real: Any) -> None:
         )
 
 
-def crossval_summary(crossval: dict) -> str:
+def crossval_summary(crossval: CrossvalReport) -> str:
     """Base vs adapted, out of fold."""
-    lines = [f"{crossval['folds']}-fold cross-validation on {crossval['adapted']['n']} real pages:"]
+    lines = [f"{crossval.folds}-fold cross-validation on {crossval.adapted.headline.n} real pages:"]
     for name in ("base", "adapted"):
-        r = crossval[name]
+        r = getattr(crossval, name).headline
         lines.append(
-            f"  {name:>8}: full depth {r['accuracy_full']:.3f}, early exit "
-            f"{r['accuracy_early_exit']:.3f} (mean layer {r['mean_exit_layer']:.2f}), with the "
-            f"visual exit {r['accuracy_with_visual_exit']:.3f} ({r['skip_ocr_share']:.1%} skip OCR)"
+            f"  {name:>8}: full depth {r.accuracy_full:.3f}, early exit "
+            f"{r.accuracy_early_exit:.3f} (mean layer {r.mean_exit_layer:.2f}), with the "
+            f"visual exit {r.accuracy_with_visual_exit:.3f} ({r.skip_ocr_share:.1%} skip OCR)"
         )
-    if "text_floor" in crossval:
+    if crossval.text_floor is not None:
         from docexit.models.training.model_card import text_floor_line
 
-        lines.append(f"  text floor: {text_floor_line(crossval['text_floor'])}")
+        lines.append(f"  text floor: {text_floor_line(crossval.text_floor)}")
     return "\n".join(lines)

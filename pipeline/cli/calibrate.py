@@ -10,11 +10,14 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docexit.corpus.builder import labelled_pages_corpus
 from docexit.pipeline.cli import options_as_argv
 from docexit.pipeline.cli.arguments import add_labelled_folder_arguments, add_policy_arguments
+
+if TYPE_CHECKING:
+    from docexit.models.training.recalibration import ComparisonReport
 
 CALIBRATION_FILE = "calibration.json"
 
@@ -61,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16", action="store_true", help="store weights as float16")
 
 
-def _cross_fitted_report(args: argparse.Namespace, model, pages, options: dict) -> dict:
+def _cross_fitted_report(args: argparse.Namespace, model, pages, options: dict) -> ComparisonReport:
     """Score every page with a calibration fitted on the other folds, for `--repeats` fold
     assignments; write `calibration.json`, `reliability.png` and `risk_coverage.png`, print the
     summary."""
@@ -71,18 +74,17 @@ def _cross_fitted_report(args: argparse.Namespace, model, pages, options: dict) 
     from docexit.models.training.adaptation import stratified_folds
 
     shipped = recalibration.apply(recalibration.Calibration.of_model(model), pages)
+    seeds = range(args.seed, args.seed + args.repeats)
     archive = [
         recalibration.cross_fit(
             model, pages, stratified_folds(pages.labels.numpy(), args.folds, seed), **options
         )[0]
-        for seed in tqdm(range(args.seed, args.seed + args.repeats), desc="cross-fit")
+        for seed in tqdm(seeds, desc="cross-fit")
     ]
-    report = {
-        "folds": args.folds,
-        "fold_seeds": list(range(args.seed, args.seed + args.repeats)),
-        **recalibration.comparison_report(model, pages, shipped, archive),
-    }
-    (args.out / CALIBRATION_FILE).write_text(json.dumps(report, indent=2))
+    report = recalibration.comparison_report(
+        model, pages, shipped, archive, folds=args.folds, fold_seeds=seeds
+    )
+    (args.out / CALIBRATION_FILE).write_text(json.dumps(report.to_dict(), indent=2))
     recalibration.plot_comparison(model, shipped, archive, args.out / "reliability.png")
     plot_review(shipped, archive, pages.labels, args.out / "risk_coverage.png")
     print(comparison_summary(report))
@@ -131,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
                 "archive_source": "out_of_fold" if args.out_of_fold else "held_out_pages",
                 "archive_classes": int(np.unique(labels.numpy()).size),
                 "calibration": vars(fitted),
-                "archive_report": report,
+                "archive_report": None if report is None else report.to_dict(),
                 "base_training": json.loads(base_training.read_text())
                 if base_training.is_file()
                 else None,
@@ -193,39 +195,41 @@ def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
     return pages
 
 
-def comparison_summary(report: dict) -> str:
+def comparison_summary(report: ComparisonReport) -> str:
     """The cross-fitted report as printed: headline figures, then ECE per exit."""
-    shipped, archive = report["shipped"], report["archive"]
+    shipped, archive, repeats = report.shipped, report.archive, report.repeats
+    early_range = spread([r.accuracy_early_exit for r in repeats], "{:.3f}")
+    layer_range = spread([r.mean_exit_layer for r in repeats], "{:.2f}")
     lines = [
-        f"{report['folds']}-fold cross-fitting, {len(report['repeats'])} fold assignments, on "
-        f"{report['n']} pages (full-depth accuracy {report['accuracy_full']:.3f}): model's "
+        f"{report.folds}-fold cross-fitting, {len(repeats)} fold assignments, on "
+        f"{report.n} pages (full-depth accuracy {report.accuracy_full:.3f}): model's "
         "calibration -> archive calibration, out of fold (mean over the assignments)",
-        f"  early-exit accuracy {shipped['accuracy_early_exit']:.3f} -> "
-        f"{archive['accuracy_early_exit']:.3f} ({spread(report, 'accuracy_early_exit', '{:.3f}')}); "
-        f"mean exit layer {shipped['mean_exit_layer']:.2f} -> {archive['mean_exit_layer']:.2f} "
-        f"({spread(report, 'mean_exit_layer', '{:.2f}')}) of {report['num_layers']}",
-        f"  with the visual exit {shipped['accuracy_with_visual_exit']:.3f} -> "
-        f"{archive['accuracy_with_visual_exit']:.3f}; pages skipping OCR "
-        f"{shipped['skip_ocr_share']:.1%} -> {archive['skip_ocr_share']:.1%}",
+        f"  early-exit accuracy {shipped.accuracy_early_exit:.3f} -> "
+        f"{archive.accuracy_early_exit:.3f} ({early_range}); "
+        f"mean exit layer {shipped.mean_exit_layer:.2f} -> {archive.mean_exit_layer:.2f} "
+        f"({layer_range}) of {report.num_layers}",
+        f"  with the visual exit {shipped.accuracy_with_visual_exit:.3f} -> "
+        f"{archive.accuracy_with_visual_exit:.3f}; pages skipping OCR "
+        f"{shipped.skip_ocr_share:.1%} -> {archive.skip_ocr_share:.1%}",
     ]
     lines.append(
-        f"  ECE of the reported confidence {shipped['reported_ece']:.3f} -> "
-        f"{archive['reported_ece']:.3f} (a perfectly calibrated model reporting the same "
-        f"confidences would show {archive['reported_ece_by_chance']:.3f} on {report['n']} pages "
+        f"  ECE of the reported confidence {shipped.reported_ece:.3f} -> "
+        f"{archive.reported_ece:.3f} (a perfectly calibrated model reporting the same "
+        f"confidences would show {archive.reported_ece_by_chance:.3f} on {report.n} pages "
         "by chance)"
     )
     lines.append("  review at --min-confidence C (archive calibration, out of fold):")
-    for row in report["risk_coverage"]["archive"]:
-        accuracy = row["accuracy_kept"]
+    for row in report.risk_coverage.archive:
+        accuracy = row.accuracy_kept
         lines.append(
-            f"    C={row['min_confidence']:.1f}: {row['flagged_share']:.1%} flagged, accuracy of "
+            f"    C={row.min_confidence:.1f}: {row.flagged_share:.1%} flagged, accuracy of "
             f"the rest {'-' if accuracy is None else f'{accuracy:.3f}'}"
         )
-    for row in report["exits"]:
-        low, high = row["ece_change_90ci"]
+    for row in report.exits:
+        low, high = row.ece_change_90ci
         lines.append(
-            f"  exit {row['name']:>10}: accuracy {row['accuracy']:.3f}, ECE {row['ece_shipped']:.3f}"
-            f" -> {row['ece_archive']:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f})"
+            f"  exit {row.name:>10}: accuracy {row.accuracy:.3f}, ECE {row.ece_shipped:.3f}"
+            f" -> {row.ece_archive:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f})"
         )
     return "\n".join(lines)
 
@@ -249,7 +253,6 @@ def plot_review(shipped: Any, archive: Sequence[Any], labels: Any, path: Path) -
     )
 
 
-def spread(report: dict, key: str, fmt: str) -> str:
+def spread(values: Sequence[float], fmt: str) -> str:
     """The range of one archive figure over the fold assignments, e.g. `2.91 to 3.88`."""
-    values = [r[key] for r in report["repeats"]]
     return f"{fmt.format(min(values))} to {fmt.format(max(values))}"

@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     from docexit.corpus.builder import cached_folder_corpus
     from docexit.models.checkpoint import load_checkpoint
     from docexit.models.tokenizer import featurizer_for
-    from docexit.models.training.evaluation import evaluate_split, report_lines
+    from docexit.models.training.evaluation import evaluate_split
     from docexit.models.training.model_card import record_evaluation
 
     model_dir = args.model or bundled_model_dir()
@@ -48,15 +48,15 @@ def main(args: argparse.Namespace) -> int:
         split = "test"
     featurizer = featurizer_for(model)
     report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
-    print(f"n={report['n']}, policy {report['policy']}")
-    for line in report_lines(report):
+    print(f"n={report.n}, policy {report.policy}")
+    for line in report.lines():
         print(f"  {line}")
-    for row in report["exits"]:
-        low, high = row["ece_change_90ci"]
+    for row in report.exits:
+        low, high = row.ece_change_90ci
         print(
-            f"  exit {row['name']:>12}: accuracy {row['accuracy']:.3f}, ECE {row['ece_before']:.3f}"
-            f" -> {row['ece_after']:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f}), exiting "
-            f"{row['fraction_exiting']:.1%}"
+            f"  exit {row.name:>12}: accuracy {row.accuracy:.3f}, ECE {row.ece_before:.3f}"
+            f" -> {row.ece_after:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f}), exiting "
+            f"{row.fraction_exiting:.1%}"
         )
     print(f"report: {args.report / 'report.json'}")
     if args.add_to_card:

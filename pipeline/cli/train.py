@@ -202,7 +202,7 @@ def _write_training_record(
 
 def _report_on_test(args: argparse.Namespace, model, featurizer) -> None:
     """Evaluate on the corpus's test split, record it in the model card and print it."""
-    from docexit.models.training.evaluation import evaluate_split, report_lines
+    from docexit.models.training.evaluation import evaluate_split
 
     report = evaluate_split(
         model, args.corpus, "test", args.report_dir or args.out / "report", featurizer
@@ -213,7 +213,7 @@ def _report_on_test(args: argparse.Namespace, model, featurizer) -> None:
         f"docexit evaluate --data {args.corpus} --model {args.out} --report REPORT_DIR",
         report,
     )
-    for line in report_lines(report):
+    for line in report.lines():
         print(f"test: {line}")
 
 
