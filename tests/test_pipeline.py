@@ -279,6 +279,31 @@ def test_runner_isolates_a_failing_page(tiny_model_dir: Path) -> None:
     assert bad.failed and bad.error_type
 
 
+@pytest.mark.parametrize(("requested", "expected"), [(None, 1), (3, 3)])
+def test_a_cpu_worker_runs_one_torch_thread_unless_told(
+    tiny_model_dir: Path, requested: int | None, expected: int
+) -> None:
+    """A worker OCRs and classifies one page after the other, one worker per core: by default
+    its model gets one torch thread, `--torch-threads N` gives it N."""
+    import torch
+
+    from docexit.models.device import worker_threads
+    from docexit.transforms.inference import EarlyExitModelHandler
+
+    policy = json.loads((tiny_model_dir / "config.json").read_text())["policy"]
+    handler = EarlyExitModelHandler(
+        str(tiny_model_dir), policy, device="cpu", torch_threads=requested
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        handler.load_model()
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+    assert worker_threads(requested, "cuda:0") == requested  # GPU: torch's own default
+
+
 def test_unknown_option_is_exit_code_2_naming_the_closest(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
