@@ -341,3 +341,22 @@ def test_pages_are_reshuffled_after_the_split(
         pcoll for t in transforms if "/OCR/" in t.unique_name for pcoll in t.inputs.values()
     }
     assert not ocr_inputs & producers  # OCR never reads the decoded pages unshuffled
+
+
+def test_the_shipped_model_runs_no_vision_stage(tmp_path: Path) -> None:
+    """The bundled model has no visual threshold: every page is OCRed, and the job has no
+    vision stage at all (no image CNN run for nothing); a threshold puts it back."""
+    from docexit.pipeline.build import build_pipeline
+    from docexit.pipeline.defaults import bundled_model_dir
+
+    def step_names(*extra: str) -> set[str]:
+        argv = ["--input", str(tmp_path / "*.png"), "--output", str(tmp_path / "out"), *extra]
+        options = PipelineOptions(argv)
+        pipeline = build_pipeline(options, resolve_spec(options), beam.Pipeline(options=options))
+        proto = pipeline.to_runner_api()
+        return {t.unique_name.split("/")[-1] for t in proto.components.transforms.values()}
+
+    config = json.loads((bundled_model_dir() / "config.json").read_text())
+    assert config["visual_exit"]["threshold"] is None
+    assert "OCR" in step_names() and "VisionStage" not in step_names()
+    assert "VisionStage" in step_names("--visual-threshold", "0.95")
