@@ -27,8 +27,8 @@ def respect_omp_thread_limit() -> int:
 # Torch intra-op threads of a pipeline worker on CPU unless `--torch-threads` says otherwise.
 # A worker OCRs and classifies its pages one after the other and runs one per core, so a second
 # torch thread only borrows a core that Tesseract or another worker holds; on a busy 2-core
-# machine every op then waits at its thread barrier (measured: a page's inference 57 ms with 1
-# thread, 399 ms with 2, under a load average of 4).
+# machine every op then waits at its thread barrier (`docexit bench pipeline --pages 16` under a
+# load average of 2-3: a page's inference 45 ms with 1 thread, 229 ms with 2).
 CPU_WORKER_THREADS = 1
 
 
