@@ -74,10 +74,22 @@ RUNS = ("cli", "engine", "pipeline_first", "pipeline")
 # ---- the benchmark ------------------------------------------------------------------------------
 
 
-def describe(page_set: PageSet, model_dir: str, workers: int) -> dict[str, Any]:
-    """Model, pages and software the run used."""
-    import torch
+def worker_torch_threads(pipeline_args: Sequence[str]) -> int | None:
+    """Torch threads of each pipeline worker: `--torch-threads` among `pipeline_args`, else the
+    pipeline's default for its device (None: torch's own)."""
+    from docexit.models.device import resolve_device, worker_threads
 
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    known, _ = parser.parse_known_args(list(pipeline_args))
+    return worker_threads(known.torch_threads, str(resolve_device(known.device)))
+
+
+def describe(
+    page_set: PageSet, model_dir: str, workers: int, pipeline_args: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Model, pages and software the run used."""
     from docexit.transforms.inference import model_id, read_model_config
     from docexit.transforms.ocr import OcrConfig, check_ocr_available, tesseract_version
 
@@ -99,7 +111,7 @@ def describe(page_set: PageSet, model_dir: str, workers: int) -> dict[str, Any]:
         "workers": workers,
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": worker_torch_threads(pipeline_args),  # per pipeline worker
         "tesseract": {
             "pipeline_backend": check_ocr_available(OcrConfig()),
             "tesserocr": tesseract_version("tesserocr"),
@@ -155,7 +167,7 @@ def run_benchmark(
     rounds: int = 1,
 ) -> dict[str, Any]:
     """The rounds over `page_set` (and the memory check when `memory_pages`): the report."""
-    report = describe(page_set, model_dir, workers)
+    report = describe(page_set, model_dir, workers, pipeline_args)
     report["rounds"] = run_rounds(
         page_set, model_dir, work, workers, rounds, pipeline_args, progress
     )

@@ -22,3 +22,19 @@ def respect_omp_thread_limit() -> int:
     if limit.isdigit() and 0 < int(limit) < torch.get_num_threads():
         torch.set_num_threads(int(limit))
     return torch.get_num_threads()
+
+
+# Torch intra-op threads of a pipeline worker on CPU unless `--torch-threads` says otherwise.
+# A worker OCRs and classifies its pages one after the other and runs one per core, so a second
+# torch thread only borrows a core that Tesseract or another worker holds; on a busy 2-core
+# machine every op then waits at its thread barrier (`docexit bench pipeline --pages 16` under a
+# load average of 2-3: a page's inference 45 ms with 1 thread, 229 ms with 2).
+CPU_WORKER_THREADS = 1
+
+
+def worker_threads(requested: int | None, device: str) -> int | None:
+    """Torch intra-op threads for a pipeline worker on `device`: `requested` when set, else
+    `CPU_WORKER_THREADS` on CPU; None leaves torch's own default (GPU)."""
+    if requested:
+        return requested
+    return CPU_WORKER_THREADS if str(device) == "cpu" else None

@@ -190,7 +190,11 @@ def _add_batching_arguments(group: argparse._ArgumentGroup) -> None:
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N (default: auto)"
     )
     group.add_argument(
-        "--torch-threads", type=int, default=None, help="torch intra-op threads per worker"
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads per worker (default: 1 on CPU, where a worker OCRs and "
+        "classifies one page after the other and runs one per core; torch's own on GPU)",
     )
     group.add_argument(
         "--engine-step-size",

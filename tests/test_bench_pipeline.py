@@ -92,7 +92,16 @@ def test_benchmark_report_counts_add_up(
     assert set(report["ratio_definitions"]) >= {"ocr_stage_vs_engine", "e2e_vs_floor"}
     assert report["figures"]["engine_vs_cli"]["n"] == 2
     assert len(report["targets"]) == 5
+    assert report["torch_threads"] == pipeline_bench.worker_torch_threads(())
     pipeline_bench.print_report(report)
+
+
+def test_reports_the_torch_threads_each_pipeline_worker_runs() -> None:
+    threads = pipeline_bench.worker_torch_threads
+    assert threads(["--device", "cpu", "--batch-size", "8"]) == 1  # the CPU default
+    assert threads(["--device=cpu", "--torch-threads=3"]) == 3
+    assert threads(["--device", "cuda", "--torch-threads", "2"]) == 2
+    assert threads(["--device", "cuda"]) is None  # torch's own
 
 
 def test_tree_rss_sees_the_child_process() -> None:

@@ -131,6 +131,15 @@ def test_image_to_pixels_normalises() -> None:
     assert image_to_pixels(page(), image_size=32).shape == (3, 32, 32)
 
 
+def test_greyscale_page_resized_first_gives_the_pixels_of_converting_first() -> None:
+    """A greyscale page skips converting the whole page to RGB: the same pixels as RGB first."""
+    rng = np.random.default_rng(0)
+    grey = Image.fromarray(rng.integers(0, 256, size=(1300, 1000), dtype=np.uint8), mode="L")
+    for size in (128, 224):
+        expected = image_to_pixels(grey.convert("RGB"), image_size=size)  # the RGB path
+        np.testing.assert_array_equal(image_to_pixels(grey, image_size=size), expected)
+
+
 # ----------------------------------------------------------------------------- properties
 
 ocr_words = st.lists(st.text(max_size=12), max_size=40)

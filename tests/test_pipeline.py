@@ -279,6 +279,31 @@ def test_runner_isolates_a_failing_page(tiny_model_dir: Path) -> None:
     assert bad.failed and bad.error_type
 
 
+@pytest.mark.parametrize(("requested", "expected"), [(None, 1), (3, 3)])
+def test_a_cpu_worker_runs_one_torch_thread_unless_told(
+    tiny_model_dir: Path, requested: int | None, expected: int
+) -> None:
+    """A worker OCRs and classifies one page after the other, one worker per core: by default
+    its model gets one torch thread, `--torch-threads N` gives it N."""
+    import torch
+
+    from docexit.models.device import worker_threads
+    from docexit.transforms.inference import EarlyExitModelHandler
+
+    policy = json.loads((tiny_model_dir / "config.json").read_text())["policy"]
+    handler = EarlyExitModelHandler(
+        str(tiny_model_dir), policy, device="cpu", torch_threads=requested
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        handler.load_model()
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+    assert worker_threads(requested, "cuda:0") == requested  # GPU: torch's own default
+
+
 def test_unknown_option_is_exit_code_2_naming_the_closest(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -316,3 +341,22 @@ def test_pages_are_reshuffled_after_the_split(
         pcoll for t in transforms if "/OCR/" in t.unique_name for pcoll in t.inputs.values()
     }
     assert not ocr_inputs & producers  # OCR never reads the decoded pages unshuffled
+
+
+def test_the_shipped_model_runs_no_vision_stage(tmp_path: Path) -> None:
+    """The bundled model has no visual threshold: every page is OCRed, and the job has no
+    vision stage at all (no image CNN run for nothing); a threshold puts it back."""
+    from docexit.pipeline.build import build_pipeline
+    from docexit.pipeline.defaults import bundled_model_dir
+
+    def step_names(*extra: str) -> set[str]:
+        argv = ["--input", str(tmp_path / "*.png"), "--output", str(tmp_path / "out"), *extra]
+        options = PipelineOptions(argv)
+        pipeline = build_pipeline(options, resolve_spec(options), beam.Pipeline(options=options))
+        proto = pipeline.to_runner_api()
+        return {t.unique_name.split("/")[-1] for t in proto.components.transforms.values()}
+
+    config = json.loads((bundled_model_dir() / "config.json").read_text())
+    assert config["visual_exit"]["threshold"] is None
+    assert "OCR" in step_names() and "VisionStage" not in step_names()
+    assert "VisionStage" in step_names("--visual-threshold", "0.95")

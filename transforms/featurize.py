@@ -118,7 +118,12 @@ def validate_boxes(words: Sequence[str], boxes: Sequence[Sequence[int]]) -> np.n
 
 
 def image_to_pixels(image: Image.Image, image_size: int = 224) -> np.ndarray:
-    """Page image -> (3, image_size, image_size) float32, RGB, normalised to about [-1, 1]."""
+    """Page image -> (3, image_size, image_size) float32, RGB, normalised to about [-1, 1].
+
+    A greyscale page is resized before it becomes RGB: the same pixels as converting first
+    (the resize treats each band alike), without three bands of the whole page to resize."""
+    if image.mode == "L" and image.size != (image_size, image_size):
+        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     rgb = image.convert("RGB")
     if rgb.size != (image_size, image_size):
         rgb = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)

@@ -180,12 +180,12 @@ class EarlyExitModelHandler(ModelHandler[PageRecord, PagePrediction, EarlyExitRu
         import torch
 
         from docexit.models.checkpoint import load_checkpoint
-
-        if self._torch_threads:
-            torch.set_num_threads(self._torch_threads)
-        from docexit.models.device import resolve_device
+        from docexit.models.device import resolve_device, worker_threads
 
         device = str(resolve_device(self._device))
+        threads = worker_threads(self._torch_threads, device)
+        if threads:
+            torch.set_num_threads(threads)
         start = time.perf_counter()
         model = load_checkpoint(self._model_dir, device=device)
         LOG.info("loaded %s on %s in %.1fs", self._model_dir, device, time.perf_counter() - start)
