@@ -11,6 +11,7 @@ patch and relative-position parts start fresh. `--init random` trains from rando
 
     python -m docexit.benchmarks.byo_standin train --corpus DIR --out HF_DIR
     python -m docexit.benchmarks.byo_standin evaluate --corpus DIR --hf HF_DIR
+    python -m docexit.benchmarks.byo_standin random --out HF_DIR   # untrained, LayoutLMv3-base size
 """
 
 from __future__ import annotations
@@ -147,8 +148,9 @@ def encode_split(processor, corpus: Path, split: str) -> tuple[dict, torch.Tenso
     return dict(inputs), torch.tensor(table["label_id"])
 
 
-def fine_tune(args: argparse.Namespace) -> None:
-    """Tokenizer + small LayoutLMv3 classifier trained on the corpus, saved into --out."""
+def new_classifier(words: list[list[str]], args: argparse.Namespace):
+    """(model, processor, names of the pretrained parameters): a BPE tokenizer trained on
+    `words` and a LayoutLMv3 classifier started as --init says."""
     from transformers import (
         LayoutLMv3ForSequenceClassification,
         LayoutLMv3ImageProcessorPil,
@@ -156,7 +158,6 @@ def fine_tune(args: argparse.Namespace) -> None:
     )
 
     torch.manual_seed(args.seed)
-    words = load_split(args.corpus, "train").column("words").to_pylist()
     tokenizer = train_tokenizer(words, args.max_length)
     size = {"height": args.image_size, "width": args.image_size}
     processor = LayoutLMv3Processor(
@@ -166,9 +167,17 @@ def fine_tune(args: argparse.Namespace) -> None:
     pretrained: set[str] = set()
     if args.init == "minilm":
         embeddings = transferred_embeddings(tokenizer)
-        pretrained = set(load_minilm_weights(model.layoutlmv3, word_embeddings=embeddings))
+        written = load_minilm_weights(model.layoutlmv3, word_embeddings=embeddings)
+        pretrained = {f"layoutlmv3.{name}" for name in written}
+    return model, processor, pretrained
+
+
+def fine_tune(args: argparse.Namespace) -> None:
+    """Tokenizer + LayoutLMv3 classifier trained on the corpus, saved into --out."""
+    words = load_split(args.corpus, "train").column("words").to_pylist()
+    model, processor, pretrained = new_classifier(words, args)
     inputs, labels = encode_split(processor, args.corpus, "train")
-    fit(model, inputs, labels, {f"layoutlmv3.{name}" for name in pretrained}, args)
+    fit(model, inputs, labels, pretrained, args)
     model.eval().save_pretrained(str(args.out))
     processor.save_pretrained(str(args.out))
 
@@ -206,6 +215,19 @@ def fit(model, inputs: dict, labels: torch.Tensor, pretrained: set[str], args) -
     print(f"trained in {time.perf_counter() - start:.0f} s")
 
 
+def untrained(args: argparse.Namespace) -> None:
+    """A random-weight classifier of --hidden/--layers (default LayoutLMv3-base's shape), its
+    tokenizer trained on the generator's vocabulary, saved into --out: for speed and parity
+    checks where no corpus is at hand (benchmarks/gpu.sh)."""
+    from docexit.corpus.synth_text import shared_vocabulary
+
+    args.init = "random"
+    model, processor, _ = new_classifier([list(shared_vocabulary())], args)
+    model.eval().save_pretrained(str(args.out))
+    processor.save_pretrained(str(args.out))
+    print(f"saved a random {args.layers}-layer, {args.hidden}-hidden LayoutLMv3 into {args.out}")
+
+
 @torch.no_grad()
 def accuracy(args: argparse.Namespace) -> float:
     """Accuracy of a transformers folder on --split, fed by its own processor."""
@@ -230,28 +252,32 @@ def accuracy(args: argparse.Namespace) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train")
+    train = sub.add_parser("train", help="fine-tune a stand-in on a corpus")
     train.add_argument("--corpus", type=Path, required=True)
     train.add_argument("--out", type=Path, required=True)
     train.add_argument("--hidden", type=int, default=128, help="with --init random")
     train.add_argument("--layers", type=int, default=4, help="with --init random")
     train.add_argument("--max-length", type=int, default=192)
     train.add_argument("--image-size", type=int, default=128)
-    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--init", choices=["minilm", "random"], default="minilm")
     train.add_argument("--lr", type=float, default=5e-4, help="fresh weights")
     train.add_argument("--lr-pretrained", type=float, default=1e-4, help="MiniLM's weights")
     train.add_argument("--seed", type=int, default=0)
-    evaluate = sub.add_parser("evaluate")
+    random = sub.add_parser("random", help="save an untrained classifier (speed, parity)")
+    random.add_argument("--out", type=Path, required=True)
+    random.add_argument("--hidden", type=int, default=768)
+    random.add_argument("--layers", type=int, default=12)
+    random.add_argument("--max-length", type=int, default=512)
+    random.add_argument("--image-size", type=int, default=224)
+    random.add_argument("--seed", type=int, default=0)
+    evaluate = sub.add_parser("evaluate", help="accuracy of a transformers folder on a split")
     evaluate.add_argument("--corpus", type=Path, required=True)
     evaluate.add_argument("--hf", type=Path, required=True)
     evaluate.add_argument("--split", default="test")
     args = parser.parse_args(argv)
-    if args.command == "train":
-        fine_tune(args)
-    else:
-        accuracy(args)
+    {"train": fine_tune, "random": untrained, "evaluate": accuracy}[args.command](args)
 
 
 if __name__ == "__main__":

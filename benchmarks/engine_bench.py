@@ -427,6 +427,14 @@ def _add_page_arguments(parser: argparse.ArgumentParser) -> None:
         help="a random LayoutLMv3-base-size model (speed only)",
     )
     parser.add_argument(
+        "--add-exits",
+        metavar="PLACEMENT",
+        default=None,
+        help="with --model: untrained exits at PLACEMENT (quarter, all, 3,6,9, ...) plus text and "
+        "vision exits, before its own final classifier, with quantile thresholds (speed only: "
+        "an imported classifier with exits)",
+    )
+    parser.add_argument(
         "--corpus", type=Path, default=None, help="built corpus folder (default: generate pages)"
     )
     parser.add_argument(

@@ -82,8 +82,7 @@ def corpus_pages(corpus: Path, split: str, model: EarlyExitModel, limit: int) ->
 
 def random_base_model() -> EarlyExitModel:
     """LayoutLMv3-base size (12 layers, hidden 768, 12 heads, relative + spatial bias, 224 px),
-    the paper's "quarter" exits plus text and vision exits, random weights. The exit heads'
-    weights are scaled up so that confidences spread and pages exit at different depths."""
+    the paper's "quarter" exits plus text and vision exits, random weights."""
     from docexit.models.factory import build_model
 
     torch.manual_seed(0)
@@ -94,10 +93,28 @@ def random_base_model() -> EarlyExitModel:
         max_length=512,
         backbone_overrides={"max_position_embeddings": 514},  # as LayoutLMv3-base: 512 tokens
     )
-    with torch.no_grad():
-        for module in model.exits.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.normal_(std=0.05)
+    return spread_exit_heads(model, model.exits)
+
+
+def with_random_exits(model: EarlyExitModel, placement: str) -> EarlyExitModel:
+    """`model` (an imported classifier, say) with untrained exits at `placement` before its
+    own final classifier, which stays bit-exact: for speed tests."""
+    from docexit.models.exits import exit_plan
+    from docexit.models.factory import parse_placement, with_new_exits
+
+    torch.manual_seed(0)
+    plan = exit_plan(model.num_layers, parse_placement(placement), "independent")
+    new = with_new_exits(model, plan)
+    return spread_exit_heads(new, new.exits[:-1])
+
+
+@torch.no_grad()
+def spread_exit_heads(model: EarlyExitModel, heads: torch.nn.Module) -> EarlyExitModel:
+    """Random exit heads' weights scaled up so that confidences spread and pages exit at
+    different depths (eval mode)."""
+    for module in heads.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.weight.normal_(std=0.05)
     return model.eval()
 
 
@@ -130,7 +147,10 @@ def load_model(args: argparse.Namespace) -> tuple[EarlyExitModel, str]:
 
         folder = bundled_model_dir()
         return load_checkpoint(folder), f"bundled ({folder})"
-    return load_checkpoint(args.model), str(args.model)
+    model = load_checkpoint(args.model)
+    if args.add_exits:
+        return with_random_exits(model, args.add_exits), f"{args.model} + random exits"
+    return model, str(args.model)
 
 
 def choose_policy(

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# `docexit bench engine` on one CUDA GPU, in under five minutes:
+# `docexit bench engine` on one CUDA GPU, in about eight minutes:
 #   1. the bundled model (skipped with a note when none is installed), 1,000 synthetic pages;
 #   2. LayoutLMv3-base size (12 layers, hidden 768, 12 heads, relative + spatial bias, 224 px
-#      images, up to 511 text tokens), random weights, quantile exit thresholds: speed only.
-# Both at batch sizes 1, 8, 32, 64 with bf16 autocast. Figures: OUT_DIR/*.json and *.png.
+#      images, up to 511 text tokens), random weights, quantile exit thresholds: speed only;
+#   3. the same size as a transformers LayoutLMv3ForSequenceClassification folder, imported:
+#      bf16 parity with transformers' own model (docexit's bf16 error within transformers' own)
+#      and the engine with untrained quarter exits added before its classifier (speed only).
+# Engine runs at batch sizes 1, 8, 32, 64 with bf16 autocast. Figures: OUT_DIR/*.json, *.png.
 #
 # Usage: benchmarks/gpu.sh [OUT_DIR]    (default out/bench-gpu; needs a CUDA build of torch)
 set -euo pipefail
@@ -44,4 +47,11 @@ else
 fi
 echo "== LayoutLMv3-base size, random weights ($((SECONDS - start)) s so far)"
 timeout 170 "${BENCH[@]}" "${COMMON[@]}" --random-base --json "$OUT/engine_base_12x768.json"
+echo "== bring your own LayoutLMv3: base size, random weights, imported ($((SECONDS - start)) s so far)"
+"$PY" -m docexit.benchmarks.byo_standin random --out "$OUT/hf-base"
+"$PY" -m docexit.pipeline.cli import --hf "$OUT/hf-base" --out "$OUT/base-imported"
+timeout 90 "$PY" -m docexit.benchmarks.bf16_parity --hf "$OUT/hf-base" --model "$OUT/base-imported" \
+  --random-pages 32 --device cuda --json "$OUT/bf16_parity.json" || echo "bf16 parity: FAIL (above)"
+timeout 170 "${BENCH[@]}" "${COMMON[@]}" --model "$OUT/base-imported" --add-exits quarter \
+  --json "$OUT/engine_imported_base.json"
 echo "== done in $((SECONDS - start)) s; figures in $OUT"
