@@ -260,15 +260,14 @@ def select_policy(
     ok = [r for r in rows if r.accuracy - z * r.accuracy_diff_se >= full - tolerance - _EPS]
     if ok:
         best = max(ok, key=lambda r: (r.saving, r.accuracy))
-        return _selected(kind, policy_from_dict(best.policy), best, best.param)
+        return _selected(kind, policy_from_dict(best.policy), best)
     policy = never_exit_early(kind, val_logits.shape[0])
-    return _selected(kind, policy, evaluate_policy(policy, *data, layer_costs=layer_costs), None)
+    return _selected(kind, policy, evaluate_policy(policy, *data, layer_costs=layer_costs))
 
 
-def _selected(
-    kind: str, policy: ExitPolicy, row: PolicySummary, param: float | None
-) -> SelectedPolicy:
-    """`SelectedPolicy` from an :func:`evaluate_policy` row (no ``param``: the fallback)."""
+def _selected(kind: str, policy: ExitPolicy, row: PolicySummary) -> SelectedPolicy:
+    """`SelectedPolicy` from a :func:`sweep` row, or from the fallback's
+    :func:`evaluate_policy` summary (no ``param``)."""
     return SelectedPolicy(
         policy=policy,
         val_accuracy=row.accuracy,
@@ -276,6 +275,6 @@ def _selected(
         expected_cost=row.expected_cost,
         saving=row.saving,
         kind=kind,
-        param=param,
-        fallback=param is None,
+        param=row.param,
+        fallback=row.param is None,
     )

@@ -358,6 +358,7 @@ def comparison_report(
     `fold_seeds`); figures are their means, with each one's headline figures under
     `repeats`."""
     labels = pages.labels
+    headline = shipped.headline(labels, model.exit_layers)
     repeats = tuple(outcomes.headline(labels, model.exit_layers) for outcomes in archive)
     exits = []
     for e, name in enumerate(exit_names(model)):
@@ -378,10 +379,10 @@ def comparison_report(
     return ComparisonReport(
         folds=folds,
         fold_seeds=tuple(fold_seeds),
-        n=int(labels.numel()),
+        n=headline.n,
         num_layers=model.num_layers,
-        accuracy_full=float(shipped.correct[-1].float().mean()),
-        shipped=shipped.headline(labels, model.exit_layers),
+        accuracy_full=headline.accuracy_full,
+        shipped=headline,
         archive=Headline.mean(repeats),
         repeats=repeats,
         exits=tuple(exits),
