@@ -48,8 +48,8 @@ from docexit.transforms.inference import (
 from docexit.transforms.io import MatchInputs, ReadFiles
 from docexit.transforms.layout import DEAD_LETTERS as DEAD_LETTERS_PART
 from docexit.transforms.layout import MANIFEST, ROWS, CommitRun, RunLayout
-from docexit.transforms.rows import rows_metadata, rows_schema
-from docexit.transforms.sinks import DEAD_LETTER_SCHEMA, ROWS_SCHEMA, WriteParquet, with_metadata
+from docexit.transforms.rows import job_rows_schema, rows_metadata
+from docexit.transforms.sinks import DEAD_LETTER_SCHEMA, WriteParquet, with_metadata
 from docexit.transforms.visual import VisionStage, VisualExitHandler
 
 
@@ -309,9 +309,7 @@ def build_pipeline(
     metadata = parquet_metadata(spec)
     layout = spec.layout
     keep_ocr = bool(spec.meta.get("keep_ocr"))
-    rows_schema_ = with_metadata(
-        rows_schema(ROWS_SCHEMA, keep_ocr), rows_metadata(metadata, keep_ocr)
-    )
+    rows_schema_ = with_metadata(job_rows_schema(keep_ocr), rows_metadata(metadata, keep_ocr))
     dead_rows = classified.dead_letters | "DeadLetterRows" >> beam.Map(_dead_letter_row)
     manifest = {
         "file": classified.files,

@@ -76,7 +76,8 @@ def decode_pages(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_pages: int = DEFAULT_MAX_PAGES,
 ) -> Iterator[PageRecord]:
-    """Yield every page of one file as a `PageRecord` with its image (0-based `page`, mode "L" or "RGB").
+    """Yield every page of one file as a `PageRecord` with its image (0-based `page`, mode "L"
+    or "RGB").
 
     Args:
         data: the whole file's bytes.

@@ -56,8 +56,8 @@ def printable_path(path: str) -> str:
 
 
 class ReadAndDecodeFn(beam.DoFn):
-    """ReadableFile -> PageRecord (with its image) per page; read and decode failures -> dead letters. Counts
-    `files_in`, `bytes_read` and `pages_in`."""
+    """ReadableFile -> PageRecord (with its image) per page; read and decode failures -> dead
+    letters. Counts `files_in`, `bytes_read` and `pages_in`."""
 
     def __init__(
         self,

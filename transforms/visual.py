@@ -91,10 +91,10 @@ class VisualExitHandler(ModelHandler[PageRecord, VisualDecision, VisualExitRunne
     def load_model(self) -> VisualExitRunner:
         import torch
 
-        from docexit.models.device import CPU_WORKER_THREADS
+        from docexit.models.device import worker_threads
         from docexit.models.visual_exit import load_visual_exit
 
-        torch.set_num_threads(self._torch_threads or CPU_WORKER_THREADS)  # the CNN runs on CPU
+        torch.set_num_threads(worker_threads(self._torch_threads, "cpu"))  # the CNN runs on CPU
         exit_ = load_visual_exit(self._model_dir)
         if exit_ is None:
             raise ValueError(f"the model in {self._model_dir} has no visual exit")
