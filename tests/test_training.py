@@ -3,10 +3,13 @@ model card, on a tiny model and a tiny corpus made from the generator's own word
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -338,3 +341,19 @@ def test_a_training_cap_keeps_every_class(tmp_path, featurizer):
         tmp_path, "train", featurizer, list(CLASSES), 4
     ).labels.tolist() == [0, 0, 0, 1]
     assert first_or_spread(table, None, spread=True) is table
+
+
+def test_evaluate_refuses_pages_of_a_class_the_model_lacks(tmp_path: Path) -> None:
+    """`docexit evaluate` on pages of a class the model lacks: a one-line error naming it."""
+    from hf_fixtures import import_cli, save_hf_classifier
+
+    from docexit.pipeline.cli import evaluate as evaluate_cli
+
+    hf = save_hf_classifier(tmp_path / "hf", labels=CLASSES[:3], layers=2, max_text=64)
+    assert import_cli(hf, tmp_path / "imported") == 0
+    pq.write_table(tiny_table(1, seed=4), tmp_path / "test.parquet")
+    parser = argparse.ArgumentParser()
+    evaluate_cli.add_arguments(parser)
+    argv = ["--data", str(tmp_path), "--model", str(tmp_path / "imported")]
+    with pytest.raises(SystemExit, match=f"docexit evaluate: .*'{CLASSES[3]}'"):
+        evaluate_cli.main(parser.parse_args([*argv, "--report", str(tmp_path / "report")]))

@@ -47,7 +47,10 @@ def main(args: argparse.Namespace) -> int:
         corpus_dir = cached_folder_corpus(args.data, args.labels_file, args.ocr_min_dpi)
         split = "test"
     featurizer = featurizer_for(model)
-    report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
+    try:
+        report = evaluate_split(model, corpus_dir, split, args.report, featurizer)
+    except ValueError as error:  # e.g. pages of a class the model does not have
+        raise SystemExit(f"docexit evaluate: {error}") from error
     print(f"n={report.n}, policy {report.policy}")
     for line in report.lines():
         print(f"  {line}")
