@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,47 +93,58 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
+def both_passes(
+    forward, inputs: Iterable, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C) fp32 logits and (N, C) bf16-autocast logits of `forward` (one input -> (1, C)
+    logits) over the same `inputs`."""
+    fp32, bf16 = [], []
+    for x in inputs:
+        for rows, enabled in ((fp32, False), (bf16, True)):
+            with autocast(device, enabled):
+                rows.append(forward(x).float().cpu())  # (1, C)
+    return torch.cat(fp32), torch.cat(bf16)
+
+
 @torch.inference_mode()
-def transformers_logits(hf: Path, pages: list[Page], device: torch.device, bf16: bool):
-    """(N, C) fp32 logits of transformers' own model fed by its own processor."""
+def transformers_logits(hf: Path, pages: list[Page], device: torch.device):
+    """(N, C) fp32 and (N, C) bf16-autocast logits of transformers' own model fed by its own
+    processor: the model loaded and each page processed once for both."""
     from transformers import LayoutLMv3ForSequenceClassification, LayoutLMv3Processor
 
     processor = LayoutLMv3Processor.from_pretrained(str(hf))
     processor.image_processor.apply_ocr = False
     model = LayoutLMv3ForSequenceClassification.from_pretrained(str(hf)).to(device).eval()
-    rows = []
-    for words, boxes, image in pages:
-        inputs = processor(
+    inputs = (
+        processor(
             image.convert("RGB"), words, boxes=boxes, truncation=True, return_tensors="pt"
         ).to(device)
-        with autocast(device, bf16):
-            rows.append(model(**inputs).logits.float().cpu())  # (1, C)
-    return torch.cat(rows)
+        for words, boxes, image in pages
+    )
+    return both_passes(lambda x: model(**x).logits, inputs, device)
 
 
 @torch.inference_mode()
-def docexit_logits(model_dir: Path, pages: list[Page], device: torch.device, bf16: bool):
-    """(N, C) fp32 full-depth logits of the docexit checkpoint through its own featurizer."""
+def docexit_logits(model_dir: Path, pages: list[Page], device: torch.device):
+    """(N, C) fp32 and (N, C) bf16-autocast full-depth logits of the docexit checkpoint through
+    its own featurizer: the checkpoint loaded and each page featurized once for both."""
     from docexit.models.batch import collate
     from docexit.models.checkpoint import load_checkpoint
     from docexit.models.tokenizer import featurizer_for
 
     model = load_checkpoint(model_dir).to(device).eval()
     featurizer = featurizer_for(model)
-    rows = []
-    for words, boxes, image in pages:
-        batch = collate([featurizer(words, [tuple(b) for b in boxes], image)]).to(device)
-        with autocast(device, bf16):
-            rows.append(model(batch).logits[-1].float().cpu())  # (1, C)
-    return torch.cat(rows)
+    inputs = (
+        collate([featurizer(words, [tuple(b) for b in boxes], image)]).to(device)
+        for words, boxes, image in pages
+    )
+    return both_passes(lambda x: model(x).logits[-1], inputs, device)
 
 
 def measure(hf: Path, model_dir: Path, pages: list[Page], device: torch.device) -> Parity:
     """The four logit sets and their differences."""
-    theirs32 = transformers_logits(hf, pages, device, bf16=False)  # (N, C)
-    theirs16 = transformers_logits(hf, pages, device, bf16=True)
-    ours32 = docexit_logits(model_dir, pages, device, bf16=False)
-    ours16 = docexit_logits(model_dir, pages, device, bf16=True)
+    theirs32, theirs16 = transformers_logits(hf, pages, device)  # (N, C) each
+    ours32, ours16 = docexit_logits(model_dir, pages, device)
 
     def gap(a: torch.Tensor, b: torch.Tensor) -> float:
         return float((a - b).abs().max())

@@ -105,7 +105,8 @@ def standin_config(tokenizer, args: argparse.Namespace):
 
     if args.init == "minilm":
         shape = minilm_backbone_config().to_dict()
-        hidden, layers, heads = shape["hidden_size"], shape["num_hidden_layers"], 12
+        hidden, layers = shape["hidden_size"], shape["num_hidden_layers"]
+        heads = shape["num_attention_heads"]  # 12
         positions = shape["max_position_embeddings"] + 1  # 512 rows after pad id 1
         attention_bias = False  # MiniLM has none (as docexit's own warm start)
     else:

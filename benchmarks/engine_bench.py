@@ -513,6 +513,12 @@ def main(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         print("docexit bench engine: --rounds must be >= 1", file=sys.stderr)
         return 2
+    if args.add_exits and (args.model is None or args.random_base):
+        print(
+            "docexit bench engine: --add-exits needs --model (and no --random-base)",
+            file=sys.stderr,
+        )
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     unknown = {m for m in MODE_ORDER if m not in MODES}

@@ -78,12 +78,10 @@ def worker_torch_threads(pipeline_args: Sequence[str]) -> int | None:
     """Torch threads of each pipeline worker: `--torch-threads` among `pipeline_args`, else the
     pipeline's default for its device (None: torch's own)."""
     from docexit.models.device import resolve_device, worker_threads
+    from docexit.pipeline.options import DocexitOptions
 
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--torch-threads", type=int, default=None)
-    parser.add_argument("--device", default="auto")
-    known, _ = parser.parse_known_args(list(pipeline_args))
-    return worker_threads(known.torch_threads, str(resolve_device(known.device)))
+    options = DocexitOptions(list(pipeline_args)).view_as(DocexitOptions)
+    return worker_threads(options.torch_threads, str(resolve_device(options.device)))
 
 
 def describe(

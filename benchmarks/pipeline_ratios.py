@@ -156,7 +156,7 @@ def paired_figures(pairs: Sequence[tuple[float, float]]) -> dict[str, float] | N
     pairs = [(bare, pipe) for bare, pipe in pairs if bare > 0 and pipe > 0]
     if not pairs:
         return None
-    ratios = sorted(bare / pipe for bare, pipe in pairs)
+    ratios = [bare / pipe for bare, pipe in pairs]
     pooled = sum(b for b, _ in pairs) / sum(p for _, p in pairs)
     return {"pages": len(pairs), "median": statistics.median(ratios), "pooled": pooled}
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from docexit.benchmarks import pipeline_bench, pipeline_memory, pipeline_pages
+from docexit.models.device import CPU_WORKER_THREADS
 from docexit.pipeline.cli import bench as bench_cli
 from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
 
@@ -57,7 +58,12 @@ def test_benchmark_report_counts_add_up(
     page_set: pipeline_pages.PageSet, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     report = pipeline_bench.run_benchmark(
-        page_set, str(tiny_model_dir), tmp_path, workers=1, rounds=2
+        page_set,
+        str(tiny_model_dir),
+        tmp_path,
+        workers=1,
+        rounds=2,
+        pipeline_args=["--device", "cpu"],
     )
     json.dumps(report)  # everything serialises
 
@@ -92,7 +98,7 @@ def test_benchmark_report_counts_add_up(
     assert set(report["ratio_definitions"]) >= {"ocr_stage_vs_engine", "e2e_vs_floor"}
     assert report["figures"]["engine_vs_cli"]["n"] == 2
     assert len(report["targets"]) == 5
-    assert report["torch_threads"] == pipeline_bench.worker_torch_threads(())
+    assert report["torch_threads"] == CPU_WORKER_THREADS  # from the pipeline's args
     pipeline_bench.print_report(report)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 
 import torch
+from hf_fixtures import bpe_tokenizer
 from transformers import BertTokenizerFast, LayoutLMv3ForSequenceClassification
 
 from docexit.benchmarks.byo_standin import standin_config, transferred_embeddings
 from docexit.models.backbone import load_minilm_weights, minilm_weights
 from docexit.models.tokenizer import minilm_tokenizer_dir
-from tests.hf_fixtures import bpe_tokenizer
 
 MINILM = argparse.Namespace(init="minilm", image_size=64, max_length=64, hidden=0, layers=0)
 

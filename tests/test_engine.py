@@ -454,3 +454,17 @@ def test_benchmark_cli_writes_every_figure(tmp_path):
     assert report["startup"]["model_load_s"] >= 0
     assert all(t["ok"] in (True, False) for t in report["targets"].values())
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("extra", [[], ["--model", "m", "--random-base"]])
+def test_benchmark_refuses_add_exits_without_a_model_of_its_own(extra, capsys):
+    """`--add-exits` only applies to `--model`: refused, not silently ignored."""
+    import argparse
+
+    from docexit.pipeline.cli import bench as bench_cli
+
+    parser = argparse.ArgumentParser()
+    bench_cli.add_arguments(parser)
+    args = parser.parse_args(["engine", "--add-exits", "quarter", "--no-progress", *extra])
+    assert bench_cli.main(args) == 2
+    assert "--add-exits needs --model" in capsys.readouterr().err

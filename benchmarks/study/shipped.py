@@ -176,7 +176,6 @@ def _test_pages(model: Any, corpus: Path, settings: StudySettings) -> list[Page]
     from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.dataset import PageDataset
 
-    test = PageDataset.from_split(
-        corpus, "test", featurizer_for(model), model.label_names, settings.max_eval_pages, True
-    )
+    featurizer, limit = featurizer_for(model), settings.max_eval_pages
+    test = PageDataset.from_split(corpus, "test", featurizer, model.label_names, limit, spread=True)
     return [test[i] for i in range(len(test))]

@@ -90,7 +90,9 @@ def load_data(corpus: Path, settings: StudySettings) -> StudyData:
         train=PageDataset.from_split(
             corpus, "train", featurizer, labels, settings.max_train_pages, spread=True
         ),
-        validation=PageDataset.from_split(corpus, "validation", featurizer, labels, limit, True),
+        validation=PageDataset.from_split(
+            corpus, "validation", featurizer, labels, limit, spread=True
+        ),
         test=PageDataset.from_split(corpus, "test", featurizer, labels, limit, spread=True),
         label_names=labels,
     )
