@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from docexit.corpus.baseline import out_of_fold_predictions
+from docexit.corpus.baseline import (
+    class_probabilities,
+    out_of_fold_probabilities,
+    text_classifier,
+)
 from docexit.corpus.sources import LABELS
 
 MIN_CHARS = 20  # shorter texts are pages with nothing readable
@@ -81,16 +85,84 @@ WEIGHTINGS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
 }
 
 
+# Weights of the archive-text expert in `pool_within_covered`, chosen among by inner folds.
+POOL_WEIGHTS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.75, 1.0)
+POOLED_FLOOR = "real pages, pooled with the archive-text expert"
+
+
+def archive_expert(archive: ArchiveText, texts: Sequence[str]) -> np.ndarray:
+    """(N, classes) probabilities of a text classifier trained on the archive text alone: it
+    knows only the classes the archive covers (0 for the others)."""
+    return class_probabilities(
+        text_classifier().fit(archive.texts, archive.labels), texts, len(LABELS)
+    )
+
+
+def pool_within_covered(
+    probabilities: np.ndarray, expert: np.ndarray, covered: np.ndarray, weight: float
+) -> np.ndarray:
+    """(N, C) `probabilities` with the share among the `covered` classes (K,) re-split by a
+    log-linear pool of theirs and the archive `expert`'s (weight 0: unchanged, 1: the expert's
+    alone); the total on the covered classes stays as `probabilities` put it, so an expert
+    that never saw the other classes cannot pull their pages into its own."""
+    tiny = 1e-12
+    mass = probabilities[:, covered].sum(axis=1, keepdims=True)  # (N, 1)
+    within = (1 - weight) * np.log(probabilities[:, covered] / np.maximum(mass, tiny) + tiny)
+    within = within + weight * np.log(expert[:, covered] + tiny)  # (N, K)
+    within = np.exp(within - within.max(axis=1, keepdims=True))
+    pooled = probabilities.copy()
+    pooled[:, covered] = mass * within / within.sum(axis=1, keepdims=True)
+    return pooled
+
+
+def chosen_pool_weight(
+    probabilities: np.ndarray, expert: np.ndarray, labels: np.ndarray, covered: np.ndarray
+) -> float:
+    """The `POOL_WEIGHTS` entry under which the pooled labels are most often right on these
+    pages (the smallest on a tie)."""
+    right = [
+        np.mean(pool_within_covered(probabilities, expert, covered, w).argmax(1) == labels)
+        for w in POOL_WEIGHTS
+    ]
+    return POOL_WEIGHTS[int(np.argmax(right))]
+
+
+def pooled_out_of_fold_predictions(
+    texts: Sequence[str], labels: np.ndarray, folds: np.ndarray, archive: ArchiveText
+) -> tuple[np.ndarray, list[float]]:
+    """(N,) each page's label from the real-pages floor of the other folds pooled with the
+    archive-text expert, the pool weight chosen by inner folds of those other folds alone;
+    and the weight chosen for each fold."""
+    from docexit.models.training.adaptation import stratified_folds
+
+    expert = archive_expert(archive, texts)  # (N, C)
+    covered = np.asarray(sorted(archive.classes))
+    predictions, weights = np.empty(len(labels), dtype=np.int64), []
+    for fold in np.unique(folds):
+        train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+        train_texts = [texts[i] for i in train]
+        inner = stratified_folds(labels[train], max(2, len(np.unique(folds)) - 1))
+        inner_probabilities = out_of_fold_probabilities(train_texts, labels[train], inner)
+        weight = chosen_pool_weight(inner_probabilities, expert[train], labels[train], covered)
+        floor = text_classifier().fit(train_texts, labels[train])
+        probabilities = class_probabilities(floor, [texts[i] for i in test], len(LABELS))
+        pooled = pool_within_covered(probabilities, expert[test], covered, weight)
+        predictions[test] = pooled.argmax(axis=1)
+        weights.append(weight)
+    return predictions, weights
+
+
 @dataclass(frozen=True)
 class ArchiveTextFloors:
     """Out-of-fold accuracy of the text floor on real pages, trained on the other folds alone
-    and with the archive text (plain, class-balanced), overall and on the pages whose class
-    the archive text covers / does not cover."""
+    and with the archive text (three weightings, and pooled with an archive-text expert),
+    overall and on the pages whose class the archive text covers / does not cover."""
 
     archive_documents: int
     covered_pages: int
     uncovered_pages: int
     floors: dict[str, dict[str, float]]  # floor name -> {"all", "covered", "uncovered"}
+    pool_weights: list[float]  # the pooled floor's expert weight, per fold
 
     def best(self) -> tuple[str, float]:
         """The floor with the highest overall accuracy: the one a model must beat."""
@@ -111,14 +183,17 @@ def archive_text_floors(
     assignment = stratified_folds(labels, folds, seed)
     covered = np.isin(labels, sorted(archive.classes))  # (N,)
     predictions = {
-        "real pages only": out_of_fold_predictions(texts, labels, assignment),
+        "real pages only": out_of_fold_probabilities(texts, labels, assignment).argmax(1),
         **{
-            f"with archive text, {name}": out_of_fold_predictions(
+            f"with archive text, {name}": out_of_fold_probabilities(
                 texts, labels, assignment, archive.texts, archive.labels, weights
-            )
+            ).argmax(1)
             for name, weights in WEIGHTINGS.items()
         },
     }
+    predictions[POOLED_FLOOR], pool_weights = pooled_out_of_fold_predictions(
+        texts, labels, assignment, archive
+    )
 
     def accuracy(correct: np.ndarray, mask: np.ndarray) -> float:
         return float(correct[mask].mean()) if mask.any() else float("nan")
@@ -131,4 +206,6 @@ def archive_text_floors(
             "covered": accuracy(correct, covered),
             "uncovered": accuracy(correct, ~covered),
         }
-    return ArchiveTextFloors(len(archive.texts), int(covered.sum()), int((~covered).sum()), floors)
+    return ArchiveTextFloors(
+        len(archive.texts), int(covered.sum()), int((~covered).sum()), floors, pool_weights
+    )

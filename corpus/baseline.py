@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from docexit.corpus.sources import LABELS
 from docexit.corpus.store import load_split
 
 
@@ -44,20 +46,29 @@ def bag_of_words_baseline(corpus_dir: Path, test_split: str = "test") -> Baselin
     return BaselineResult(len(train["label_id"]), len(test["label_id"]), correct / len(predictions))
 
 
-def out_of_fold_predictions(
+def class_probabilities(classifier: Any, texts: Sequence[str], num_classes: int) -> np.ndarray:
+    """(N, num_classes) a fitted `text_classifier`'s probabilities, 0 for classes it never saw."""
+    probabilities = np.zeros((len(texts), num_classes))
+    probabilities[:, classifier.classes_] = classifier.predict_proba(list(texts))
+    return probabilities
+
+
+def out_of_fold_probabilities(
     texts: Sequence[str],
     labels: Sequence[int],
     folds: np.ndarray,
     extra_texts: Sequence[str] = (),
     extra_labels: Sequence[int] = (),
     weights: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None,
+    num_classes: int = len(LABELS),
 ) -> np.ndarray:
-    """(N,) each page's label predicted by a `text_classifier` trained on the other folds, plus
-    the `extra` pages (such as the synthetic replay pages `docexit adapt` mixes in) when given;
-    `weights(fold_labels, extra_labels)` gives the training pages' sample weights, in order."""
+    """(N, num_classes) each page's class probabilities from a `text_classifier` trained on the
+    other folds, plus the `extra` pages (such as the synthetic replay pages `docexit adapt`
+    mixes in) when given; `weights(fold_labels, extra_labels)` gives the training pages' sample
+    weights, in order."""
     labels = np.asarray(labels)
     extra = np.asarray(extra_labels, dtype=labels.dtype)
-    predictions = np.empty(len(labels), dtype=np.int64)
+    probabilities = np.empty((len(labels), num_classes))
     for fold in np.unique(folds):
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
         floor = text_classifier().fit(
@@ -65,8 +76,8 @@ def out_of_fold_predictions(
             np.concatenate([labels[train], extra]),
             logisticregression__sample_weight=weights(labels[train], extra) if weights else None,
         )
-        predictions[test] = floor.predict([texts[i] for i in test])
-    return predictions
+        probabilities[test] = class_probabilities(floor, [texts[i] for i in test], num_classes)
+    return probabilities
 
 
 def cross_validated_baseline(corpus_dir: Path, folds: int, seed: int = 0) -> BaselineResult:
@@ -77,7 +88,8 @@ def cross_validated_baseline(corpus_dir: Path, folds: int, seed: int = 0) -> Bas
     pages = load_pages(corpus_dir).to_pydict()
     labels = np.asarray(pages["label_id"])
     texts = [" ".join(words) for words in pages["words"]]
-    predictions = out_of_fold_predictions(texts, labels, stratified_folds(labels, folds, seed))
+    assignment = stratified_folds(labels, folds, seed)
+    predictions = out_of_fold_probabilities(texts, labels, assignment).argmax(axis=1)
     n = len(labels)
     return BaselineResult(n - n // folds, n, float((predictions == labels).mean()))
 
@@ -115,13 +127,13 @@ def synthetic_baselines(
     synthetic_only = text_classifier().fit(
         [" ".join(words) for words in synth["words"]], synth["label_id"]
     )
-    with_replay = out_of_fold_predictions(
+    with_replay = out_of_fold_probabilities(
         texts,
         labels,
         assignment,
         [" ".join(words) for words in replay["words"]],
         replay["label_id"],
-    )
+    ).argmax(axis=1)
     return SyntheticBaselines(
         synthetic_train_pages=len(synth["label_id"]),
         synthetic_only=float((synthetic_only.predict(texts) == labels).mean()),

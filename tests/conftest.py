@@ -111,3 +111,31 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
     save_checkpoint(model, out)
     return out
+
+
+def write_word_split(corpus_dir: Path, split: str, pages: list[tuple[int, list[str]]]) -> None:
+    """A corpus split of text-only pages, `(label_id, words)` each (no image, no boxes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from docexit.corpus.store import CORPUS_SCHEMA
+
+    rows = [
+        {"source": f"{split}{i}.png", "page": 0, "label": f"class{label}", "label_id": label}
+        | {"split": split, "content_hash": f"{split}{i}", "width": 1, "height": 1}
+        | {"words": words, "boxes": [[0, 0, 1, 1]] * len(words), "ocr_ms": 0.0, "image_png": b""}
+        for i, (label, words) in enumerate(pages)
+    ]
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA), corpus_dir / f"{split}.parquet"
+    )
+
+
+def write_archive_text(path: Path, records: list[dict]) -> Path:
+    import gzip
+    import json
+
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(r) + "\n" for r in records)
+    return path

@@ -8,16 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_archive_text, write_word_split
 
 from docexit.corpus.archive_text import (
+    POOLED_FLOOR,
     archive_text_floors,
     as_real_pages_weights,
     class_balanced_weights,
     load_archive_text,
+    pool_within_covered,
 )
 from docexit.corpus.baseline import (
     cross_validated_baseline,
-    out_of_fold_predictions,
+    out_of_fold_probabilities,
     synthetic_baselines,
 )
 from docexit.corpus.builder import BuildSettings, build_corpus
@@ -58,7 +61,7 @@ def test_corpus_command_scores_the_baseline_by_cross_validation(
     pages = load_pages(out).to_pydict()
     labels = np.asarray(pages["label_id"])
     texts = [" ".join(words) for words in pages["words"]]
-    predictions = out_of_fold_predictions(texts, labels, stratified_folds(labels, 3))
+    predictions = out_of_fold_probabilities(texts, labels, stratified_folds(labels, 3)).argmax(1)
     result = cross_validated_baseline(out, 3)
     assert result.test_pages == 18
     assert result.accuracy == pytest.approx(float((predictions == labels).mean()))
@@ -67,25 +70,6 @@ def test_corpus_command_scores_the_baseline_by_cross_validation(
     # not scored instead of failing after the OCR
     assert "not scored, too few pages per class for a test split" in printed
     assert f"3-fold cross-validation over all 18 pages: accuracy {result.accuracy:.3f}" in printed
-
-
-def write_word_split(corpus_dir: Path, split: str, pages: list[tuple[int, list[str]]]) -> None:
-    """A corpus split of text-only pages, `(label_id, words)` each (no image, no boxes)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from docexit.corpus.store import CORPUS_SCHEMA
-
-    rows = [
-        {"source": f"{split}{i}.png", "page": 0, "label": f"class{label}", "label_id": label}
-        | {"split": split, "content_hash": f"{split}{i}", "width": 1, "height": 1}
-        | {"words": words, "boxes": [[0, 0, 1, 1]] * len(words), "ocr_ms": 0.0, "image_png": b""}
-        for i, (label, words) in enumerate(pages)
-    ]
-    corpus_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA), corpus_dir / f"{split}.parquet"
-    )
 
 
 def test_synthetic_baselines_show_how_far_synthetic_text_carries(tmp_path):
@@ -114,15 +98,6 @@ def test_synthetic_baselines_show_how_far_synthetic_text_carries(tmp_path):
     with pytest.raises(SystemExit, match="--baseline-synth needs --baseline-folds"):
         corpus_cli.main(args)  # refused before any page is generated or read
     assert not (tmp_path / "x").exists()
-
-
-def write_archive_text(path: Path, records: list[dict]) -> Path:
-    import gzip
-    import json
-
-    with gzip.open(path, "wt", encoding="utf-8") as out:
-        out.writelines(json.dumps(r) + "\n" for r in records)
-    return path
 
 
 def test_archive_text_is_read_without_unlabelled_empty_or_duplicate_documents(tmp_path):
@@ -173,4 +148,22 @@ def test_archive_text_floors_learn_what_the_real_folds_cannot(tmp_path):
     assert result.floors["real pages only"]["covered"] < 1.0
     for weighting in ("plain", "class-balanced", "as real pages"):
         assert result.floors[f"with archive text, {weighting}"]["covered"] == 1.0
+    assert result.floors[POOLED_FLOOR]["covered"] == 1.0
+    assert all(weight > 0 for weight in result.pool_weights)  # the inner folds saw it help
     assert result.best()[0] != "real pages only"
+
+
+def test_pooling_with_the_archive_expert_resplits_only_the_covered_classes_share():
+    """Classes 0 and 2 are covered by the archive text, class 1 is not: the expert re-ranks
+    0 against 2 but cannot take class 1's share, unlike training on the archive text."""
+    probabilities = np.array([[0.3, 0.4, 0.3], [0.25, 0.5, 0.25], [0.6, 0.1, 0.3]])
+    expert = np.array([[0.1, 0.0, 0.9], [0.99, 0.0, 0.01], [0.2, 0.0, 0.8]])
+    covered = np.array([0, 2])
+    unchanged = pool_within_covered(probabilities, expert, covered, 0.0)
+    np.testing.assert_allclose(unchanged, probabilities, atol=1e-9)
+    for weight in (0.25, 0.5, 1.0):
+        pooled = pool_within_covered(probabilities, expert, covered, weight)
+        np.testing.assert_allclose(pooled.sum(1), 1.0)
+        np.testing.assert_allclose(pooled[:, 1], probabilities[:, 1])  # its share is kept
+        assert pooled.argmax(1)[1] == 1  # a page of the uncovered class stays there
+    assert pool_within_covered(probabilities, expert, covered, 1.0).argmax(1).tolist() == [2, 1, 2]

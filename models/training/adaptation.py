@@ -289,11 +289,11 @@ def text_floor_report(
     each page predicted by a floor trained on the other folds; and the adapted model's
     full-depth accuracy (`model_correct (N,)`, pages in `page_order`) minus the floor's, with
     a 95% paired bootstrap interval."""
-    from docexit.corpus.baseline import out_of_fold_predictions
+    from docexit.corpus.baseline import out_of_fold_probabilities
 
     texts = [" ".join(words) for words in real.column("words").to_pylist()]
     labels = np.array(real.column("label_id").to_pylist())
-    predictions = out_of_fold_predictions(texts, labels, folds)
+    predictions = out_of_fold_probabilities(texts, labels, folds).argmax(axis=1)
     floor_ok = (predictions == labels)[page_order].astype(np.float64)  # (N,) in outcome order
     model_ok = model_correct.numpy().astype(np.float64)  # (N,)
     diff, low, high = paired_bootstrap((model_ok - floor_ok)[None])  # (1,) each

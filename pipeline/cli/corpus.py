@@ -165,9 +165,11 @@ def archive_text_summary(real_dir: Path, text_file: Path, folds: int) -> str:
     ]
     for name, accuracy in result.floors.items():
         lines.append(
-            f"  {name:<35} {accuracy['all']:.3f} / {accuracy['covered']:.3f} / "
+            f"  {name:<48} {accuracy['all']:.3f} / {accuracy['covered']:.3f} / "
             f"{accuracy['uncovered']:.3f}"
         )
+    weights = ", ".join(f"{w:g}" for w in result.pool_weights)
+    lines.append(f"  (the pooled floor's expert weight, chosen by inner folds: {weights})")
     best, accuracy = result.best()
     lines.append(f"  best floor: {best} ({accuracy:.3f})")
     return "\n".join(lines)
