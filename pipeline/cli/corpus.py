@@ -76,8 +76,8 @@ def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="JSONL",
         help="with --baseline-folds: also score the baseline trained on each fold's pages plus "
         "this labelled archive text (JSON lines with `text` and `rvl_cdip_label`, e.g. the "
-        "Tobacco-3482 OCR text), plain and class-balanced: the fair floor for a model that "
-        "learns from that text",
+        "Tobacco-3482 OCR text), weighted three ways, and pooled with an expert trained on "
+        "that text within the classes it covers: the fair floor for a model that learns from it",
     )
     parser.add_argument(
         "--replay-pages",
