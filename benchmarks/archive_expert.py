@@ -1,62 +1,105 @@
-"""What labelled archive text (e.g. Tobacco-3482's OCR text) would give the model on real pages,
-measured out of fold without training anything: each exit's out-of-fold logits from `docexit adapt`
-(`out_of_fold_outputs.safetensors`) pooled with an archive-text expert, as the pooled text floor
-is (`docexit corpus --baseline-text`), against that floor on the same pages and folds.
+"""What text would give the model on real pages, measured out of fold without training anything:
+each exit's out-of-fold outputs from `docexit adapt` (`out_of_fold_outputs.safetensors`) alone,
+pooled with an expert trained on labelled archive text (e.g. Tobacco-3482's OCR text) within the
+classes it covers, and also pooled with the real-pages text floor; against the best text floor
+(`docexit corpus --baseline-text`: the floor pooled with the same expert) on the same folds.
 
-    python -m docexit.benchmarks.archive_expert --out-of-fold out/cv/out_of_fold_outputs.safetensors \\
-        --corpus data/real148 --archive-text ../shared/data/tobacco3482-ocr/documents.jsonl.gz
+    python -m docexit.benchmarks.archive_expert \\
+        --out-of-fold out/cv/out_of_fold_outputs.safetensors --corpus data/real148 \\
+        --archive-text ../shared/data/tobacco3482-ocr/documents.jsonl.gz
 
-The expert is a text classifier trained on the archive text alone, which holds none of the real
-pages. For each page the pool weight is chosen on the other folds' pages (cross-fitted, as
-`docexit calibrate --out-of-fold` fits calibrations), over several fold assignments.
+The expert is trained on the archive text alone, which holds none of the real pages; the floor's
+probabilities are out of fold on adapt's folds. The pooling weights of each page are chosen on
+the other folds' pages (cross-fitted, as `docexit calibrate --out-of-fold` fits calibrations),
+over several fold assignments.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from docexit.corpus.archive_text import (
+    POOL_WEIGHTS,
     POOLED_FLOOR,
     archive_expert,
-    chosen_pool_weight,
     load_archive_text,
     pool_within_covered,
     pooled_out_of_fold_predictions,
 )
+from docexit.corpus.baseline import out_of_fold_probabilities
 from docexit.corpus.sources import LABELS
 from docexit.models.training.adaptation import load_pages, stratified_folds
 from docexit.models.training.metrics import paired_bootstrap
 from docexit.models.training.recalibration import ArchiveLogits
 
 FOLD_SEEDS = (0, 1, 2, 3, 4)
+FLOOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)  # the text floor's weight in a log-linear pool
+# How each exit is combined with text: (floor weights, expert weights) to choose among.
+VARIANTS = {
+    "alone": ((0.0,), (0.0,)),
+    "+ archive expert": ((0.0,), POOL_WEIGHTS),
+    "+ text floor + archive expert": (FLOOR_WEIGHTS, POOL_WEIGHTS),
+}
 
 
-def cross_fitted_pool(
-    probabilities: np.ndarray,
-    expert: np.ndarray,
-    labels: np.ndarray,
-    covered: np.ndarray,
-    folds: np.ndarray,
+@dataclass(frozen=True)
+class PageText:
+    """What text classifiers say of each page (N pages, C classes): the archive expert's
+    probabilities, the real-pages text floor's out of fold, and the classes the archive covers."""
+
+    expert: np.ndarray  # (N, C)
+    floor: np.ndarray  # (N, C)
+    covered: np.ndarray  # (K,)
+
+
+def with_text(
+    probabilities: np.ndarray, text: PageText, rows: np.ndarray, floor_weight: float, weight: float
 ) -> np.ndarray:
-    """(N, C) `probabilities` pooled with the expert, each fold's weight chosen on the others."""
-    pooled = np.empty_like(probabilities)
+    """(n, C) the exit's `probabilities` of pages `rows` in a log-linear pool with the text
+    floor's, then re-split within the covered classes by the archive expert."""
+    mixed = (1 - floor_weight) * np.log(probabilities + 1e-12)
+    mixed = mixed + floor_weight * np.log(text.floor[rows] + 1e-12)  # (n, C)
+    mixed = np.exp(mixed - mixed.max(axis=1, keepdims=True))
+    mixed /= mixed.sum(axis=1, keepdims=True)
+    return pool_within_covered(mixed, text.expert[rows], text.covered, weight)
+
+
+def cross_fitted_right(
+    probabilities: np.ndarray,
+    text: PageText,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    weights: tuple[tuple[float, ...], tuple[float, ...]],
+) -> np.ndarray:
+    """(N,) whether each page is right when combined with text under the weights (floor,
+    expert) that are most often right on the other folds' pages."""
+    right = np.empty(len(labels), dtype=bool)
     for fold in np.unique(folds):
-        rest, held = folds != fold, folds == fold
-        weight = chosen_pool_weight(probabilities[rest], expert[rest], labels[rest], covered)
-        pooled[held] = pool_within_covered(probabilities[held], expert[held], covered, weight)
-    return pooled
+        rest, held = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+        chosen = max(
+            itertools.product(*weights),
+            key=lambda fw: np.mean(
+                with_text(probabilities[rest], text, rest, *fw).argmax(1) == labels[rest]
+            ),
+        )
+        combined = with_text(probabilities[held], text, held, *chosen)
+        right[held] = combined.argmax(1) == labels[held]
+    return right
 
 
 def measure(
     out_of_fold: Path, corpus: Path, archive_text: Path, exit_names: list[str], folds: int = 5
 ) -> dict:
-    """Per exit (`exit_names`, in the outputs' order): out-of-fold accuracy alone and pooled with the archive expert (mean over the
-    fold assignments); the final exit, alone and pooled, against the pooled text floor, paired."""
+    """Per exit (`exit_names`, in the outputs' order) and `VARIANTS` entry: out-of-fold accuracy
+    (mean over the fold assignments); and the final exit under each against the pooled text
+    floor, paired, on the folds `docexit adapt` used."""
     outputs, hashes = ArchiveLogits.load(out_of_fold)
     if outputs.logits.shape[-1] != len(LABELS):
         raise SystemExit(f"{out_of_fold}: {outputs.logits.shape[-1]} classes, not RVL-CDIP's 16")
@@ -71,37 +114,41 @@ def measure(
     if not np.array_equal(labels[order], outputs.labels.numpy()):
         raise SystemExit(f"{out_of_fold} labels its pages differently from {corpus}")
     archive = load_archive_text(archive_text)
-    covered = np.asarray(sorted(archive.classes))
-    expert = archive_expert(archive, texts)[order]  # (N, C) in outputs' order
+    adapt_folds = stratified_folds(labels, folds)  # the folds `docexit adapt` used
+    text = PageText(
+        expert=archive_expert(archive, texts)[order],
+        floor=out_of_fold_probabilities(texts, labels, adapt_folds)[order],
+        covered=np.asarray(sorted(archive.classes)),
+    )
     ordered = labels[order]
     probabilities = torch.softmax(outputs.logits.float(), dim=-1).numpy()  # (E, N, C)
-    exits = []
-    for name, exit_probabilities in zip(exit_names, probabilities, strict=True):
-        pooled = [
-            cross_fitted_pool(
-                exit_probabilities, expert, ordered, covered, stratified_folds(ordered, folds, s)
-            ).argmax(1)
-            == ordered
-            for s in FOLD_SEEDS
-        ]  # one (N,) per fold assignment
-        alone = exit_probabilities.argmax(1) == ordered
-        exits.append({"exit": name, "alone": float(alone.mean()), "pooled": float(np.mean(pooled))})
-    floor_predictions, _ = pooled_out_of_fold_predictions(
-        texts, labels, stratified_folds(labels, folds), archive
-    )  # the folds `docexit adapt` used
-    floor_right = (floor_predictions == labels)[order].astype(np.float64)  # (N,)
-    final = probabilities[-1]  # (N, C)
-    folds_of_adapt = stratified_folds(ordered, folds)
-    pooled_right = cross_fitted_pool(final, expert, ordered, covered, folds_of_adapt).argmax(1)
-    rights = np.stack([final.argmax(1) == ordered, pooled_right == ordered]).astype(np.float64)
-    diff, low, high = paired_bootstrap(rights - floor_right)  # (2,) each: alone, pooled
+    assignments = [stratified_folds(ordered, folds, seed) for seed in FOLD_SEEDS]
+    exits = [
+        {"exit": name}
+        | {
+            variant: float(
+                np.mean([cross_fitted_right(p, text, ordered, f, w) for f in assignments])
+            )
+            for variant, w in VARIANTS.items()
+        }
+        for name, p in zip(exit_names, probabilities, strict=True)
+    ]
+    floor_predictions, _ = pooled_out_of_fold_predictions(texts, labels, adapt_folds, archive)
+    floor_right = (floor_predictions == labels)[order]  # (N,) in outputs' order
+    final_right = np.stack(
+        [
+            cross_fitted_right(probabilities[-1], text, ordered, adapt_folds[order], w)
+            for w in VARIANTS.values()
+        ]
+    )  # (V, N)
+    diff, low, high = paired_bootstrap(final_right.astype(float) - floor_right)  # (V,) each
     return {
         "pages": len(ordered),
         "exits": exits,
         "floor": {"name": POOLED_FLOOR, "accuracy": float(floor_right.mean())},
         "final_minus_floor": {
-            kind: [float(diff[i]), float(low[i]), float(high[i])]
-            for i, kind in enumerate(("alone", "pooled"))
+            variant: [float(diff[i]), float(low[i]), float(high[i])]
+            for i, variant in enumerate(VARIANTS)
         },
     }
 
@@ -124,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     model = load_checkpoint(args.model or bundled_model_dir(), device=torch.device("cpu"))
     names = exit_names(model)
     result = measure(args.out_of_fold, args.corpus, args.archive_text, names, args.folds)
-    print(f"{result['pages']} real pages, out of fold; exit: alone -> pooled with archive expert")
+    print(f"{result['pages']} real pages, out of fold; each exit " + " / ".join(VARIANTS))
     for row in result["exits"]:
-        print(f"  {row['exit']:<10} {row['alone']:.3f} -> {row['pooled']:.3f}")
+        print(f"  {row['exit']:<10} " + " / ".join(f"{row[v]:.3f}" for v in VARIANTS))
     for kind, (diff, low, high) in result["final_minus_floor"].items():
         print(
-            f"final exit {kind} minus the pooled text floor ({result['floor']['accuracy']:.3f}, "
+            f"final exit, {kind}, minus the pooled text floor ({result['floor']['accuracy']:.3f}, "
             f"same folds): {100 * diff:+.1f} points, 95% interval [{100 * low:+.1f}, "
             f"{100 * high:+.1f}]"
         )

@@ -13,12 +13,14 @@ from docexit.models.training.recalibration import ArchiveLogits
 
 
 def test_pooling_teaches_the_exits_what_the_archive_text_knows(tmp_path):
-    """Classes 0 and 2 are covered by the archive text, class 1 is not. Every real page holds
-    words of its own, so the text floor of the other folds cannot learn them; the archive text
-    holds them. Exit `text@0` knows nothing (uniform logits); `final@6` tells class 1 from
-    the covered classes but not 0 from 2. Pooled, the covered pages come out right, and the
-    class-1 pages stay right where the exit had them."""
-    pages = [(y, [f"w{y}x{i}", f"v{y}x{i}"]) for y in (0, 1, 2) for i in range(6)]
+    """Classes 0 and 2 are covered by the archive text, class 1 is not. Pages of classes 0 and 2
+    hold words of their own, which the text floor of the other folds cannot learn and the
+    archive text holds; class-1 pages share a word the floor learns. Exit `text@0` knows
+    nothing (uniform logits); `final@6` tells class 1 from the covered classes but not 0 from
+    2. With the expert the covered pages come out right; with the floor too, class 1's."""
+    pages = [
+        (y, [f"w{y}x{i}", "ledger" if y == 1 else f"v{y}x{i}"]) for y in (0, 1, 2) for i in range(6)
+    ]
     write_word_split(tmp_path / "real", "train", pages)
     records = [
         {
@@ -41,12 +43,13 @@ def test_pooling_teaches_the_exits_what_the_archive_text_knows(tmp_path):
 
     uniform, informed = result["exits"]
     assert uniform["exit"] == "text@0" and uniform["alone"] == 6 / 18  # all called class 0
-    assert uniform["pooled"] == 12 / 18  # the covered pages; class 1 has no text to pool
-    assert informed["alone"] == 12 / 18 and informed["pooled"] == 1.0
-    assert result["floor"]["accuracy"] == 12 / 18  # the floor has no clue for class 1
-    diff, low, high = result["final_minus_floor"]["pooled"]
-    assert abs(diff - 6 / 18) < 1e-9 and low <= diff <= high
-    assert result["final_minus_floor"]["alone"][0] == 0.0  # 12 of 18 each, other pages
+    assert uniform["+ archive expert"] == 12 / 18  # the covered pages; no text for class 1
+    assert uniform["+ text floor + archive expert"] == 1.0  # the floor knows class 1
+    assert informed["alone"] == 12 / 18 and informed["+ archive expert"] == 1.0
+    assert result["floor"]["accuracy"] == 1.0  # the pooled floor: the same two sources
+    diff, low, high = result["final_minus_floor"]["alone"]
+    assert abs(diff + 6 / 18) < 1e-9 and low <= diff <= high
+    assert result["final_minus_floor"]["+ archive expert"] == [0.0, 0.0, 0.0]
 
 
 def test_outputs_of_other_pages_are_refused(tmp_path):
