@@ -56,6 +56,12 @@ def test_adapt_refuses_an_unusable_model_before_any_fold_trains(tmp_path):
         with pytest.raises(SystemExit, match=reason):
             adapt_cli.main(args)
     assert not (tmp_path / "out" / "model.safetensors").exists()
+    no_folds = parser.parse_args(
+        ["--real", str(real), "--synth", str(tmp_path), "--out", str(tmp_path / "out")]
+        + ["--folds", "0", "--archive-text", str(tmp_path / "text.jsonl")]
+    )
+    with pytest.raises(SystemExit, match="--archive-text sets the cross-validation's floor"):
+        adapt_cli.main(no_folds)  # the text would be silently unused
 
 
 def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):

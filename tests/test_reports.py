@@ -13,9 +13,11 @@ import pyarrow as pa
 import pytest
 import torch
 
+from docexit.corpus.archive_text import ArchiveText
 from docexit.models.policies import policy_from_dict
 from docexit.models.policies.selection import PolicySummary, evaluate_policy, sweep
 from docexit.models.training.adaptation import (
+    FLOOR_NAME,
     CrossvalReport,
     FloorReport,
     OutcomeExit,
@@ -140,6 +142,24 @@ def test_floor_report_round_trip():
     floor = text_floor_report(real, folds, order, torch.ones(16, dtype=torch.bool))
     assert isinstance(floor, FloorReport) and len(floor.adapted_minus_floor) == 3
     assert_round_trip(floor)
+
+
+def test_the_floor_is_the_best_the_archive_text_allows():
+    """Each page's words are its own, so the real folds teach the floor nothing; archive text
+    of classes 0 and 1 holds them, so the pooled floor is higher and is the one reported."""
+    labels = [y for y in (0, 1, 2) for _ in range(4)]
+    words = [[f"w{y}x{i}"] for y in (0, 1, 2) for i in range(4)]
+    real = pa.table({"words": words, "label_id": labels})
+    folds = stratified_folds(labels, 2, seed=0)
+    order = np.concatenate([np.flatnonzero(folds == f) for f in range(2)])
+    texts = [" ".join(f"w{y}x{i}" for i in range(4)) + f" n{k}" for y in (0, 1) for k in range(5)]
+    archive = ArchiveText(texts, np.repeat([0, 1], 5))
+    model_right = torch.ones(12, dtype=torch.bool)
+    alone = text_floor_report(real, folds, order, model_right)
+    pooled = text_floor_report(real, folds, order, model_right, archive)
+    assert alone.name == FLOOR_NAME and pooled.name.startswith(FLOOR_NAME + ", ")
+    assert pooled.accuracy >= 8 / 12 > alone.accuracy  # classes 0 and 1 right with the text
+    assert pooled.adapted_minus_floor[0] == 1 - pooled.accuracy
 
 
 def test_review_rows_round_trip_with_no_page_kept():

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from docexit.corpus.archive_text import ArchiveText
 from docexit.corpus.store import load_split
 from docexit.models.calibration import confidence_ece, expected_calibration_error
 from docexit.models.checkpoint import load_checkpoint
@@ -45,6 +46,7 @@ SPLITS = ("train", "validation", "test")
 # Every real page's exit and visual-exit logits from the fold model that never saw it, written
 # by `cross_validate` into its work folder: `docexit calibrate --out-of-fold` fits on them.
 OUT_OF_FOLD_FILE = "out_of_fold_outputs.safetensors"
+FLOOR_NAME = "TF-IDF + logistic regression on OCR words, same folds"
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,10 @@ def cross_validate(
     synth_corpus: Path,
     work_dir: Path,
     config: AdaptConfig,
+    archive: ArchiveText | None = None,
 ) -> CrossvalReport:
-    """Out-of-fold figures of `adapt` on `real`, and the base model's on the same pages."""
+    """Out-of-fold figures of `adapt` on `real`, and the base model's on the same pages; the
+    text floor is the best one `archive` text (when given) allows."""
     base = load_checkpoint(base_model_dir, device=resolve_device(config.device))
     names = exit_names(base)
     folds = stratified_folds(real.column("label_id").to_pylist(), config.folds, config.seed)
@@ -278,27 +282,38 @@ def cross_validate(
             apply(Calibration.of_model(base), base_outputs), base_outputs, base.exit_layers, names
         ),
         adapted=outcome_report(adapted, adapted_outputs, base.exit_layers, names),
-        text_floor=text_floor_report(real, folds, page_order, adapted.correct[-1]),
+        text_floor=text_floor_report(real, folds, page_order, adapted.correct[-1], archive),
     )
 
 
 def text_floor_report(
-    real: pa.Table, folds: np.ndarray, page_order: np.ndarray, model_correct: torch.Tensor
+    real: pa.Table,
+    folds: np.ndarray,
+    page_order: np.ndarray,
+    model_correct: torch.Tensor,
+    archive: ArchiveText | None = None,
 ) -> FloorReport:
     """The text-only floor (TF-IDF + logistic regression on OCR words) under the same folds:
-    each page predicted by a floor trained on the other folds; and the adapted model's
-    full-depth accuracy (`model_correct (N,)`, pages in `page_order`) minus the floor's, with
-    a 95% paired bootstrap interval."""
+    each page predicted by a floor trained on the other folds, and with `archive` text the
+    same floor pooled with an expert trained on it, whichever is higher; and the adapted
+    model's full-depth accuracy (`model_correct (N,)`, pages in `page_order`) minus the
+    floor's, with a 95% paired bootstrap interval."""
+    from docexit.corpus.archive_text import POOLED_FLOOR, pooled_out_of_fold_predictions
     from docexit.corpus.baseline import out_of_fold_probabilities
 
     texts = [" ".join(words) for words in real.column("words").to_pylist()]
     labels = np.array(real.column("label_id").to_pylist())
-    predictions = out_of_fold_probabilities(texts, labels, folds).argmax(axis=1)
-    floor_ok = (predictions == labels)[page_order].astype(np.float64)  # (N,) in outcome order
+    floors = {FLOOR_NAME: out_of_fold_probabilities(texts, labels, folds).argmax(axis=1)}
+    if archive is not None:
+        floors[f"{FLOOR_NAME}, {POOLED_FLOOR}"] = pooled_out_of_fold_predictions(
+            texts, labels, folds, archive
+        )[0]
+    name = max(floors, key=lambda k: np.mean(floors[k] == labels))
+    floor_ok = (floors[name] == labels)[page_order].astype(np.float64)  # (N,) in outcome order
     model_ok = model_correct.numpy().astype(np.float64)  # (N,)
     diff, low, high = paired_bootstrap((model_ok - floor_ok)[None])  # (1,) each
     return FloorReport(
-        name="TF-IDF + logistic regression on OCR words, same folds",
+        name=name,
         accuracy=float(floor_ok.mean()),
         adapted_minus_floor=(float(diff[0]), float(low[0]), float(high[0])),
     )

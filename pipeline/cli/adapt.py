@@ -47,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crossval-only", action="store_true", help="only cross-validate; save no model"
     )
+    parser.add_argument(
+        "--archive-text",
+        type=Path,
+        metavar="JSONL",
+        default=None,
+        help="labelled archive text (as docexit corpus --baseline-text): the cross-validation "
+        "compares the model with the text floor pooled with it when that floor is higher",
+    )
     for option in ("epochs", "batch_size", "replay_pages", "val_pages", "seed"):
         parser.add_argument(
             "--" + option.replace("_", "-"), type=int, default=getattr(ADAPT_DEFAULTS, option)
@@ -73,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from docexit.corpus.archive_text import load_archive_text
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
     from docexit.models.training.adaptation import (
@@ -84,6 +93,10 @@ def main(args: argparse.Namespace) -> int:
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
     from docexit.pipeline.defaults import bundled_model_dir
 
+    if args.archive_text and not args.folds:
+        raise SystemExit(
+            "docexit adapt: --archive-text sets the cross-validation's floor; use --folds"
+        )
     names = {f.name for f in fields(AdaptConfig)}
     config = AdaptConfig(**{k: v for k, v in vars(args).items() if k in names})
     model_dir = args.model or bundled_model_dir()
@@ -95,7 +108,10 @@ def main(args: argparse.Namespace) -> int:
     crossval = None
     if args.folds:
         start = time.perf_counter()
-        crossval = cross_validate(model_dir, real, args.synth, work_dir / "crossval", config)
+        archive = load_archive_text(args.archive_text) if args.archive_text else None
+        crossval = cross_validate(
+            model_dir, real, args.synth, work_dir / "crossval", config, archive
+        )
         crossval = replace(crossval, seconds=time.perf_counter() - start)
         (args.out / "crossval.json").write_text(json.dumps(crossval.to_dict(), indent=2))
         shutil.copyfile(work_dir / "crossval" / OUT_OF_FOLD_FILE, args.out / OUT_OF_FOLD_FILE)
