@@ -81,15 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from docexit.corpus.archive_text import load_archive_text
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
-    from docexit.models.training.adaptation import (
-        OUT_OF_FOLD_FILE,
-        adapt,
-        cross_validate,
-        load_pages,
-    )
+    from docexit.models.training.adaptation import adapt, load_pages
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
     from docexit.pipeline.defaults import bundled_model_dir
 
@@ -105,17 +99,7 @@ def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
     refuse_unusable_model(model_dir, real, str(args.real), cross_validating=args.folds > 0)
-    crossval = None
-    if args.folds:
-        start = time.perf_counter()
-        archive = load_archive_text(args.archive_text) if args.archive_text else None
-        crossval = cross_validate(
-            model_dir, real, args.synth, work_dir / "crossval", config, archive
-        )
-        crossval = replace(crossval, seconds=time.perf_counter() - start)
-        (args.out / "crossval.json").write_text(json.dumps(crossval.to_dict(), indent=2))
-        shutil.copyfile(work_dir / "crossval" / OUT_OF_FOLD_FILE, args.out / OUT_OF_FOLD_FILE)
-        print(crossval_summary(crossval))
+    crossval = run_crossval(args, model_dir, real, config, work_dir) if args.folds else None
     if args.crossval_only:
         return 0
     model = load_checkpoint(model_dir, device=resolve_device(args.device))
@@ -142,6 +126,23 @@ def main(args: argparse.Namespace) -> int:
     write_model_card(args.out)
     print(f"wrote {args.out}")
     return 0
+
+
+def run_crossval(
+    args: argparse.Namespace, model_dir: Path, real: Any, config: AdaptConfig, work_dir: Path
+) -> CrossvalReport:
+    """Cross-validate the adaptation; write OUT/crossval.json and the out-of-fold outputs."""
+    from docexit.corpus.archive_text import load_archive_text
+    from docexit.models.training.adaptation import OUT_OF_FOLD_FILE, cross_validate
+
+    start = time.perf_counter()
+    archive = load_archive_text(args.archive_text) if args.archive_text else None
+    crossval = cross_validate(model_dir, real, args.synth, work_dir / "crossval", config, archive)
+    crossval = replace(crossval, seconds=time.perf_counter() - start)
+    (args.out / "crossval.json").write_text(json.dumps(crossval.to_dict(), indent=2))
+    shutil.copyfile(work_dir / "crossval" / OUT_OF_FOLD_FILE, args.out / OUT_OF_FOLD_FILE)
+    print(crossval_summary(crossval))
+    return crossval
 
 
 def refuse_unusable_model(model_dir: Path, real: Any, what: str, cross_validating: bool) -> None:
