@@ -65,6 +65,7 @@ from docexit.benchmarks.timing import (
     target_lines,
     targets_dict,
 )
+from docexit.transforms.inference import ENGINE_BATCH_PAGES
 
 DEFAULT_PAGES = 64
 STARTUP_PAGES = 1  # pages of the pipeline run that tells start-up from steady state
@@ -237,6 +238,12 @@ def print_report(report: dict[str, Any]) -> None:
         f"inference {'-' if other is None else f'{other.median:.1f}'} ms/page (decode, vision "
         f"stage, featurize, write, runner)\n    {STEADY_STATE}"
     )
+    batches, batch_pages = f.get("engine_batches"), f.get("engine_batch_pages")
+    if batches is not None and batch_pages is not None:
+        print(
+            f"engine batches (RunInference -> early-exit engine): {batches.median:.0f} of "
+            f"{batch_pages.median:.1f} pages on average (Beam distribution {ENGINE_BATCH_PAGES})"
+        )
     print_ratios(report, f)
     for key, who in (("engine_cpu_share", "bare engine"), ("pipeline_ocr_cpu_share", "pipeline")):
         share = f.get(key)

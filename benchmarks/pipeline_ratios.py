@@ -10,6 +10,7 @@ from typing import Any
 
 from docexit.benchmarks.timing import Spread, Target, spread, steady_state
 from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
+from docexit.transforms.inference import ENGINE_BATCH_PAGES
 
 ENGINE_TARGET = 0.9  # pipeline OCR pages/s >= 90% of the bare engine's
 CLI_TARGET = 2.0  # bare engine about 2x the command line
@@ -129,10 +130,13 @@ def round_figures(
     bare_loop = _rate(len(bare) * workers, sum(bare.values()))
     floor = _rate(len(per_page) * workers, ocr.pop("bare_ocr_s") + inference_s)
     startup_s, steady = _steady(first, pipe)
+    batch_sizes = (pipe.get("metrics") or {}).get(ENGINE_BATCH_PAGES) or {}
     other_s = None if not steady else len(per_page) * workers / steady - pipe_ocr_s - inference_s
     return {
         **ocr,
         "inference_ms_per_page": 1000.0 * inference_s / len(per_page) if per_page else None,
+        "engine_batches": batch_sizes.get("count"),  # RunInference batches the engine got
+        "engine_batch_pages": batch_sizes.get("mean"),  # their mean size in pages
         # steady-state seconds per page outside OCR and inference (decode, vision stage,
         # featurize, writing, the runner), summed over the processes
         "other_ms_per_page": None if other_s is None else 1000.0 * other_s / len(per_page),
