@@ -19,6 +19,7 @@ FLOOR_TARGET = 0.9  # end to end >= 90% of "OCR + inference"
 MEMORY_FLAT = 1.2  # peak RSS at 10N pages within +20% of N pages counts as flat
 
 PAIRED = "ocr_call_paired_cpu"  # the A/B of `tesseract_refs.paired_calls`
+AFTER_WORK = "ocr_call_after_work_cpu"  # the A/B of `ocr_context.after_work_calls`
 DEFINITIONS = {
     "ocr_stage_vs_engine_cpu": "bare engine CPU seconds / pipeline OCR-stage CPU seconds, over "
     "the pages the pipeline OCRed: the pipeline's measured around each Tesseract call inside its "
@@ -30,6 +31,11 @@ DEFINITIONS = {
     PAIRED: "bare-loop CPU seconds / pipeline-engine CPU seconds per call, both "
     "calls on the same page back to back in one thread (which goes first alternates), over the "
     "pages the pipeline OCRed: the call itself, free of round-to-round noise; median (pooled)",
+    AFTER_WORK: "pipeline-engine CPU seconds per call right after another OCR call / right "
+    "after the pipeline's work on the previous page (featurize, and classify as a batch of one), "
+    "the same page's calls back to back in one thread (which goes first alternates), over the "
+    "pages the pipeline OCRed: below 1.0, that work slows Tesseract's next call (evicted caches); "
+    "median (pooled)",
     "ocr_stage_vs_engine": "the same in wall-clock seconds (ocr_wall_us): this one also counts "
     "the time other jobs held the CPU while each call waited",
     "engine_vs_cli": "bare engine pages/s / Tesseract CLI pages/s, over the pages both read",
