@@ -10,7 +10,8 @@ physical references on the same pages with the same number of processes, in one 
             multi_processing with --direct_num_workers N), per-page figures from its Parquet,
             and again on its first page alone to tell start-up from steady-state pages/s
 
-The runs go in rotation (cli, engine, pipeline on 1 page, pipeline) for `--rounds` rounds; each
+The runs go in rotation (cli, engine, pipeline on 1 page, pipeline; every other round backwards,
+so that the bare loop does not always run before the pipeline) for `--rounds` rounds; each
 ratio is taken within a round over the same pages on both sides (the OCR stage: the pages the
 pipeline OCRed, since pages that leave at the vision stage have none; `--pipeline-arg=--force-ocr`
 OCRs every page), then reported as the median over the rounds with its range. Stage throughput is
@@ -150,7 +151,7 @@ def run_rounds(
         out = work / f"{name}-{r}"
         return run_pipeline(source, model_dir, out, workers, pipeline_args, progress)
 
-    runs = interleave(RUNS, rounds, one)
+    runs = interleave(RUNS, rounds, one, mirror=True)  # the bare loop not always first
     out = []
     for r in range(rounds):
         this = {name: runs[name][r] for name in RUNS}

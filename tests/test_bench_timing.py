@@ -27,6 +27,9 @@ def test_interleave_runs_modes_in_rotation() -> None:
     assert results == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"], "c": ["c0", "c1", "c2"]}
     with pytest.raises(ValueError, match="rounds"):
         interleave("ab", 0, lambda mode, r: None)
+    calls.clear()
+    mirrored = interleave("abc", 3, lambda mode, r: calls.append(mode) or f"{mode}{r}", True)
+    assert "".join(calls) == "abccbaabc" and mirrored == results
 
 
 def test_ratios_pair_rounds_and_report_the_median_with_its_range() -> None:
