@@ -10,7 +10,8 @@ physical references on the same pages with the same number of processes, in one 
             multi_processing with --direct_num_workers N), per-page figures from its Parquet,
             and again on its first page alone to tell start-up from steady-state pages/s
 
-The runs go in rotation (cli, engine, pipeline on 1 page, pipeline) for `--rounds` rounds; each
+The runs go in rotation (cli, engine, pipeline on 1 page, pipeline; every other round backwards,
+so that the bare loop does not always run before the pipeline) for `--rounds` rounds; each
 ratio is taken within a round over the same pages on both sides (the OCR stage: the pages the
 pipeline OCRed, since pages that leave at the vision stage have none; `--pipeline-arg=--force-ocr`
 OCRs every page), then reported as the median over the rounds with its range. Stage throughput is
@@ -20,6 +21,10 @@ CPU time, `docexit.transforms.dofns.OCR_WALL_US` / `OCR_CPU_US`, read from the P
 the same calls for the bare engine; the whole subprocess for the command line. The OCR-stage
 targets are judged in CPU time: on a shared machine the wall clock of a call also counts the time
 other jobs held the core, CPU time does not. Pages: see `docexit.benchmarks.pipeline_pages`.
+After the rounds, two A/Bs of one call in one thread on the pages the pipeline OCRed: the bare
+loop's call against the pipeline engine's (`tesseract_refs.paired_calls`), and the pipeline
+engine's call right after another OCR call against right after the pipeline's work on the
+previous page (`ocr_context.after_work_calls`): whether that work slows Tesseract.
 
 Targets (printed as PASS/FAIL, never asserted): pipeline OCR stage at most 1.0x and at least 90%
 of the bare engine on the same pages in CPU time (so about 2x the command line); inference < 1/3 of OCR time
@@ -41,10 +46,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from docexit.benchmarks.ocr_context import after_work_calls, pipeline_work
 from docexit.benchmarks.pipeline_job import run_pipeline
 from docexit.benchmarks.pipeline_memory import DEFAULT_MEMORY_PAGES, memory_check
 from docexit.benchmarks.pipeline_pages import PageSet, first_pages, prepare_pages
 from docexit.benchmarks.pipeline_ratios import (
+    AFTER_WORK,
     BUSY_MACHINE,
     BUSY_WARNING,
     DEFINITIONS,
@@ -65,6 +72,7 @@ from docexit.benchmarks.timing import (
     target_lines,
     targets_dict,
 )
+from docexit.transforms.inference import ENGINE_BATCH_PAGES
 
 DEFAULT_PAGES = 64
 STARTUP_PAGES = 1  # pages of the pipeline run that tells start-up from steady state
@@ -143,7 +151,7 @@ def run_rounds(
         out = work / f"{name}-{r}"
         return run_pipeline(source, model_dir, out, workers, pipeline_args, progress)
 
-    runs = interleave(RUNS, rounds, one)
+    runs = interleave(RUNS, rounds, one, mirror=True)  # the bare loop not always first
     out = []
     for r in range(rounds):
         this = {name: runs[name][r] for name in RUNS}
@@ -173,6 +181,10 @@ def run_benchmark(
     ocred = [p for p in page_set.pages if last.get(Path(p.path).name, {}).get("ocr_ran")]
     log(f"[paired] the bare loop's and the pipeline engine's calls on {len(ocred)} pages")
     report["paired"] = paired_figures(paired_calls(ocred))
+    log(
+        f"[after work] the pipeline engine's calls after OCR and after its work, {len(ocred)} pages"
+    )
+    report["after_work"] = paired_figures(after_work_calls(ocred, pipeline_work(model_dir)))
     if memory_pages:
         log(f"[memory] {memory_pages} vs {10 * memory_pages} pages")
         report["memory"] = memory_check(
@@ -190,12 +202,12 @@ def run_benchmark(
 
 
 def print_ratios(report: dict[str, Any], f: dict[str, Spread | None]) -> None:
-    """Every ratio of DEFINITIONS (medians over the rounds, the paired A/B) with its definition."""
+    """Every ratio of DEFINITIONS (medians over the rounds, the paired A/Bs) with its definition."""
     for key, definition in DEFINITIONS.items():
-        if key != PAIRED:
+        if key not in (PAIRED, AFTER_WORK):
             print(ratio_line(key, f.get(key), definition))
             continue
-        paired, shown = report.get("paired"), "n/a"
+        paired, shown = report.get("paired" if key == PAIRED else "after_work"), "n/a"
         if paired:
             shown = f"{paired['median']:.3f}x ({paired['pooled']:.3f}x pooled, "
             shown += f"{paired['pages']} pages)"
@@ -237,6 +249,12 @@ def print_report(report: dict[str, Any]) -> None:
         f"inference {'-' if other is None else f'{other.median:.1f}'} ms/page (decode, vision "
         f"stage, featurize, write, runner)\n    {STEADY_STATE}"
     )
+    batches, batch_pages = f.get("engine_batches"), f.get("engine_batch_pages")
+    if batches is not None and batch_pages is not None:
+        print(
+            f"engine batches (RunInference -> early-exit engine): {batches.median:.0f} of "
+            f"{batch_pages.median:.1f} pages on average (Beam distribution {ENGINE_BATCH_PAGES})"
+        )
     print_ratios(report, f)
     for key, who in (("engine_cpu_share", "bare engine"), ("pipeline_ocr_cpu_share", "pipeline")):
         share = f.get(key)

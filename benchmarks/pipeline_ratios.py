@@ -10,6 +10,7 @@ from typing import Any
 
 from docexit.benchmarks.timing import Spread, Target, spread, steady_state
 from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
+from docexit.transforms.inference import ENGINE_BATCH_PAGES
 
 ENGINE_TARGET = 0.9  # pipeline OCR pages/s >= 90% of the bare engine's
 CLI_TARGET = 2.0  # bare engine about 2x the command line
@@ -18,6 +19,7 @@ FLOOR_TARGET = 0.9  # end to end >= 90% of "OCR + inference"
 MEMORY_FLAT = 1.2  # peak RSS at 10N pages within +20% of N pages counts as flat
 
 PAIRED = "ocr_call_paired_cpu"  # the A/B of `tesseract_refs.paired_calls`
+AFTER_WORK = "ocr_call_after_work_cpu"  # the A/B of `ocr_context.after_work_calls`
 DEFINITIONS = {
     "ocr_stage_vs_engine_cpu": "bare engine CPU seconds / pipeline OCR-stage CPU seconds, over "
     "the pages the pipeline OCRed: the pipeline's measured around each Tesseract call inside its "
@@ -29,6 +31,11 @@ DEFINITIONS = {
     PAIRED: "bare-loop CPU seconds / pipeline-engine CPU seconds per call, both "
     "calls on the same page back to back in one thread (which goes first alternates), over the "
     "pages the pipeline OCRed: the call itself, free of round-to-round noise; median (pooled)",
+    AFTER_WORK: "pipeline-engine CPU seconds per call right after another OCR call / right "
+    "after the pipeline's work on the previous page (featurize, and classify as a batch of one), "
+    "the same page's calls back to back in one thread (which goes first alternates), over the "
+    "pages the pipeline OCRed: below 1.0, that work slows Tesseract's next call (evicted caches); "
+    "median (pooled)",
     "ocr_stage_vs_engine": "the same in wall-clock seconds (ocr_wall_us): this one also counts "
     "the time other jobs held the CPU while each call waited",
     "engine_vs_cli": "bare engine pages/s / Tesseract CLI pages/s, over the pages both read",
@@ -129,10 +136,13 @@ def round_figures(
     bare_loop = _rate(len(bare) * workers, sum(bare.values()))
     floor = _rate(len(per_page) * workers, ocr.pop("bare_ocr_s") + inference_s)
     startup_s, steady = _steady(first, pipe)
+    batch_sizes = (pipe.get("metrics") or {}).get(ENGINE_BATCH_PAGES) or {}
     other_s = None if not steady else len(per_page) * workers / steady - pipe_ocr_s - inference_s
     return {
         **ocr,
         "inference_ms_per_page": 1000.0 * inference_s / len(per_page) if per_page else None,
+        "engine_batches": batch_sizes.get("count"),  # RunInference batches the engine got
+        "engine_batch_pages": batch_sizes.get("mean"),  # their mean size in pages
         # steady-state seconds per page outside OCR and inference (decode, vision stage,
         # featurize, writing, the runner), summed over the processes
         "other_ms_per_page": None if other_s is None else 1000.0 * other_s / len(per_page),

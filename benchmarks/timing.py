@@ -46,15 +46,17 @@ def spread(values: Sequence[float]) -> Spread:
 
 
 def interleave(
-    modes: Sequence[str], rounds: int, run: Callable[[str, int], T]
+    modes: Sequence[str], rounds: int, run: Callable[[str, int], T], mirror: bool = False
 ) -> dict[str, list[T]]:
     """`run(mode, round)` for every mode in turn, `rounds` times (ABC ABC ...), so that a slow
-    spell of a loaded machine falls on every mode alike; mode -> its results in round order."""
+    spell of a loaded machine falls on every mode alike; `mirror`: every other round backwards
+    (ABC CBA ...), so that no mode always runs before another; mode -> its results in round
+    order."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     results: dict[str, list[T]] = {mode: [] for mode in modes}
     for r in range(rounds):
-        for mode in modes:
+        for mode in reversed(modes) if mirror and r % 2 else modes:
             results[mode].append(run(mode, r))
     return results
 

@@ -13,6 +13,10 @@ from docexit.transforms.inference import POLICY_CHOICES
 DEFAULT_OUTPUT = "out/run"
 DEFAULT_OCR_TIMEOUT = 120.0  # seconds; a 1700 x 2200 page takes about 2 s on one core
 DEFAULT_MAX_FAILURE_SHARE = 0.5  # more than half the inputs failing means something is broken
+# Pages RunInference's BatchElements starts each bundle's batches at: its adaptive sizing
+# starts there (default 1 gave the engine batches of about 2 pages, nothing to refill from);
+# `docexit run` reports the batches the engine got (Beam distribution `engine_batch_pages`).
+DEFAULT_MIN_BATCH_SIZE = 32
 DEFAULT_VISION_BATCH_SIZE = 16  # pages per image-CNN batch: whole page images wait in it
 
 
@@ -183,8 +187,11 @@ def _add_batching_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--min-batch-size",
         type=int,
-        default=1,
-        help="smallest batch BatchElements starts from (not a floor; default: 1)",
+        default=DEFAULT_MIN_BATCH_SIZE,
+        help="pages per RunInference batch at the least, but for the last batch of a bundle "
+        "(Beam's adaptive BatchElements grows from it up to --batch-size; with 1 the engine got "
+        "batches of about 2 pages, too few for waiting pages to refill it) "
+        "(default: %(default)s)",
     )
     group.add_argument(
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N (default: auto)"

@@ -9,6 +9,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from docexit.transforms import counts
 from docexit.transforms.dead_letters import METRICS_NAMESPACE
+from docexit.transforms.inference import ENGINE_BATCH_PAGES
 from docexit.transforms.layout import DEAD_LETTERS, ROWS, join, list_files
 from docexit.transforms.rows import VISION_EXIT_LAYER
 
@@ -87,6 +88,12 @@ class RunSummary:
             dist = self.metrics.get(name)
             if isinstance(dist, dict) and dist.get("count"):
                 lines.append(f"{name}: mean {dist['mean']:.0f}, max {dist['max']}")
+        batches = self.metrics.get(ENGINE_BATCH_PAGES)
+        if isinstance(batches, dict) and batches.get("count"):
+            lines.append(
+                f"engine batches: {batches['count']} of {batches['mean']:.1f} pages on average "
+                f"(min {batches['min']}, max {batches['max']})"
+            )
         lines.append(f"output: {self.output}/ (rows/, dead_letters/, manifest/, _SUCCESS)")
         return "\n".join(lines)
 

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from docexit.benchmarks import pipeline_bench, pipeline_memory, pipeline_pages
+from docexit.benchmarks import ocr_context, pipeline_bench, pipeline_memory, pipeline_pages
 from docexit.models.device import CPU_WORKER_THREADS
 from docexit.pipeline.cli import bench as bench_cli
 from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
@@ -95,11 +96,26 @@ def test_benchmark_report_counts_add_up(
     ocred = report["rounds"][-1]["figures"]["ocr_pages"]
     paired = report["paired"]
     assert (paired is None) if ocred < 2 else (paired["pages"] == ocred - 1 > 0)
-    assert set(report["ratio_definitions"]) >= {"ocr_stage_vs_engine", "e2e_vs_floor"}
+    after_work = report["after_work"]  # the same pages, the first one warming up
+    assert (after_work is None) if ocred < 2 else (after_work["pages"] == ocred - 1)
+    assert set(report["ratio_definitions"]) >= {"ocr_stage_vs_engine", "ocr_call_after_work_cpu"}
     assert report["figures"]["engine_vs_cli"]["n"] == 2
     assert len(report["targets"]) == 5
     assert report["torch_threads"] == CPU_WORKER_THREADS  # from the pipeline's args
     pipeline_bench.print_report(report)
+
+
+def test_after_work_calls_put_the_work_between_calls(page_set: pipeline_pages.PageSet) -> None:
+    """Each page's call right after an OCR call and right after the work on the previous page
+    (the page and its OCR words, as the pipeline featurizes them)."""
+    done: list[tuple[tuple[int, int], int]] = []
+    pairs = ocr_context.after_work_calls(
+        page_set.pages, lambda image, ocr: done.append((image.size, len(ocr.words)))
+    )
+    assert len(pairs) == len(done) == PAGES - 1  # the first page only warms up
+    assert all(back > 0 and after > 0 for back, after in pairs)
+    sizes = [Image.open(p.path).size for p in page_set.pages[:-1]]
+    assert [size for size, _ in done] == sizes and all(words > 0 for _, words in done)
 
 
 def test_reports_the_torch_threads_each_pipeline_worker_runs() -> None:

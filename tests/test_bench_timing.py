@@ -16,6 +16,7 @@ from docexit.benchmarks.timing import (
     targets_dict,
 )
 from docexit.transforms.dofns import OCR_CPU_US, OCR_WALL_US
+from docexit.transforms.inference import ENGINE_BATCH_PAGES
 
 
 def test_interleave_runs_modes_in_rotation() -> None:
@@ -26,6 +27,9 @@ def test_interleave_runs_modes_in_rotation() -> None:
     assert results == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"], "c": ["c0", "c1", "c2"]}
     with pytest.raises(ValueError, match="rounds"):
         interleave("ab", 0, lambda mode, r: None)
+    calls.clear()
+    mirrored = interleave("abc", 3, lambda mode, r: calls.append(mode) or f"{mode}{r}", True)
+    assert "".join(calls) == "abccbaabc" and mirrored == results
 
 
 def test_ratios_pair_rounds_and_report_the_median_with_its_range() -> None:
@@ -88,6 +92,7 @@ def _pipeline_round(workers: int = 1, ocr_metrics: tuple[int, int] = (2, 2)) -> 
     metrics = {
         OCR_WALL_US: _metric(wall_pages, 2.2 * wall_pages),
         OCR_CPU_US: _metric(cpu_pages, 1.6 * cpu_pages),
+        ENGINE_BATCH_PAGES: {"count": 3, "sum": 4, "min": 1, "max": 2, "mean": 4 / 3},
     }
     pipe = {"per_page": per_page, "rows": 4, "wall_s": 13.0, "metrics": metrics}
     return pipeline_ratios.round_figures(cli, engine, pipe, {"rows": 1, "wall_s": 10.0}, workers)
@@ -103,6 +108,7 @@ def test_pipeline_ratios_are_taken_over_the_same_pages() -> None:
     assert f["ocr_stage_vs_engine"] == pytest.approx(4.0 / 4.4)
     assert f["ocr_stage_vs_engine_cpu"] == pytest.approx(1.0 / 3.2)
     assert f["pipeline_ocr_pps"] == pytest.approx(2 / 4.4)
+    assert f["engine_batches"] == 3 and f["engine_batch_pages"] == pytest.approx(4 / 3)
     assert f["ocr_ms_per_page"] == pytest.approx(2200.0)
     assert f["engine_same_pages_pps"] == pytest.approx(0.5)
     assert f["engine_vs_cli"] == pytest.approx(8.0 / 6.0)

@@ -360,3 +360,29 @@ def test_the_shipped_model_runs_no_vision_stage(tmp_path: Path) -> None:
     assert config["visual_exit"]["threshold"] is None
     assert "OCR" in step_names() and "VisionStage" not in step_names()
     assert "VisionStage" in step_names("--visual-threshold", "0.95")
+
+
+@pytest.mark.slow
+def test_the_engine_gets_whole_batches_by_default(
+    synth_pages: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """RunInference hands the engine batches of --min-batch-size pages and up (the last of a
+    bundle aside), as the job's `engine_batch_pages` distribution counts them; with the old
+    start of 1 they were about 2 pages, too few to refill from (6 batches for these 18)."""
+    from docexit.pipeline.options import DEFAULT_MIN_BATCH_SIZE
+    from docexit.transforms.inference import ENGINE_BATCH_PAGES
+
+    def batches(name: str, *extra: str) -> tuple[dict[str, Any], int, str]:
+        argv = ["--input", str(synth_pages / "images" / "*"), "--output", str(tmp_path / name)]
+        argv += ["--model", str(tiny_model_dir), "--dpi", "100", *extra]
+        summary = run(argv, test_pipeline=BeamTestPipeline(argv=argv))
+        return summary.metrics[ENGINE_BATCH_PAGES], summary.pages, summary.format()
+
+    by_default, pages, text = batches("default")
+    assert pages == 18 < DEFAULT_MIN_BATCH_SIZE
+    # fewer pages than the minimum, in the DirectRunner's one bundle: all in one batch
+    assert by_default["sum"] == pages and by_default["count"] == 1
+    assert f"engine batches: {by_default['count']} of {by_default['mean']:.1f} pages" in text
+
+    capped, pages, _ = batches("capped", "--batch-size", "2")
+    assert capped["sum"] == pages and capped["max"] <= 2 and capped["count"] >= pages / 2

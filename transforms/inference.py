@@ -45,6 +45,9 @@ LOG = logging.getLogger(__name__)
 # `POLICY_CHOICES` stay importable from here for pipeline/.
 POLICY_CHOICES = threshold_policy_names()
 
+# Beam distribution (namespace `docexit`): pages in each batch RunInference hands the engine.
+ENGINE_BATCH_PAGES = "engine_batch_pages"
+
 
 def read_model_config(model_dir: str | Path) -> dict[str, Any]:
     """The checkpoint's `config.json` as a dict (no torch, no weights)."""
@@ -162,8 +165,9 @@ class EarlyExitModelHandler(ModelHandler[PageRecord, PagePrediction, EarlyExitRu
         large_model: bool = False,
         model_copies: int | None = None,
     ) -> None:
-        # NOTE Beam 2.77: passing max_batch_weight crashes at construction; min_batch_size is a
-        # starting point for BatchElements' adaptive sizing, not a floor.
+        # NOTE Beam 2.77: passing max_batch_weight crashes at construction. BatchElements'
+        # adaptive sizing starts at min_batch_size and never goes below it but for the last
+        # batch of a bundle (apache_beam.transforms.util._BatchSizeEstimator).
         super().__init__(
             min_batch_size=min_batch_size,
             max_batch_size=max_batch_size,
@@ -175,6 +179,8 @@ class EarlyExitModelHandler(ModelHandler[PageRecord, PagePrediction, EarlyExitRu
         self._device = device
         self._torch_threads = torch_threads
         self._engine_step_size = engine_step_size
+        # Pages per batch the engine gets: refill needs waiting pages in the same batch.
+        self._batch_pages = Metrics.distribution(METRICS_NAMESPACE, ENGINE_BATCH_PAGES)
 
     def load_model(self) -> EarlyExitRunner:
         import torch
@@ -197,6 +203,7 @@ class EarlyExitModelHandler(ModelHandler[PageRecord, PagePrediction, EarlyExitRu
         model: EarlyExitRunner,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
+        self._batch_pages.update(len(batch))
         predictions = model.classify([_features(page) for page in batch])
         return [
             PredictionResult(example=page, inference=prediction, model_id=self._model_dir)
