@@ -122,16 +122,12 @@ class TextPrior:
     expert: TfidfLinear
     floor_weights: np.ndarray  # (E,)
     expert_weights: np.ndarray  # (E,)
+    num_classes: int
 
-    def page_probabilities(self, texts: Sequence[str], num_classes: int) -> np.ndarray:
-        """(N, 2, C) what the floor and the expert say of each page's text."""
-        return np.stack(
-            [
-                self.floor.probabilities(texts, num_classes),
-                self.expert.probabilities(texts, num_classes),
-            ],
-            axis=1,
-        )
+    def page_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, 2, C) float32: what the floor and the expert say of each page's text."""
+        parts = [c.probabilities(texts, self.num_classes) for c in (self.floor, self.expert)]
+        return np.stack(parts, axis=1).astype(np.float32)
 
     def combine(self, exit_index: int, logits: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """(B, C) exit `exit_index`'s logits (B, C) pooled with its pages' text (B, 2, C)."""
@@ -150,6 +146,7 @@ class TextPrior:
         floor, floor_words = self.floor.tensors("floor")
         expert, expert_words = self.expert.tensors("expert")
         weights = {"floor_weights": self.floor_weights, "expert_weights": self.expert_weights}
+        weights["num_classes"] = np.asarray(self.num_classes, dtype=np.int64)
         metadata = {
             "floor_words": json.dumps(floor_words),
             "expert_words": json.dumps(expert_words),
@@ -172,4 +169,5 @@ class TextPrior:
             TfidfLinear.from_tensors(tensors, "expert", json.loads(metadata["expert_words"])),
             tensors["floor_weights"],
             tensors["expert_weights"],
+            int(tensors["num_classes"]),
         )

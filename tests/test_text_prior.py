@@ -3,7 +3,10 @@ survive a save and load, and pool into an exit's output as the floor's pooling d
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 
 from docexit.corpus.baseline import class_probabilities, text_classifier
@@ -32,17 +35,15 @@ def test_numpy_tfidf_linear_gives_scikit_learns_probabilities():
 def test_a_saved_prior_loads_back_the_same(tmp_path):
     floor = TfidfLinear.from_classifier(text_classifier().fit(TEXTS, LABELS))
     expert = TfidfLinear.from_classifier(text_classifier().fit(TEXTS[:2] * 2, [7, 8, 7, 8]))
-    prior = TextPrior(floor, expert, np.array([0.0, 0.5]), np.array([0.25, 0.0]))
+    prior = TextPrior(floor, expert, np.array([0.0, 0.5]), np.array([0.25, 0.0]), 16)
     assert TextPrior.load(tmp_path) is None
     prior.save(tmp_path)
     loaded = TextPrior.load(tmp_path)
     assert loaded.floor.vocabulary == floor.vocabulary
     np.testing.assert_array_equal(loaded.expert.classes, [7, 8])
-    np.testing.assert_array_equal(
-        loaded.page_probabilities(TEXTS, 16), prior.page_probabilities(TEXTS, 16)
-    )
+    np.testing.assert_array_equal(loaded.page_probabilities(TEXTS), prior.page_probabilities(TEXTS))
     logits = torch.randn(6, 16, generator=torch.Generator().manual_seed(0))
-    text = torch.from_numpy(prior.page_probabilities(TEXTS, 16))  # (N, 2, C)
+    text = torch.from_numpy(prior.page_probabilities(TEXTS))  # (N, 2, C)
     for exit_index in (0, 1):
         torch.testing.assert_close(
             loaded.combine(exit_index, logits, text), prior.combine(exit_index, logits, text)
@@ -64,3 +65,72 @@ def test_pooling_keeps_the_uncovered_share_and_weight_zero_changes_nothing():
     torch.testing.assert_close(pooled.exp().sum(-1), torch.ones(4))
     floor_only = pool_log_probs(log_probs, floor, expert, covered, 1.0, 0.0)
     torch.testing.assert_close(floor_only, torch.log(floor))
+
+
+# ---- the prior in the engine, the checkpoint and the featurizer ------------------------------
+
+
+def prior_for(num_exits: int, num_classes: int) -> TextPrior:
+    """A prior whose floor knows classes 0-3 and whose expert covers classes 1 and 3."""
+    texts = ["alpha beta", "gamma delta", "beta gamma", "delta alpha"]
+    floor = TfidfLinear.from_classifier(text_classifier().fit(texts, [0, 1, 2, 3]))
+    expert = TfidfLinear.from_classifier(text_classifier().fit(texts, [1, 3, 1, 3]))
+    return TextPrior(floor, expert, np.full(num_exits, 0.5), np.full(num_exits, 0.75), num_classes)
+
+
+def with_text(pages: list, num_classes: int, seed: int = 0) -> list:
+    """The pages with random text-prior features: a floor over every class, an expert over 1, 3."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for page in pages:
+        expert = np.zeros(num_classes)
+        expert[[1, 3]] = rng.dirichlet([0.3, 0.3])
+        text = np.stack([rng.dirichlet(np.full(num_classes, 0.3)), expert]).astype(np.float32)
+        out.append(dataclasses.replace(page, text=text))  # (2, C)
+    return out
+
+
+def test_the_engine_pools_every_exit_as_the_page_by_page_reference_does():
+    from test_engine import assert_same, gap_policy, make_pages, tiny_model
+
+    from docexit.models.batch import collate
+    from docexit.models.engine import EarlyExitEngine
+    from docexit.models.reference_loop import classify
+
+    model = tiny_model()
+    classes = len(model.label_names)
+    pages = with_text(make_pages(40), classes)
+    policy = gap_policy(model, pages)
+    alone = [classify(model, collate([p]), policy)[0] for p in pages]
+    model.text_prior = prior_for(len(model.exits), classes)
+    want = [classify(model, collate([p]), policy, torch.from_numpy(p.text[None]))[0] for p in pages]
+    assert sum(a.label_id != w.label_id for a, w in zip(alone, want, strict=True)) >= 5
+    for mode, step_size in (("shrink_refill", 4), ("shrink_refill", 16), ("batch_exit", 8)):
+        engine = EarlyExitEngine(model, policy, step_size=step_size, mode=mode, pool_size=24)
+        assert_same(engine.classify(enumerate(pages)), want)
+        assert engine._page_text == {}  # nothing kept once every page has left
+    with pytest.raises(ValueError, match="no text prior features"):
+        EarlyExitEngine(model, policy).classify(enumerate(make_pages(2)))
+
+
+def test_the_prior_travels_with_the_checkpoint_and_reaches_the_features(tiny_model_dir, tmp_path):
+    from PIL import Image
+
+    from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+    from docexit.transforms.featurize import Featurizer
+
+    model = load_checkpoint(tiny_model_dir)
+    assert model.text_prior is None
+    model.text_prior = prior_for(len(model.exits), len(model.label_names))
+    save_checkpoint(model, tmp_path / "with")
+    loaded = load_checkpoint(tmp_path / "with")
+    np.testing.assert_array_equal(loaded.text_prior.expert_weights, model.text_prior.expert_weights)
+    image = Image.new("L", (64, 64), 255)
+    features = Featurizer(tmp_path / "with", 32, 32)(["alpha", "beta"], [[0, 0, 9, 9]] * 2, image)
+    np.testing.assert_array_equal(
+        features.text, model.text_prior.page_probabilities(["alpha beta"])[0]
+    )
+    loaded.text_prior = None
+    save_checkpoint(loaded, tmp_path / "with")  # the old prior must not stay beside new weights
+    assert load_checkpoint(tmp_path / "with").text_prior is None
+    assert Featurizer(tmp_path / "with", 32, 32)(["alpha"], [[0, 0, 9, 9]], image).text is None
