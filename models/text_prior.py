@@ -93,6 +93,14 @@ class TfidfLinear:
         )
 
 
+def drop_text_prior(model: Any) -> None:
+    """Before training changes a model's weights: its prior's weights were chosen on the old
+    outputs, and its floor may have been trained on the pages training uses."""
+    if model.text_prior is not None:
+        print("the model's text prior is dropped (refit it with docexit calibrate --text-prior)")
+        model.text_prior = None
+
+
 def pool_log_probs(
     log_probs: torch.Tensor,
     floor: torch.Tensor,
@@ -140,6 +148,14 @@ class TextPrior:
             covered,
             float(self.floor_weights[exit_index]),
             float(self.expert_weights[exit_index]),
+        )
+
+    def combine_exits(self, logits: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """(E, N, C) every exit's logits (E, N, C) of the pages whose OCR texts are `texts`,
+        each pooled with its text prior."""
+        text = torch.from_numpy(self.page_probabilities(texts))  # (N, 2, C)
+        return torch.stack(
+            [self.combine(e, exit_logits, text) for e, exit_logits in enumerate(logits)]
         )
 
     def save(self, directory: Path) -> Path:

@@ -131,8 +131,11 @@ def collect_logits(
     order = torch.from_numpy(np.argsort(dataset.token_counts(), kind="stable"))  # (N,)
     restore = torch.empty_like(order)
     restore[order] = torch.arange(len(order))
+    exit_logits = torch.cat(logits, dim=1)[:, restore]  # (E, N, C)
+    if model.text_prior is not None:  # what the pipeline reports: each exit pooled with text
+        exit_logits = model.text_prior.combine_exits(exit_logits, dataset.texts)
     return (
-        torch.cat(logits, dim=1)[:, restore],
+        exit_logits,
         torch.cat(gates, dim=1)[:, restore] if gates else None,
         torch.cat(labels)[restore],
     )
