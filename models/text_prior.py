@@ -150,13 +150,21 @@ class TextPrior:
             float(self.expert_weights[exit_index]),
         )
 
-    def combine_exits(self, logits: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
-        """(E, N, C) every exit's logits (E, N, C) of the pages whose OCR texts are `texts`,
-        each pooled with its text prior."""
-        text = torch.from_numpy(self.page_probabilities(texts))  # (N, 2, C)
+    def combine_exits(self, logits: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """(E, N, C) every exit's logits (E, N, C) pooled with its pages' text (N, 2, C)."""
         return torch.stack(
             [self.combine(e, exit_logits, text) for e, exit_logits in enumerate(logits)]
         )
+
+    def summary(self) -> dict[str, Any]:
+        """What training.json records of the prior."""
+        return {
+            "floor_words": len(self.floor.vocabulary),
+            "expert_words": len(self.expert.vocabulary),
+            "expert_classes": self.expert.classes.tolist(),
+            "floor_weights": self.floor_weights.tolist(),
+            "expert_weights": self.expert_weights.tolist(),
+        }
 
     def save(self, directory: Path) -> Path:
         floor, floor_words = self.floor.tensors("floor")

@@ -133,7 +133,8 @@ def collect_logits(
     restore[order] = torch.arange(len(order))
     exit_logits = torch.cat(logits, dim=1)[:, restore]  # (E, N, C)
     if model.text_prior is not None:  # what the pipeline reports: each exit pooled with text
-        exit_logits = model.text_prior.combine_exits(exit_logits, dataset.texts)
+        text = model.text_prior.page_probabilities(dataset.texts)  # (N, 2, C)
+        exit_logits = model.text_prior.combine_exits(exit_logits, torch.from_numpy(text))
     return (
         exit_logits,
         torch.cat(gates, dim=1)[:, restore] if gates else None,
