@@ -319,6 +319,9 @@ class ComparisonExit(Report):
     ece_shipped: float
     ece_archive: float
     ece_change_90ci: tuple[float, float]
+    accuracy_archive: float | None = None  # when the archive calibration changes labels
+
+    OPTIONAL = ("accuracy_archive",)
 
 
 @dataclass(frozen=True)
@@ -369,17 +372,23 @@ def comparison_report(
     exits = []
     for e, name in enumerate(exit_names(model)):
         archive_confidence = torch.stack([o.confidence[e] for o in archive])  # (R, N)
+        archive_correct = torch.stack([o.correct[e] for o in archive])  # (R, N)
         low, high = ece_change_interval(
-            shipped.confidence[e], archive_confidence, shipped.correct[e]
+            shipped.confidence[e],
+            archive_confidence,
+            shipped.correct[e],
+            correct_after=archive_correct,
         )
+        relabelled = not torch.equal(archive_correct, shipped.correct[e].expand_as(archive_correct))
         exits.append(
             ComparisonExit(
                 name=name,
                 layer=model.exit_layers[e],
                 accuracy=float(shipped.correct[e].float().mean()),
                 ece_shipped=confidence_ece(shipped.confidence[e], shipped.correct[e]),
-                ece_archive=confidence_ece(archive_confidence, shipped.correct[e]),
+                ece_archive=confidence_ece(archive_confidence, archive_correct),
                 ece_change_90ci=(low, high),
+                accuracy_archive=float(archive_correct.float().mean()) if relabelled else None,
             )
         )
     return ComparisonReport(

@@ -294,7 +294,9 @@ def comparison_summary(report: ComparisonReport) -> str:
     for row in report.exits:
         low, high = row.ece_change_90ci
         lines.append(
-            f"  exit {row.name:>10}: accuracy {row.accuracy:.3f}, ECE {row.ece_shipped:.3f}"
+            f"  exit {row.name:>10}: accuracy {row.accuracy:.3f}"
+            + ("" if row.accuracy_archive is None else f" -> {row.accuracy_archive:.3f}")
+            + f", ECE {row.ece_shipped:.3f}"
             f" -> {row.ece_archive:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f})"
         )
     return "\n".join(lines)
