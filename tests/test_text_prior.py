@@ -3,7 +3,9 @@ survive a save and load, and pool into an exit's output as the floor's pooling d
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -134,3 +136,81 @@ def test_the_prior_travels_with_the_checkpoint_and_reaches_the_features(tiny_mod
     save_checkpoint(loaded, tmp_path / "with")  # the old prior must not stay beside new weights
     assert load_checkpoint(tmp_path / "with").text_prior is None
     assert Featurizer(tmp_path / "with", 32, 32)(["alpha"], [[0, 0, 9, 9]], image).text is None
+
+
+def test_calibrate_fits_a_text_prior_out_of_fold_and_ships_it(tmp_path):
+    """The exits tell advertisement and email apart from budget and file_folder, not from each
+    other; the archive text (advertisement and email only) knows each page's own words, and the
+    real budget and file_folder pages share a word the text floor learns. Fitted out of fold,
+    the prior lifts early-exit accuracy, and the saved model carries it."""
+    from conftest import write_archive_text, write_word_split
+    from test_training import tiny_model
+
+    from docexit.corpus.sources import LABELS as RVL
+    from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+    from docexit.models.training.recalibration import ArchiveLogits, ComparisonReport
+    from docexit.pipeline.cli import calibrate as calibrate_cli
+
+    base = tiny_model()  # advertisement, budget, email, file_folder
+    exits = len(base.config.exits)
+    base.config.policy = {"name": "max_prob", "num_exits": exits, "threshold": 0.5}
+    save_checkpoint(base, tmp_path / "base")
+    labels = [y for y in range(4) for _ in range(15)]
+    words = [
+        [f"w{y}x{i}"] if y in (0, 2) else [f"shared{y}", f"w{y}x{i}"]
+        for y, i in zip(labels, [i for _ in range(4) for i in range(15)], strict=True)
+    ]
+    write_word_split(tmp_path / "real", "train", list(zip(labels, words, strict=True)), names=True)
+    hashes = [f"train{i}" for i in range(60)]
+    (tmp_path / "base" / "training.json").write_text(
+        json.dumps({"command": "docexit adapt X", "real_page_hashes": hashes})
+    )
+    y = torch.tensor(labels)
+    logits = torch.zeros(60, 4)
+    logits[y % 2 == 1, :] = 4.0 * torch.nn.functional.one_hot(y[y % 2 == 1], 4).float()
+    logits[y % 2 == 0, 0] = logits[y % 2 == 0, 2] = 2.0  # advertisement or email: a tie
+    ArchiveLogits(logits.expand(exits, -1, -1).clone(), None, y, None).save(
+        tmp_path / "oof.safetensors", hashes
+    )
+    records = [
+        {"text": " ".join(f"w{c}x{i}" for i in range(15)) + f" n{k}", "rvl_cdip_label": RVL[c]}
+        for c in (0, 2)
+        for k in range(6)
+    ]
+    archive = write_archive_text(tmp_path / "t.jsonl.gz", records)
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    common = ["--out", str(tmp_path / "out"), "--model", str(tmp_path / "base"), "--folds", "3"]
+    common += ["--repeats", "2", "--out-of-fold", str(tmp_path / "oof.safetensors")]
+    args = parser.parse_args(
+        [*common, "--text-prior", str(tmp_path / "real"), "--archive-text", str(archive)]
+    )
+    assert calibrate_cli.main(args) == 0
+    report = ComparisonReport.from_dict(
+        json.loads((tmp_path / "out" / "calibration.json").read_text())
+    )
+    assert report.shipped.accuracy_early_exit <= 0.75  # email pages called advertisement
+    assert report.archive.accuracy_early_exit >= 0.95
+    assert report.exits[-1].accuracy_archive >= 0.95
+    model = load_checkpoint(tmp_path / "out")
+    assert model.text_prior.expert.classes.tolist() == [0, 2]
+    assert json.loads((tmp_path / "out" / "training.json").read_text())["text_prior"][
+        "expert_classes"
+    ] == [0, 2]
+
+    for extra, reason in (
+        (["--text-prior", str(tmp_path / "real")], "needs --out-of-fold and --archive-text"),
+        (["--archive-text", str(archive)], "goes with --text-prior"),
+    ):
+        with pytest.raises(SystemExit, match=reason):
+            calibrate_cli.main(parser.parse_args([*common, *extra]))
+
+
+def test_archive_text_is_relabelled_in_the_models_class_order():
+    from docexit.corpus.archive_text import ArchiveText
+    from docexit.models.training.text_prior_fit import in_model_order
+
+    archive = ArchiveText(["a memo", "a letter"], np.array([8, 7]))  # memo, letter (RVL-CDIP ids)
+    assert in_model_order(archive, ["letter", "memo"]).labels.tolist() == [1, 0]
+    with pytest.raises(ValueError, match=r"classes the model does not have: \['memo'\]"):
+        in_model_order(archive, ["letter", "invoice"])

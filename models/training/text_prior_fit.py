@@ -18,6 +18,7 @@ import torch
 
 from docexit.corpus.archive_text import POOL_WEIGHTS, ArchiveText
 from docexit.corpus.baseline import out_of_fold_probabilities, text_classifier
+from docexit.corpus.sources import LABELS
 from docexit.models.text_prior import TextPrior, TfidfLinear
 from docexit.models.training.adaptation import stratified_folds
 from docexit.models.training.recalibration import ArchiveLogits
@@ -35,6 +36,15 @@ def page_texts(table: pa.Table, hashes: Sequence[str], what: str) -> tuple[list[
         raise ValueError(f"{len(missing)} pages of the out-of-fold outputs are not in {what}")
     rows = np.asarray([row_of[h] for h in hashes])
     return [" ".join(map(str, pages["words"][r])) for r in rows], rows
+
+
+def in_model_order(archive: ArchiveText, label_names: Sequence[str]) -> ArchiveText:
+    """The archive text labelled with the model's own class ids (found by class name)."""
+    ids = {name: i for i, name in enumerate(label_names)}
+    lacking = sorted({LABELS[i] for i in archive.labels.tolist()} - set(ids))
+    if lacking:
+        raise ValueError(f"the archive text has classes the model does not have: {lacking}")
+    return ArchiveText(archive.texts, np.asarray([ids[LABELS[i]] for i in archive.labels]))
 
 
 def untrained_prior(

@@ -212,7 +212,12 @@ def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any
     from docexit.models.text_prior import drop_text_prior
     from docexit.models.training.adaptation import load_pages
     from docexit.models.training.dataset import model_label_ids
-    from docexit.models.training.text_prior_fit import out_of_fold_text, page_texts, untrained_prior
+    from docexit.models.training.text_prior_fit import (
+        in_model_order,
+        out_of_fold_text,
+        page_texts,
+        untrained_prior,
+    )
 
     if args.text_prior is None:
         if args.archive_text is not None:
@@ -230,7 +235,10 @@ def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any
     labels = model_label_ids(table, model.label_names, str(args.text_prior))[rows]
     if not np.array_equal(labels, pages.labels.numpy()):
         raise SystemExit(f"docexit calibrate: {args.text_prior} labels the pages otherwise")
-    archive = load_archive_text(args.archive_text)
+    try:
+        archive = in_model_order(load_archive_text(args.archive_text), model.label_names)
+    except ValueError as error:
+        raise SystemExit(f"docexit calibrate: {args.archive_text}: {error}") from error
     prior = untrained_prior(texts, labels, archive, len(model.exits), len(model.label_names))
     return prior, out_of_fold_text(texts, labels, prior)
 
