@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -99,6 +100,15 @@ def fitted(prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor) -> TextPr
     """The prior with each exit's weights chosen on `pages` and their text (N, 2, C)."""
     floor_weights, expert_weights = chosen_weights(prior, pages, text)
     return replace(prior, floor_weights=floor_weights, expert_weights=expert_weights)
+
+
+def with_shipped_prior(
+    model: Any, prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor
+) -> ArchiveLogits:
+    """Give `model` the prior with weights chosen on every page; return the pooled outputs
+    its calibration is then fitted on."""
+    model.text_prior = fitted(prior, pages, text)
+    return pooled(model.text_prior, pages, text)
 
 
 def fold_preparer(

@@ -123,8 +123,7 @@ def main(args: argparse.Namespace) -> int:
     from docexit.models.device import resolve_device
     from docexit.models.training import recalibration
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
-    from docexit.models.training.text_prior_fit import fitted as fitted_prior
-    from docexit.models.training.text_prior_fit import fold_preparer, pooled
+    from docexit.models.training.text_prior_fit import fold_preparer, with_shipped_prior
     from docexit.pipeline.defaults import bundled_model_dir
 
     if args.folds == 1 or args.repeats < 1:
@@ -150,9 +149,7 @@ def main(args: argparse.Namespace) -> int:
     prepare = None if prior is None else fold_preparer(prior, pages, text)
     report = _cross_fitted_report(args, model, pages, options, prepare) if args.folds else None
     if prior is not None:
-        prior = fitted_prior(prior, pages, text)
-        pages = pooled(prior, pages, text)
-        model.text_prior = prior
+        pages = with_shipped_prior(model, prior, pages, text)
     fitted = recalibration.fit(model, pages, **options)
     recalibration.store(model, fitted)
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
@@ -165,7 +162,7 @@ def main(args: argparse.Namespace) -> int:
                 "archive_source": "out_of_fold" if args.out_of_fold else "held_out_pages",
                 "archive_classes": int(np.unique(labels.numpy()).size),
                 "calibration": vars(fitted),
-                "text_prior": None if prior is None else prior.summary(),
+                "text_prior": None if prior is None else model.text_prior.summary(),
                 "archive_report": None if report is None else report.to_dict(),
                 "base_training": json.loads(base_training.read_text())
                 if base_training.is_file()
