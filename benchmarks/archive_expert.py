@@ -30,11 +30,11 @@ from docexit.corpus.archive_text import (
     POOLED_FLOOR,
     archive_expert,
     load_archive_text,
-    pool_within_covered,
     pooled_out_of_fold_predictions,
 )
 from docexit.corpus.baseline import out_of_fold_probabilities
 from docexit.corpus.sources import LABELS
+from docexit.models.text_prior import TINY, pool_log_probs
 from docexit.models.training.adaptation import load_pages, stratified_folds
 from docexit.models.training.metrics import paired_bootstrap
 from docexit.models.training.recalibration import ArchiveLogits
@@ -64,11 +64,15 @@ def with_text(
 ) -> np.ndarray:
     """(n, C) the exit's `probabilities` of pages `rows` in a log-linear pool with the text
     floor's, then re-split within the covered classes by the archive expert."""
-    mixed = (1 - floor_weight) * np.log(probabilities + 1e-12)
-    mixed = mixed + floor_weight * np.log(text.floor[rows] + 1e-12)  # (n, C)
-    mixed = np.exp(mixed - mixed.max(axis=1, keepdims=True))
-    mixed /= mixed.sum(axis=1, keepdims=True)
-    return pool_within_covered(mixed, text.expert[rows], text.covered, weight)
+    pooled = pool_log_probs(
+        torch.log(torch.from_numpy(probabilities) + TINY),
+        torch.from_numpy(text.floor[rows]),
+        torch.from_numpy(text.expert[rows]),
+        torch.from_numpy(text.covered),
+        floor_weight,
+        weight,
+    )
+    return pooled.exp().numpy()
 
 
 def cross_fitted_right(

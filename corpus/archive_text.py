@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from docexit.corpus.baseline import (
     class_probabilities,
@@ -105,14 +106,17 @@ def pool_within_covered(
     log-linear pool of theirs and the archive `expert`'s (weight 0: unchanged, 1: the expert's
     alone); the total on the covered classes stays as `probabilities` put it, so an expert
     that never saw the other classes cannot pull their pages into its own."""
-    tiny = 1e-12
-    mass = probabilities[:, covered].sum(axis=1, keepdims=True)  # (N, 1)
-    within = (1 - weight) * np.log(probabilities[:, covered] / np.maximum(mass, tiny) + tiny)
-    within = within + weight * np.log(expert[:, covered] + tiny)  # (N, K)
-    within = np.exp(within - within.max(axis=1, keepdims=True))
-    pooled = probabilities.copy()
-    pooled[:, covered] = mass * within / within.sum(axis=1, keepdims=True)
-    return pooled
+    from docexit.models.text_prior import TINY, pool_log_probs
+
+    pooled = pool_log_probs(
+        torch.log(torch.from_numpy(probabilities) + TINY),
+        torch.ones_like(torch.from_numpy(probabilities)),  # no floor: weight 0
+        torch.from_numpy(expert),
+        torch.from_numpy(np.asarray(covered)),
+        0.0,
+        weight,
+    )
+    return pooled.exp().numpy()
 
 
 def chosen_pool_weight(

@@ -250,9 +250,14 @@ def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> Reliabi
 def confidence_ece(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> float:
     """ECE of given confidences against boolean ``correct (N,)``: ``confidence (N,)``, or
     ``(R, N)`` for R versions of the same pages (e.g. repeated cross-fitting), whose ECE is the
-    mean over R. The one ECE of confidences that training-time reports use."""
+    mean over R; ``correct`` may be ``(R, N)`` too, when the versions' labels differ. The one
+    ECE of confidences that training-time reports use."""
     versions = confidence if confidence.ndim == 2 else confidence[None]  # (R, N)
-    eces = [reliability_bins_from_confidence(v, correct, n_bins).ece for v in versions]
+    rights = correct if correct.ndim == 2 else correct[None].expand(len(versions), -1)  # (R, N)
+    eces = [
+        reliability_bins_from_confidence(v, r, n_bins).ece
+        for v, r in zip(versions, rights, strict=True)
+    ]
     return sum(eces) / len(eces)
 
 

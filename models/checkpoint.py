@@ -15,6 +15,7 @@ from safetensors import SafetensorError, safe_open
 
 from docexit.models.config import EarlyExitConfig
 from docexit.models.model import EarlyExitModel
+from docexit.models.text_prior import TEXT_PRIOR_FILE, TextPrior
 from docexit.models.tokenizer import save_tokenizer, tokenizer_source
 
 CONFIG_FILE = "config.json"
@@ -45,6 +46,10 @@ def save_checkpoint(
     if not (directory / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"save_pretrained wrote no {WEIGHTS_FILE} in {directory}")
     save_tokenizer(tokenizer_dir, directory)
+    if model.text_prior is not None:
+        model.text_prior.save(directory)
+    else:  # a prior left by an earlier save would be read with weights it was not fitted to
+        (directory / TEXT_PRIOR_FILE).unlink(missing_ok=True)
     return directory
 
 
@@ -104,6 +109,7 @@ def load_checkpoint(
     if problems:
         raise CheckpointError(f"weights in {directory} do not match its config: {problems}")
     model.tokenizer_dir = str(directory)
+    model.text_prior = TextPrior.load(directory)
     model.eval()
     if device is not None:
         model.to(device)

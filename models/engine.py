@@ -48,10 +48,11 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import count, islice
 
+import numpy as np
 import torch
 
 from docexit.models.batch import collate
@@ -216,13 +217,19 @@ class EarlyExitEngine:
         self._temperatures = self.model.temperatures
         self._confidence_maps = self.model.confidence_maps
         self._last_exit = len(self.model.exits) - 1
+        self._page_text: dict[Key, np.ndarray] = {}  # (2, C) per waiting page, with a prior
 
     # ---- public API --------------------------------------------------------------------------
 
     def run(self, items: Iterable[tuple[Key, PageFeatures]]) -> Iterator[Result]:
         """`(key, Prediction)` for every page of `items`, each as soon as the page exits."""
         self.stats = EngineStats()
-        groups = self._groups(items)
+        self._page_text.clear()
+        for key, prediction in self._run_modes(self._groups(items)):
+            self._page_text.pop(key, None)
+            yield key, prediction
+
+    def _run_modes(self, groups: Iterator[_Group]) -> Iterator[Result]:
         if self.spec.exits == "page":
             yield from self._run_cohorts(groups, refill=self.spec.refill)
             return
@@ -265,11 +272,18 @@ class EarlyExitEngine:
             if not window:
                 return
             lengths = [features.num_tokens for _, features in window]
-            for (key, _), n in zip(window, lengths, strict=True):
+            for (key, features), n in zip(window, lengths, strict=True):
                 if not 1 <= n <= self.max_text_tokens:
                     raise ValueError(
                         f"page {key!r} has {n} tokens; the model takes 1..{self.max_text_tokens}"
                     )
+                if self.model.text_prior is not None:
+                    if features.text is None:
+                        raise ValueError(
+                            f"page {key!r} has no text prior features; the model pools its "
+                            "exits with one (featurize with the model's folder)"
+                        )
+                    self._page_text[key] = features.text
             for rows in cut_groups(
                 lengths,
                 self._fits,
@@ -308,8 +322,21 @@ class EarlyExitEngine:
         self.stats.layer_tokens += state.num_pages * int(state.hidden.shape[1])
         return self.model.run_layer(k, state)
 
+    def _calibrated(self, i: int, logits: torch.Tensor, keys: Sequence[Key]) -> torch.Tensor:
+        """(B, C) exit `i`'s logits of the pages `keys`, pooled with their text prior (if the
+        model has one) and divided by the exit's temperature."""
+        prior = self.model.text_prior
+        if prior is not None:
+            text = np.stack([self._page_text[k] for k in keys])  # (B, 2, C)
+            logits = prior.combine(i, logits, torch.from_numpy(text))
+        return logits.float() / self._temperatures[i]
+
     def _evaluate_exits(
-        self, state: EncoderState, policy_state: PolicyState, record: _ExitRecord
+        self,
+        state: EncoderState,
+        policy_state: PolicyState,
+        record: _ExitRecord,
+        keys: Sequence[Key],
     ) -> PolicyState:
         """Runs the exits at the state's depth on every row and records each row's first exit
         in `record` (on the device, no synchronisation). Rows that exit at an earlier exit of
@@ -317,7 +344,7 @@ class EarlyExitEngine:
         (decisions and policy state are per page, so no other page is affected)."""
         for i in self.model.exits_at(state.layer):
             out = self.model.exit_logits(i, state)
-            calibrated = out.logits.float() / self._temperatures[i]  # (B, C)
+            calibrated = self._calibrated(i, out.logits, keys)  # (B, C)
             exit_now, policy_state = self.policy.decide(i, calibrated, out.gate, policy_state)
             assert exit_now.dtype == torch.bool and exit_now.shape == (state.num_pages,)
             confidence, label = top_label(calibrated, self._confidence_maps[i])  # (B,), (B,)
@@ -333,7 +360,7 @@ class EarlyExitEngine:
         if not self.model.exits_at(state.layer):
             return cohort, []
         record = _ExitRecord.empty(state.num_pages, self.device)
-        policy_state = self._evaluate_exits(state, cohort.policy_state, record)
+        policy_state = self._evaluate_exits(state, cohort.policy_state, record, cohort.keys)
         self.stats.syncs += 1
         results: list[Result] = []
         keep: list[int] = []
@@ -368,7 +395,7 @@ class EarlyExitEngine:
             state = self._run_layer(k, state)
         record = _ExitRecord.empty(state.num_pages, self.device)
         logits = self.model.exit_logits(self._last_exit, state).logits  # (B, C)
-        calibrated = logits.float() / self._temperatures[self._last_exit]
+        calibrated = self._calibrated(self._last_exit, logits, group.keys)
         record.confidence, record.label = top_label(
             calibrated, self._confidence_maps[self._last_exit]
         )  # (B,), (B,)
@@ -392,7 +419,7 @@ class EarlyExitEngine:
                 state = self._run_layer(k, state)
             if not self.model.exits_at(k):
                 continue
-            policy_state = self._evaluate_exits(state, policy_state, record)
+            policy_state = self._evaluate_exits(state, policy_state, record, group.keys)
             self.stats.syncs += 1
             rows = record.to_host()
             if all(exit_index >= 0 for exit_index, _, _ in rows):

@@ -36,6 +36,7 @@ from docexit.models.backbone import (
 )
 from docexit.models.config import EarlyExitConfig
 from docexit.models.exits import Exit
+from docexit.models.text_prior import TextPrior
 from docexit.models.visual_exit import VisualExit
 
 if TYPE_CHECKING:
@@ -142,6 +143,9 @@ class EarlyExitModel(PreTrainedModel):
         # The folder this model's tokenizer comes from (`models/tokenizer.py`); None: MiniLM's
         # for a MiniLM-vocabulary backbone.
         self.tokenizer_dir: str | None = None
+        # What bag-of-words classifiers say of a page's words, pooled into every exit's output
+        # (`models/text_prior.py`); None: the exits alone.
+        self.text_prior: TextPrior | None = None
         self._exits_at = {
             k: [i for i, e in enumerate(config.exits) if e["layer"] == k]
             for k in range(config.num_layers + 1)

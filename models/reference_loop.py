@@ -59,8 +59,11 @@ def _select_state(state: Any, rows: torch.Tensor) -> Any:
 
 
 @torch.no_grad()
-def classify(model: EarlyExitModel, batch: ModelBatch, policy: Any) -> list[Prediction]:
-    """One Prediction per page of `batch`, in batch order. `model` must be in eval mode."""
+def classify(
+    model: EarlyExitModel, batch: ModelBatch, policy: Any, text: torch.Tensor | None = None
+) -> list[Prediction]:
+    """One Prediction per page of `batch`, in batch order; `text` (B, 2, C): the pages' text
+    prior features, when the model has a prior. `model` must be in eval mode."""
     if model.training:
         raise ValueError("classify needs model.eval() (dropout would make exits random)")
     num_pages = int(batch.input_ids.shape[0])
@@ -80,7 +83,11 @@ def classify(model: EarlyExitModel, batch: ModelBatch, policy: Any) -> list[Pred
             state = model.run_layer(k, state)
         for i in model.exits_at(k):
             out = model.exit_logits(i, state)
-            calibrated = out.logits.float() / temperatures[i]  # (b, C)
+            logits = out.logits
+            if model.text_prior is not None:
+                assert text is not None, "the model pools its exits with a text prior"
+                logits = model.text_prior.combine(i, logits, text.index_select(0, pages.cpu()))
+            calibrated = logits.float() / temperatures[i]  # (b, C)
             exit_now, policy_state = decide(i, calibrated, out.gate, policy_state)
             assert exit_now.dtype == torch.bool and exit_now.shape == (state.num_pages,), exit_now
             exit_now = final_exit(exit_now, i, last_exit + 1)  # a bare callable may not apply it

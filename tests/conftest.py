@@ -113,15 +113,20 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def write_word_split(corpus_dir: Path, split: str, pages: list[tuple[int, list[str]]]) -> None:
-    """A corpus split of text-only pages, `(label_id, words)` each (no image, no boxes)."""
+def write_word_split(
+    corpus_dir: Path, split: str, pages: list[tuple[int, list[str]]], names: bool = False
+) -> None:
+    """A corpus split of text-only pages, `(label_id, words)` each (no image, no boxes),
+    labelled `class<id>`, or with `names` by the RVL-CDIP class name of the id."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from docexit.corpus.sources import LABELS
     from docexit.corpus.store import CORPUS_SCHEMA
 
     rows = [
-        {"source": f"{split}{i}.png", "page": 0, "label": f"class{label}", "label_id": label}
+        {"source": f"{split}{i}.png", "page": 0, "label_id": label}
+        | {"label": LABELS[label] if names else f"class{label}"}
         | {"split": split, "content_hash": f"{split}{i}", "width": 1, "height": 1}
         | {"words": words, "boxes": [[0, 0, 1, 1]] * len(words), "ocr_ms": 0.0, "image_png": b""}
         for i, (label, words) in enumerate(pages)

@@ -145,6 +145,9 @@ class Featurizer:
         self.tokenizer = load_tokenizer(model_dir)
         self.image_processor = load_image_processor(model_dir)
         self._places_boxes = places_boxes(self.tokenizer)
+        from docexit.models.text_prior import TextPrior
+
+        self.text_prior = TextPrior.load(Path(model_dir))  # travels with the weights too
 
     def tokenize(
         self, words: Sequence[str], boxes: Sequence[Sequence[int]]
@@ -207,4 +210,7 @@ class Featurizer:
     ) -> PageFeatures:
         """Unpadded model inputs for one page (``collate`` pads a batch)."""
         input_ids, bbox = self.tokenize(words, boxes)
-        return PageFeatures(input_ids=input_ids, bbox=bbox, pixel_values=self.pixels(image))
+        text = None
+        if self.text_prior is not None:
+            text = self.text_prior.page_probabilities([" ".join(map(str, words))])[0]  # (2, C)
+        return PageFeatures(input_ids, bbox, self.pixels(image), text)

@@ -49,6 +49,7 @@ class PageFeatures:
     input_ids: np.ndarray  # (T,) int64, WordPiece ids with [CLS] ... [SEP]
     bbox: np.ndarray  # (T, 4) int64, 0-1000, one box per token
     pixel_values: np.ndarray  # (3, 224, 224) float32, normalised
+    text: np.ndarray | None = None  # (2, C) float32: the model's text prior on the words, if any
 
     @property
     def num_tokens(self) -> int:

@@ -27,6 +27,7 @@ from docexit.models.checkpoint import load_checkpoint
 from docexit.models.device import resolve_device
 from docexit.models.model import EarlyExitModel
 from docexit.models.report_json import Report
+from docexit.models.text_prior import drop_text_prior
 from docexit.models.tokenizer import featurizer_for
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import calibrate_and_choose_policy, exit_names
@@ -106,7 +107,9 @@ def adapt(
     config: AdaptConfig,
 ) -> EarlyExitModel:
     """`model` fine-tuned on `real` pages plus synthetic replay, then recalibrated, with its
-    policy and visual threshold chosen on synthetic validation (stored in its config)."""
+    policy and visual threshold chosen on synthetic validation (stored in its config). A text
+    prior is dropped: it was fitted to the outputs of the weights this changes."""
+    drop_text_prior(model)
     if config.max_length is not None:
         set_max_text_tokens(model, config.max_length)
     featurizer = featurizer_for(model)

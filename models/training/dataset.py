@@ -47,6 +47,7 @@ class PageDataset(torch.utils.data.Dataset):
         self.labels = torch.from_numpy(model_label_ids(table, label_names, what))  # (N,)
         data = table.select(["words", "boxes", "image_png", "source", "page"]).to_pydict()
         self.sources = [f"{s}#{p}" for s, p in zip(data["source"], data["page"], strict=True)]
+        self.texts = [" ".join(map(str, words)) for words in data["words"]]  # for a text prior
         self._images = data["image_png"]
         self._featurizer = featurizer
         self._tokens = [

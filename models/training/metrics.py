@@ -110,6 +110,7 @@ def ece_change_interval(
     confidence_after: Tensor,
     correct: Tensor,
     *,
+    correct_after: Tensor | None = None,
     level: float = 0.9,
     resamples: int = 1000,
     seed: int = 0,
@@ -117,9 +118,10 @@ def ece_change_interval(
 ) -> tuple[float, float]:
     """Paired bootstrap interval of ``ECE(after) - ECE(before)`` over the same resampled pages.
 
-    ``confidence_* (N,)`` of the same top labels (calibration changes no label), ``correct
-    (N,)`` bool; either may also be ``(R, N)``, R versions of the same pages (e.g. repeated
-    cross-fitting), whose ECE is the mean over R. The basic (pivotal) interval ``2 d - q``:
+    ``confidence_* (N,)`` of the same top labels, ``correct (N,)`` bool; either may also be
+    ``(R, N)``, R versions of the same pages (e.g. repeated cross-fitting), whose ECE is the
+    mean over R. ``correct_after`` (``(N,)`` or ``(R, N)``): when the new calibration changes
+    labels (a text prior), whether its labels are right; default ``correct``. The basic (pivotal) interval ``2 d - q``:
     binned ECE is biased upwards on resamples, and the percentile interval can miss the point
     estimate ``d``. An interval holding 0 means the change is within the noise of this many
     pages."""
@@ -127,8 +129,10 @@ def ece_change_interval(
     if n == 0:
         return 0.0, 0.0
 
+    right_after = correct if correct_after is None else correct_after
+
     def change(rows: Tensor | slice) -> float:
-        after = confidence_ece(confidence_after[..., rows], correct[rows], n_bins)
+        after = confidence_ece(confidence_after[..., rows], right_after[..., rows], n_bins)
         return after - confidence_ece(confidence_before[..., rows], correct[rows], n_bins)
 
     generator = torch.Generator().manual_seed(seed)

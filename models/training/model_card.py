@@ -164,14 +164,32 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
             for name, figure, fmt in rows
         ],
         "",
+        *_text_prior_lines(step.get("text_prior")),
         "| exit | accuracy | ECE as before | ECE, archive calibration | change, 90% CI |",
         "|---|---|---|---|---|",
         *[
-            f"| {e.name} | {e.accuracy:.3f} | {e.ece_shipped:.3f} | {e.ece_archive:.3f} "
+            f"| {e.name} | {e.accuracy:.3f}"
+            + ("" if e.accuracy_archive is None else f" -> {e.accuracy_archive:.3f}")
+            + f" | {e.ece_shipped:.3f} | {e.ece_archive:.3f} "
             f"| [{e.ece_change_90ci[0]:+.3f}, {e.ece_change_90ci[1]:+.3f}] |"
             for e in report.exits
         ],
         *_review_lines(report),
+    ]
+
+
+def _text_prior_lines(prior: dict[str, Any] | None) -> list[str]:
+    """Where the text prior came from, if the calibration fitted one."""
+    if not prior:
+        return []
+    return [
+        f"With a text prior (`docexit calibrate --text-prior`): every exit is pooled with a "
+        f"text floor trained on these pages' OCR words ({prior['floor_words']} words) and an "
+        f"expert trained on labelled archive text ({prior['expert_words']} words, classes "
+        f"{prior['expert_classes']}); the archive figures include it, each exit's weights "
+        f"chosen inside the cross-fitting (shipped: floor {prior['floor_weights']}, expert "
+        f"{prior['expert_weights']}), so the per-exit accuracy changes (before -> after).",
+        "",
     ]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -285,18 +285,24 @@ def apply(calibration: Calibration, pages: ArchiveLogits) -> Outcomes:
 
 
 def cross_fit(
-    model: EarlyExitModel, pages: ArchiveLogits, folds: np.ndarray, **fit_options: Any
+    model: EarlyExitModel,
+    pages: ArchiveLogits,
+    folds: np.ndarray,
+    prepare: Callable[[torch.Tensor], ArchiveLogits] | None = None,
+    **fit_options: Any,
 ) -> tuple[Outcomes, list[Calibration]]:
     """Every page scored by a calibration fitted on the other folds: `folds (N,)` fold per page.
+    `prepare(rows)`, when given, turns every page's outputs into those to calibrate, from what
+    the pages at `rows` (the other folds) show alone (e.g. pooling with a text prior).
     Returns the out-of-fold outcomes in page order and each fold's calibration."""
     calibrations, parts, order = [], [], []
     for fold in np.unique(folds):
         held_out = torch.from_numpy(np.flatnonzero(folds == fold))
-        fitted = fit(
-            model, pages.take(torch.from_numpy(np.flatnonzero(folds != fold))), **fit_options
-        )
+        rest = torch.from_numpy(np.flatnonzero(folds != fold))
+        source = pages if prepare is None else prepare(rest)
+        fitted = fit(model, source.take(rest), **fit_options)
         calibrations.append(fitted)
-        parts.append(apply(fitted, pages.take(held_out)))
+        parts.append(apply(fitted, source.take(held_out)))
         order.append(held_out)
     in_page_order = torch.argsort(torch.cat(order))  # (N,) where each page sits in the parts
     return Outcomes.concat(parts).take(in_page_order), calibrations
@@ -313,6 +319,9 @@ class ComparisonExit(Report):
     ece_shipped: float
     ece_archive: float
     ece_change_90ci: tuple[float, float]
+    accuracy_archive: float | None = None  # when the archive calibration changes labels
+
+    OPTIONAL = ("accuracy_archive",)
 
 
 @dataclass(frozen=True)
@@ -363,17 +372,23 @@ def comparison_report(
     exits = []
     for e, name in enumerate(exit_names(model)):
         archive_confidence = torch.stack([o.confidence[e] for o in archive])  # (R, N)
+        archive_correct = torch.stack([o.correct[e] for o in archive])  # (R, N)
         low, high = ece_change_interval(
-            shipped.confidence[e], archive_confidence, shipped.correct[e]
+            shipped.confidence[e],
+            archive_confidence,
+            shipped.correct[e],
+            correct_after=archive_correct,
         )
+        relabelled = not torch.equal(archive_correct, shipped.correct[e].expand_as(archive_correct))
         exits.append(
             ComparisonExit(
                 name=name,
                 layer=model.exit_layers[e],
                 accuracy=float(shipped.correct[e].float().mean()),
                 ece_shipped=confidence_ece(shipped.confidence[e], shipped.correct[e]),
-                ece_archive=confidence_ece(archive_confidence, shipped.correct[e]),
+                ece_archive=confidence_ece(archive_confidence, archive_correct),
                 ece_change_90ci=(low, high),
+                accuracy_archive=float(archive_correct.float().mean()) if relabelled else None,
             )
         )
     return ComparisonReport(

@@ -131,8 +131,12 @@ def collect_logits(
     order = torch.from_numpy(np.argsort(dataset.token_counts(), kind="stable"))  # (N,)
     restore = torch.empty_like(order)
     restore[order] = torch.arange(len(order))
+    exit_logits = torch.cat(logits, dim=1)[:, restore]  # (E, N, C)
+    if model.text_prior is not None:  # what the pipeline reports: each exit pooled with text
+        text = model.text_prior.page_probabilities(dataset.texts)  # (N, 2, C)
+        exit_logits = model.text_prior.combine_exits(exit_logits, torch.from_numpy(text))
     return (
-        torch.cat(logits, dim=1)[:, restore],
+        exit_logits,
         torch.cat(gates, dim=1)[:, restore] if gates else None,
         torch.cat(labels)[restore],
     )

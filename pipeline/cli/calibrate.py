@@ -62,9 +62,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--fp16", action="store_true", help="store weights as float16")
+    parser.add_argument(
+        "--text-prior",
+        type=Path,
+        metavar="CORPUS",
+        default=None,
+        help="with --out-of-fold and --archive-text: also fit a text prior, pooled into every "
+        "exit: a text floor trained on these labelled pages' OCR words (the pages of "
+        "--out-of-fold) and an expert trained on the archive text; each exit's weights for "
+        "them are chosen out of fold, and the calibration is fitted on the pooled outputs",
+    )
+    parser.add_argument(
+        "--archive-text",
+        type=Path,
+        metavar="JSONL",
+        default=None,
+        help="labelled archive text for --text-prior's expert (as docexit corpus --baseline-text)",
+    )
 
 
-def _cross_fitted_report(args: argparse.Namespace, model, pages, options: dict) -> ComparisonReport:
+def _cross_fitted_report(
+    args: argparse.Namespace, model, pages, options: dict, prepare=None
+) -> ComparisonReport:
     """Score every page with a calibration fitted on the other folds, for `--repeats` fold
     assignments; write `calibration.json`, `reliability.png` and `risk_coverage.png`, print the
     summary."""
@@ -77,7 +96,11 @@ def _cross_fitted_report(args: argparse.Namespace, model, pages, options: dict) 
     seeds = range(args.seed, args.seed + args.repeats)
     archive = [
         recalibration.cross_fit(
-            model, pages, stratified_folds(pages.labels.numpy(), args.folds, seed), **options
+            model,
+            pages,
+            stratified_folds(pages.labels.numpy(), args.folds, seed),
+            prepare,
+            **options,
         )[0]
         for seed in tqdm(seeds, desc="cross-fit")
     ]
@@ -100,6 +123,7 @@ def main(args: argparse.Namespace) -> int:
     from docexit.models.device import resolve_device
     from docexit.models.training import recalibration
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
+    from docexit.models.training.text_prior_fit import fold_preparer, with_shipped_prior
     from docexit.pipeline.defaults import bundled_model_dir
 
     if args.folds == 1 or args.repeats < 1:
@@ -108,11 +132,13 @@ def main(args: argparse.Namespace) -> int:
         )
     model_dir = args.model or bundled_model_dir()
     model = load_checkpoint(model_dir, device=resolve_device())
-    if args.out_of_fold:
-        pages = out_of_fold_pages(args.out_of_fold, model_dir, model)
-    else:
-        pages = archive_pages(args, model_dir, model)
+    pages, hashes = (
+        out_of_fold_pages(args.out_of_fold, model_dir, model)
+        if args.out_of_fold
+        else (archive_pages(args, model_dir, model), None)
+    )
     labels = pages.labels
+    prior, text = fit_text_prior(args, model, pages, hashes)
     options = {
         "kind": args.policy,
         "tolerance": args.tolerance,
@@ -120,7 +146,10 @@ def main(args: argparse.Namespace) -> int:
         "visual_min_threshold": args.visual_min_threshold,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    report = _cross_fitted_report(args, model, pages, options) if args.folds else None
+    prepare = None if prior is None else fold_preparer(prior, pages, text)
+    report = _cross_fitted_report(args, model, pages, options, prepare) if args.folds else None
+    if prior is not None:
+        pages = with_shipped_prior(model, prior, pages, text)
     fitted = recalibration.fit(model, pages, **options)
     recalibration.store(model, fitted)
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
@@ -133,6 +162,7 @@ def main(args: argparse.Namespace) -> int:
                 "archive_source": "out_of_fold" if args.out_of_fold else "held_out_pages",
                 "archive_classes": int(np.unique(labels.numpy()).size),
                 "calibration": vars(fitted),
+                "text_prior": None if prior is None else model.text_prior.summary(),
                 "archive_report": None if report is None else report.to_dict(),
                 "base_training": json.loads(base_training.read_text())
                 if base_training.is_file()
@@ -169,6 +199,47 @@ def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
     return recalibration.model_outputs(model, table, args.batch_size)
 
 
+def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any) -> tuple:
+    """(prior with its floor and expert, weights still 0, and the pages' out-of-fold text
+    features (N, 2, C)) for --text-prior; (None, None) without it. Without it a prior the model
+    has is dropped when the outputs are out of fold (they are the exits' own)."""
+    import numpy as np
+
+    from docexit.corpus.archive_text import load_archive_text
+    from docexit.models.text_prior import drop_text_prior
+    from docexit.models.training.adaptation import load_pages
+    from docexit.models.training.dataset import model_label_ids
+    from docexit.models.training.text_prior_fit import (
+        in_model_order,
+        out_of_fold_text,
+        page_texts,
+        untrained_prior,
+    )
+
+    if args.text_prior is None:
+        if args.archive_text is not None:
+            raise SystemExit("docexit calibrate: --archive-text goes with --text-prior")
+        if hashes is not None:
+            drop_text_prior(model)
+        return None, None
+    if hashes is None or args.archive_text is None:
+        raise SystemExit("docexit calibrate: --text-prior needs --out-of-fold and --archive-text")
+    table = load_pages(labelled_pages_corpus(args.text_prior, args.labels_file, args.ocr_min_dpi))
+    try:
+        texts, rows = page_texts(table, hashes, str(args.text_prior))
+    except ValueError as error:
+        raise SystemExit(f"docexit calibrate: {error}") from error
+    labels = model_label_ids(table, model.label_names, str(args.text_prior))[rows]
+    if not np.array_equal(labels, pages.labels.numpy()):
+        raise SystemExit(f"docexit calibrate: {args.text_prior} labels the pages otherwise")
+    try:
+        archive = in_model_order(load_archive_text(args.archive_text), model.label_names)
+    except ValueError as error:
+        raise SystemExit(f"docexit calibrate: {args.archive_text}: {error}") from error
+    prior = untrained_prior(texts, labels, archive, len(model.exits), len(model.label_names))
+    return prior, out_of_fold_text(texts, labels, prior)
+
+
 def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
     """Out-of-fold outputs of the model's own adaptation, checked to cover exactly the pages it
     was adapted on and to have its exits and classes."""
@@ -192,7 +263,7 @@ def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
             f"{pages.logits.shape[2]} classes, {model_dir} has {expected[0]} and {expected[1]}"
         )
     print(f"{len(hashes)} pages' out-of-fold outputs from {path}", flush=True)
-    return pages
+    return pages, hashes
 
 
 def comparison_summary(report: ComparisonReport) -> str:
@@ -228,7 +299,9 @@ def comparison_summary(report: ComparisonReport) -> str:
     for row in report.exits:
         low, high = row.ece_change_90ci
         lines.append(
-            f"  exit {row.name:>10}: accuracy {row.accuracy:.3f}, ECE {row.ece_shipped:.3f}"
+            f"  exit {row.name:>10}: accuracy {row.accuracy:.3f}"
+            + ("" if row.accuracy_archive is None else f" -> {row.accuracy_archive:.3f}")
+            + f", ECE {row.ece_shipped:.3f}"
             f" -> {row.ece_archive:.3f} (change, 90% CI: {low:+.3f} to {high:+.3f})"
         )
     return "\n".join(lines)

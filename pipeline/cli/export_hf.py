@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from docexit.models.checkpoint import CheckpointError
     from docexit.models.hf_export import export_checkpoint
+    from docexit.models.text_prior import TEXT_PRIOR_FILE
     from docexit.pipeline.defaults import bundled_model_dir
     from docexit.transforms.featurize import TokenizerError
 
@@ -32,4 +33,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"docexit export: error: {error}", file=sys.stderr)
         return USAGE_EXIT
     print(f"exported {model_dir} -> {args.hf} (LayoutLMv3ForSequenceClassification)")
+    if (Path(model_dir) / TEXT_PRIOR_FILE).is_file():
+        print(
+            f"docexit export: note: {model_dir}'s text prior is not exported (transformers has "
+            "no place for it): the exported classifier's labels are its final exit's alone",
+            file=sys.stderr,
+        )
     return 0

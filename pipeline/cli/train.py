@@ -226,6 +226,7 @@ def initial_model(args: argparse.Namespace) -> tuple[EarlyExitModel, bool]:
     from docexit.models.device import resolve_device
     from docexit.models.exits import exit_plan
     from docexit.models.factory import build_model, parse_placement, with_new_exits
+    from docexit.models.text_prior import drop_text_prior
 
     visual_exit = {} if args.visual_exit != "none" else None
     if args.from_model is None:
@@ -240,6 +241,7 @@ def initial_model(args: argparse.Namespace) -> tuple[EarlyExitModel, bool]:
         )
         return model, True
     model = load_checkpoint(args.from_model, device=resolve_device(args.device))
+    drop_text_prior(model)
     if args.strategy != "two_stage":
         return model, False
     placement = parse_placement(args.placement)
