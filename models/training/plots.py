@@ -75,7 +75,7 @@ SERIES_COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
 
 
 def plot_reliability_series(
-    series: Sequence[Sequence[tuple[Tensor, str]]],
+    series: Sequence[Sequence[tuple[Tensor, str] | tuple[Tensor, str, Tensor]]],
     correct: Tensor,
     path: str | Path,
     *,
@@ -86,7 +86,8 @@ def plot_reliability_series(
     """Reliability diagrams, one panel per exit, several confidences side by side per bin.
 
     ``series[e]`` lists ``(confidence (N,), legend label)`` for exit e; ``correct (E, N)``
-    whether the exit's label is right (the same for every series of an exit)."""
+    whether the exit's label is right (the same for every series of an exit), unless a series
+    brings its own as a third element ``(N,)`` (a calibration that changes labels)."""
     num_exits = len(series)
     names = _exit_names(num_exits, exit_names)
     cols = min(num_exits, 4)
@@ -98,8 +99,9 @@ def plot_reliability_series(
         ax = axes[e // cols][e % cols]
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
         bar = width / len(series[e])
-        for s, (confidence, label) in enumerate(series[e]):
-            bins = reliability_bins_from_confidence(confidence, correct[e], n_bins)
+        for s, (confidence, label, *own) in enumerate(series[e]):
+            right = own[0] if own else correct[e]
+            bins = reliability_bins_from_confidence(confidence, right, n_bins)
             filled = bins.counts > 0
             centers = bins.edges[:-1] + bar * (s + 0.5)
             ax.bar(

@@ -436,6 +436,7 @@ def plot_comparison(
             (
                 torch.cat([o.confidence[e] for o in archive]),
                 f"archive, out of fold ({repeats} pooled)",
+                torch.cat([o.correct[e] for o in archive]),  # its own labels: a prior moves them
             ),
         ]
         for e in range(shipped.confidence.shape[0])
