@@ -156,12 +156,12 @@ class TextPrior:
             [self.combine(e, exit_logits, text) for e, exit_logits in enumerate(logits)]
         )
 
-    def summary(self) -> dict[str, Any]:
-        """What training.json records of the prior."""
+    def summary(self, label_names: Sequence[str]) -> dict[str, Any]:
+        """What training.json records of the prior (`label_names`: the model's classes)."""
         return {
             "floor_words": len(self.floor.vocabulary),
             "expert_words": len(self.expert.vocabulary),
-            "expert_classes": self.expert.classes.tolist(),
+            "expert_classes": [label_names[i] for i in self.expert.classes.tolist()],
             "floor_weights": self.floor_weights.tolist(),
             "expert_weights": self.expert_weights.tolist(),
         }

@@ -194,10 +194,9 @@ def test_calibrate_fits_a_text_prior_out_of_fold_and_ships_it(tmp_path):
     assert report.exits[-1].accuracy_archive >= 0.95
     model = load_checkpoint(tmp_path / "out")
     assert model.text_prior.expert.classes.tolist() == [0, 2]
-    assert json.loads((tmp_path / "out" / "training.json").read_text())["text_prior"][
-        "expert_classes"
-    ] == [0, 2]
-    assert "With a text prior" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    training = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert training["text_prior"]["expert_classes"] == ["advertisement", "email"]
+    assert "classes advertisement, email)" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
 
     for extra, reason in (
         (["--text-prior", str(tmp_path / "real")], "needs --out-of-fold and --archive-text"),

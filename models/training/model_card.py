@@ -186,7 +186,7 @@ def _text_prior_lines(prior: dict[str, Any] | None) -> list[str]:
         f"With a text prior (`docexit calibrate --text-prior`): every exit is pooled with a "
         f"text floor trained on these pages' OCR words ({prior['floor_words']} words) and an "
         f"expert trained on labelled archive text ({prior['expert_words']} words, classes "
-        f"{prior['expert_classes']}); the archive figures include it, each exit's weights "
+        f"{', '.join(prior['expert_classes'])}); the archive figures include it, each exit's weights "
         f"chosen inside the cross-fitting (shipped: floor {prior['floor_weights']}, expert "
         f"{prior['expert_weights']}), so the per-exit accuracy changes (before -> after).",
         "",

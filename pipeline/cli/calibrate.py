@@ -162,7 +162,9 @@ def main(args: argparse.Namespace) -> int:
                 "archive_source": "out_of_fold" if args.out_of_fold else "held_out_pages",
                 "archive_classes": int(np.unique(labels.numpy()).size),
                 "calibration": vars(fitted),
-                "text_prior": None if prior is None else model.text_prior.summary(),
+                "text_prior": None
+                if prior is None
+                else model.text_prior.summary(model.label_names),
                 "archive_report": None if report is None else report.to_dict(),
                 "base_training": json.loads(base_training.read_text())
                 if base_training.is_file()
