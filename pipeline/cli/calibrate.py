@@ -139,12 +139,7 @@ def main(args: argparse.Namespace) -> int:
     )
     labels = pages.labels
     prior, text = fit_text_prior(args, model, pages, hashes)
-    options = {
-        "kind": args.policy,
-        "tolerance": args.tolerance,
-        "confidence": args.confidence,
-        "visual_min_threshold": args.visual_min_threshold,
-    }
+    options = fit_options(args)
     args.out.mkdir(parents=True, exist_ok=True)
     prepare = None if prior is None else fold_preparer(prior, pages, text)
     report = _cross_fitted_report(args, model, pages, options, prepare) if args.folds else None
@@ -199,6 +194,16 @@ def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
         )
     print(f"{table.num_rows} labelled pages; collecting {model_dir}'s outputs", flush=True)
     return recalibration.model_outputs(model, table, args.batch_size)
+
+
+def fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How `recalibration.fit` chooses the policy and the visual threshold."""
+    return {
+        "kind": args.policy,
+        "tolerance": args.tolerance,
+        "confidence": args.confidence,
+        "visual_min_threshold": args.visual_min_threshold,
+    }
 
 
 def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any) -> tuple:
