@@ -17,9 +17,7 @@ over several fold assignments.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,73 +26,43 @@ import torch
 from docexit.corpus.archive_text import (
     POOL_WEIGHTS,
     POOLED_FLOOR,
-    archive_expert,
     load_archive_text,
     pooled_out_of_fold_predictions,
 )
-from docexit.corpus.baseline import out_of_fold_probabilities
 from docexit.corpus.sources import LABELS
-from docexit.models.text_prior import TINY, pool_log_probs
+from docexit.models.text_prior import TextPrior
 from docexit.models.training.adaptation import load_pages, stratified_folds
 from docexit.models.training.metrics import paired_bootstrap
 from docexit.models.training.recalibration import ArchiveLogits
+from docexit.models.training.text_prior_fit import (
+    GRID,
+    Grid,
+    fold_preparer,
+    out_of_fold_text,
+    page_texts,
+    untrained_prior,
+)
 
 FOLD_SEEDS = (0, 1, 2, 3, 4)
-FLOOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)  # the text floor's weight in a log-linear pool
-# How each exit is combined with text: (floor weights, expert weights) to choose among.
-VARIANTS = {
+# How each exit is combined with text: the (floor, expert) weights it chooses among.
+VARIANTS: dict[str, Grid] = {
     "alone": ((0.0,), (0.0,)),
     "+ archive expert": ((0.0,), POOL_WEIGHTS),
-    "+ text floor + archive expert": (FLOOR_WEIGHTS, POOL_WEIGHTS),
+    "+ text floor + archive expert": GRID,
 }
 
 
-@dataclass(frozen=True)
-class PageText:
-    """What text classifiers say of each page (N pages, C classes): the archive expert's
-    probabilities, the real-pages text floor's out of fold, and the classes the archive covers."""
-
-    expert: np.ndarray  # (N, C)
-    floor: np.ndarray  # (N, C)
-    covered: np.ndarray  # (K,)
-
-
-def with_text(
-    probabilities: np.ndarray, text: PageText, rows: np.ndarray, floor_weight: float, weight: float
-) -> np.ndarray:
-    """(n, C) the exit's `probabilities` of pages `rows` in a log-linear pool with the text
-    floor's, then re-split within the covered classes by the archive expert."""
-    pooled = pool_log_probs(
-        torch.log(torch.from_numpy(probabilities) + TINY),
-        torch.from_numpy(text.floor[rows]),
-        torch.from_numpy(text.expert[rows]),
-        torch.from_numpy(text.covered),
-        floor_weight,
-        weight,
-    )
-    return pooled.exp().numpy()
-
-
 def cross_fitted_right(
-    probabilities: np.ndarray,
-    text: PageText,
-    labels: np.ndarray,
-    folds: np.ndarray,
-    weights: tuple[tuple[float, ...], tuple[float, ...]],
+    prior: TextPrior, outputs: ArchiveLogits, text: torch.Tensor, folds: np.ndarray, grid: Grid
 ) -> np.ndarray:
-    """(N,) whether each page is right when combined with text under the weights (floor,
-    expert) that are most often right on the other folds' pages."""
-    right = np.empty(len(labels), dtype=bool)
+    """(E, N) whether each exit's label of each page is right when pooled with its text under
+    the weights chosen on the other folds' pages, as `docexit calibrate --text-prior` does."""
+    prepare = fold_preparer(prior, outputs, text, grid)
+    right = np.empty(tuple(outputs.logits.shape[:2]), dtype=bool)
     for fold in np.unique(folds):
-        rest, held = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-        chosen = max(
-            itertools.product(*weights),
-            key=lambda fw: np.mean(
-                with_text(probabilities[rest], text, rest, *fw).argmax(1) == labels[rest]
-            ),
-        )
-        combined = with_text(probabilities[held], text, held, *chosen)
-        right[held] = combined.argmax(1) == labels[held]
+        held = np.flatnonzero(folds == fold)
+        logits = prepare(torch.from_numpy(np.flatnonzero(folds != fold))).logits[:, held]
+        right[:, held] = (logits.argmax(-1) == outputs.labels[held]).numpy()
     return right
 
 
@@ -107,42 +75,40 @@ def measure(
     outputs, hashes = ArchiveLogits.load(out_of_fold)
     if outputs.logits.shape[-1] != len(LABELS):
         raise SystemExit(f"{out_of_fold}: {outputs.logits.shape[-1]} classes, not RVL-CDIP's 16")
-    pages = load_pages(corpus).to_pydict()
-    row_of = {h: i for i, h in enumerate(pages["content_hash"])}
-    missing = [h for h in hashes if h not in row_of]
-    if missing:
-        raise SystemExit(f"{len(missing)} pages of {out_of_fold} are not in {corpus}")
-    labels = np.asarray(pages["label_id"])
-    texts = [" ".join(words) for words in pages["words"]]
-    order = np.asarray([row_of[h] for h in hashes])  # outputs' page i is corpus row order[i]
-    if not np.array_equal(labels[order], outputs.labels.numpy()):
+    table = load_pages(corpus)
+    try:
+        texts, rows = page_texts(table, hashes, str(corpus))  # outputs' page i: corpus row rows[i]
+    except ValueError as error:
+        raise SystemExit(f"{out_of_fold}: {error}") from error
+    labels = np.asarray(table.column("label_id").to_pylist())
+    ordered = labels[rows]
+    if not np.array_equal(ordered, outputs.labels.numpy()):
         raise SystemExit(f"{out_of_fold} labels its pages differently from {corpus}")
     archive = load_archive_text(archive_text)
     adapt_folds = stratified_folds(labels, folds)  # the folds `docexit adapt` used
-    text = PageText(
-        expert=archive_expert(archive, texts)[order],
-        floor=out_of_fold_probabilities(texts, labels, adapt_folds)[order],
-        covered=np.asarray(sorted(archive.classes)),
-    )
-    ordered = labels[order]
-    probabilities = torch.softmax(outputs.logits.float(), dim=-1).numpy()  # (E, N, C)
+    prior = untrained_prior(texts, ordered, archive, len(exit_names), len(LABELS))
+    text = out_of_fold_text(texts, ordered, prior, adapt_folds[rows])  # (N, 2, C)
     assignments = [stratified_folds(ordered, folds, seed) for seed in FOLD_SEEDS]
+    right = {
+        variant: np.mean(
+            [cross_fitted_right(prior, outputs, text, f, grid) for f in assignments], 0
+        )
+        for variant, grid in VARIANTS.items()
+    }  # variant -> (E, N), mean over the assignments
     exits = [
-        {"exit": name}
-        | {
-            variant: float(
-                np.mean([cross_fitted_right(p, text, ordered, f, w) for f in assignments])
-            )
-            for variant, w in VARIANTS.items()
-        }
-        for name, p in zip(exit_names, probabilities, strict=True)
+        {"exit": name} | {variant: float(r[e].mean()) for variant, r in right.items()}
+        for e, name in enumerate(exit_names)
     ]
-    floor_predictions, _ = pooled_out_of_fold_predictions(texts, labels, adapt_folds, archive)
-    floor_right = (floor_predictions == labels)[order]  # (N,) in outputs' order
+    all_texts = [" ".join(map(str, words)) for words in table.column("words").to_pylist()]
+    expert = prior.expert.probabilities(all_texts, len(LABELS))  # trained once, above
+    floor_predictions, _ = pooled_out_of_fold_predictions(
+        all_texts, labels, adapt_folds, archive, expert
+    )
+    floor_right = (floor_predictions == labels)[rows]  # (N,) in outputs' order
     final_right = np.stack(
         [
-            cross_fitted_right(probabilities[-1], text, ordered, adapt_folds[order], w)
-            for w in VARIANTS.values()
+            cross_fitted_right(prior, outputs, text, adapt_folds[rows], grid)[-1]
+            for grid in VARIANTS.values()
         ]
     )  # (V, N)
     diff, low, high = paired_bootstrap(final_right.astype(float) - floor_right)  # (V,) each

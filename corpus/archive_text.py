@@ -132,14 +132,19 @@ def chosen_pool_weight(
 
 
 def pooled_out_of_fold_predictions(
-    texts: Sequence[str], labels: np.ndarray, folds: np.ndarray, archive: ArchiveText
+    texts: Sequence[str],
+    labels: np.ndarray,
+    folds: np.ndarray,
+    archive: ArchiveText,
+    expert: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """(N,) each page's label from the real-pages floor of the other folds pooled with the
-    archive-text expert, the pool weight chosen by inner folds of those other folds alone;
-    and the weight chosen for each fold."""
+    archive-text expert (its probabilities (N, C), when the caller has them), the pool weight
+    chosen by inner folds of those other folds alone; and the weight chosen for each fold."""
     from docexit.models.training.adaptation import stratified_folds
 
-    expert = archive_expert(archive, texts)  # (N, C)
+    if expert is None:
+        expert = archive_expert(archive, texts)  # (N, C)
     covered = np.asarray(sorted(archive.classes))
     predictions, weights = np.empty(len(labels), dtype=np.int64), []
     for fold in np.unique(folds):

@@ -25,6 +25,9 @@ from docexit.models.training.adaptation import stratified_folds
 from docexit.models.training.recalibration import ArchiveLogits
 
 FLOOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
+# The (floor, expert) weights each exit chooses among.
+Grid = tuple[tuple[float, ...], tuple[float, ...]]
+GRID: Grid = (FLOOR_WEIGHTS, POOL_WEIGHTS)
 TEXT_FOLDS = 5
 
 
@@ -59,21 +62,24 @@ def untrained_prior(
 
 
 def out_of_fold_text(
-    texts: Sequence[str], labels: np.ndarray, prior: TextPrior, seed: int = 0
+    texts: Sequence[str], labels: np.ndarray, prior: TextPrior, folds: np.ndarray | None = None
 ) -> torch.Tensor:
     """(N, 2, C) each page's text features as a model that never saw it would have them: the
-    floor's from floors trained on the other folds, the expert's as is."""
-    folds = stratified_folds(labels, TEXT_FOLDS, seed)
+    floor's from floors trained on the other `folds` (default: `TEXT_FOLDS` stratified), the
+    expert's as is."""
+    if folds is None:
+        folds = stratified_folds(labels, TEXT_FOLDS)
     floor = out_of_fold_probabilities(texts, labels, folds, num_classes=prior.num_classes)
     expert = prior.expert.probabilities(texts, prior.num_classes)
     return torch.from_numpy(np.stack([floor, expert], axis=1).astype(np.float32))
 
 
 def chosen_weights(
-    prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor
+    prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor, grid: Grid = GRID
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(E,), (E,): each exit's floor and expert weights under which its pooled labels are most
-    often right on `pages` (their text features `text` (N, 2, C)); the smallest on a tie."""
+    """(E,), (E,): each exit's floor and expert weights, among the `grid`'s, under which its
+    pooled labels are most often right on `pages` (their text features `text` (N, 2, C));
+    the smallest on a tie."""
     floor_weights, expert_weights = [], []
     for e, logits in enumerate(pages.logits):  # (N, C) each
 
@@ -82,7 +88,7 @@ def chosen_weights(
             pooled = trial.combine(e, logits, text)
             return float((pooled.argmax(-1) == pages.labels).float().mean())
 
-        best = max(itertools.product(FLOOR_WEIGHTS, POOL_WEIGHTS), key=right)
+        best = max(itertools.product(*grid), key=right)
         floor_weights.append(best[0])
         expert_weights.append(best[1])
     return np.asarray(floor_weights), np.asarray(expert_weights)
@@ -96,9 +102,11 @@ def with_weights(prior: TextPrior, weights: dict[int, tuple[float, float]]) -> T
     return replace(prior, floor_weights=floor, expert_weights=expert)
 
 
-def fitted(prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor) -> TextPrior:
+def fitted(
+    prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor, grid: Grid = GRID
+) -> TextPrior:
     """The prior with each exit's weights chosen on `pages` and their text (N, 2, C)."""
-    floor_weights, expert_weights = chosen_weights(prior, pages, text)
+    floor_weights, expert_weights = chosen_weights(prior, pages, text, grid)
     return replace(prior, floor_weights=floor_weights, expert_weights=expert_weights)
 
 
@@ -112,12 +120,12 @@ def with_shipped_prior(
 
 
 def fold_preparer(
-    prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor
+    prior: TextPrior, pages: ArchiveLogits, text: torch.Tensor, grid: Grid = GRID
 ) -> Callable[[torch.Tensor], ArchiveLogits]:
     """For `recalibration.cross_fit`: every page pooled with weights chosen on `rows` alone."""
 
     def prepare(rows: torch.Tensor) -> ArchiveLogits:
-        return pooled(fitted(prior, pages.take(rows), text[rows]), pages, text)
+        return pooled(fitted(prior, pages.take(rows), text[rows], grid), pages, text)
 
     return prepare
 
