@@ -21,14 +21,19 @@ square, scaled to [0, 1] and normalised with mean 0.5 / std 0.5 per channel.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import transformers  # top level on purpose: transformers 5's lazy import races across threads
 from PIL import Image
 
 from docexit.transforms.records import Box, PageFeatures
+
+if TYPE_CHECKING:
+    from docexit.models.text_prior import TextPrior
 
 CLS_BOX: Box = (0, 0, 0, 0)
 SEP_BOX: Box = (1000, 1000, 1000, 1000)
@@ -145,9 +150,14 @@ class Featurizer:
         self.tokenizer = load_tokenizer(model_dir)
         self.image_processor = load_image_processor(model_dir)
         self._places_boxes = places_boxes(self.tokenizer)
+
+    @functools.cached_property
+    def text_prior(self) -> TextPrior | None:
+        """The checkpoint's text prior, if any: it travels with the weights too. Read on first
+        use: training reads only tokens and pixels from a featurizer."""
         from docexit.models.text_prior import TextPrior
 
-        self.text_prior = TextPrior.load(Path(model_dir))  # travels with the weights too
+        return TextPrior.load(Path(self.model_dir))
 
     def tokenize(
         self, words: Sequence[str], boxes: Sequence[Sequence[int]]
