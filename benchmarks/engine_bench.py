@@ -213,9 +213,13 @@ def run_to_run(
 
 def load_pages(args: argparse.Namespace, model: EarlyExitModel) -> tuple[list[Page], str]:
     """The benchmark's pages and where they came from."""
+    folds = args.text_prior_folds
     if args.corpus is not None:
-        pages = corpus_pages(args.corpus, args.split, model, args.pages)
-        return pages, f"{args.corpus} ({args.split})"
+        pages = corpus_pages(args.corpus, args.split, model, args.pages, folds)
+        text = "" if folds is None else f"; the text floor's features out of fold ({folds} folds)"
+        return pages, f"{args.corpus} ({args.split}){text}"
+    if folds is not None:
+        raise SystemExit("docexit bench engine: --text-prior-folds reads --corpus pages")
     pages = synthetic_pages(args.pages, model, seed=args.seed, workers=args.workers)
     return pages, "synthetic generator (ground-truth words, no OCR)"
 
@@ -441,6 +445,15 @@ def _add_page_arguments(parser: argparse.ArgumentParser) -> None:
         "--split",
         default="test",
         help="corpus split, or several comma-separated (`test,validation`), with --corpus",
+    )
+    parser.add_argument(
+        "--text-prior-folds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --corpus and a model with a text prior fitted on these pages: each page's "
+        "text floor features from floors trained on the other K folds (out of fold, as docexit "
+        "calibrate scores them), so pages leave where unseen pages would",
     )
     parser.add_argument("--pages", type=int, default=1000, help="pages to classify")
     parser.add_argument(

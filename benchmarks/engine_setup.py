@@ -8,8 +8,10 @@ import argparse
 import random
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from docexit.models.batch import collate
@@ -59,14 +61,20 @@ def synthetic_pages(n: int, model: EarlyExitModel, seed: int = 0, workers: int =
     return pages
 
 
-def corpus_pages(corpus: Path, split: str, model: EarlyExitModel, limit: int) -> list[Page]:
+def corpus_pages(
+    corpus: Path, split: str, model: EarlyExitModel, limit: int, text_folds: int | None = None
+) -> list[Page]:
     """The first `limit` pages of built corpus splits (comma-separated, in that order; OCR
-    words from the corpus)."""
+    words from the corpus), with the text prior's features when the model has one: as the
+    pipeline's featurizer makes them, or with `text_folds`, the floor's from floors trained on
+    the other folds of these pages (for pages the prior was fitted on, as `docexit calibrate`
+    scores them)."""
     from docexit.models.tokenizer import featurizer_for
     from docexit.models.training.dataset import PageDataset
 
     featurizer = featurizer_for(model)
     pages: list[Page] = []
+    texts: list[str] = []
     for name in split.split(","):
         if len(pages) >= limit:
             break
@@ -74,7 +82,27 @@ def corpus_pages(corpus: Path, split: str, model: EarlyExitModel, limit: int) ->
             corpus, name.strip(), featurizer, model.label_names, limit - len(pages)
         )
         pages += [dataset[i] for i in range(len(dataset))]
-    return pages
+        texts += dataset.texts
+    if model.text_prior is None:
+        return pages
+    return [
+        (replace(f, text=t), y)
+        for (f, y), t in zip(pages, text_features(model, texts, pages, text_folds), strict=True)
+    ]
+
+
+def text_features(
+    model: EarlyExitModel, texts: list[str], pages: list[Page], folds: int | None
+) -> np.ndarray:
+    """(N, 2, C) the pages' text prior features, the floor's out of fold with `folds`."""
+    if folds is None:
+        return model.text_prior.page_probabilities(texts)
+    from docexit.models.training.adaptation import stratified_folds
+    from docexit.models.training.text_prior_fit import out_of_fold_text
+
+    labels = np.asarray([y for _, y in pages])
+    assignment = stratified_folds(labels, folds)
+    return out_of_fold_text(texts, labels, model.text_prior, assignment).numpy()
 
 
 # ---- models -------------------------------------------------------------------------------------

@@ -161,6 +161,18 @@ def pooled_out_of_fold_predictions(
     return predictions, weights
 
 
+def pooled_floor_correct(
+    texts: Sequence[str], labels: np.ndarray, archive: ArchiveText, folds: int, seed: int = 0
+) -> np.ndarray:
+    """(N,) whether the pooled floor gets each page right out of fold, under the stratified
+    folds `docexit adapt` deals these pages (in this order) into: the floor a model adapted
+    and calibrated on them must beat."""
+    from docexit.models.training.adaptation import stratified_folds
+
+    assignment = stratified_folds(labels, folds, seed)
+    return pooled_out_of_fold_predictions(texts, labels, assignment, archive)[0] == labels
+
+
 @dataclass(frozen=True)
 class ArchiveTextFloors:
     """Out-of-fold accuracy of the text floor on real pages, trained on the other folds alone

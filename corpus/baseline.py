@@ -24,10 +24,11 @@ class BaselineResult:
     accuracy: float
 
 
-def text_classifier():
-    """TF-IDF on OCR words + logistic regression: the text-only floor a model must beat."""
+def text_classifier(max_words: int | None = None):
+    """TF-IDF on OCR words + logistic regression: the text-only floor a model must beat;
+    `max_words` keeps only that many of the most frequent words (None: every word)."""
     return make_pipeline(
-        TfidfVectorizer(lowercase=True, min_df=1, sublinear_tf=True),
+        TfidfVectorizer(lowercase=True, min_df=1, sublinear_tf=True, max_features=max_words),
         LogisticRegression(max_iter=2000, C=10.0),
     )
 
@@ -61,17 +62,18 @@ def out_of_fold_probabilities(
     extra_labels: Sequence[int] = (),
     weights: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None,
     num_classes: int = len(LABELS),
+    max_words: int | None = None,
 ) -> np.ndarray:
-    """(N, num_classes) each page's class probabilities from a `text_classifier` trained on the
-    other folds, plus the `extra` pages (such as the synthetic replay pages `docexit adapt`
-    mixes in) when given; `weights(fold_labels, extra_labels)` gives the training pages' sample
-    weights, in order."""
+    """(N, num_classes) each page's class probabilities from a `text_classifier(max_words)`
+    trained on the other folds, plus the `extra` pages (such as the synthetic replay pages
+    `docexit adapt` mixes in) when given; `weights(fold_labels, extra_labels)` gives the
+    training pages' sample weights, in order."""
     labels = np.asarray(labels)
     extra = np.asarray(extra_labels, dtype=labels.dtype)
     probabilities = np.empty((len(labels), num_classes))
     for fold in np.unique(folds):
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-        floor = text_classifier().fit(
+        floor = text_classifier(max_words).fit(
             [texts[i] for i in train] + list(extra_texts),
             np.concatenate([labels[train], extra]),
             logisticregression__sample_weight=weights(labels[train], extra) if weights else None,

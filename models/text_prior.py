@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,12 @@ class TfidfLinear:
             np.asarray(linear.classes_, dtype=np.int64),
         )
 
+    def rounded(self) -> TfidfLinear:
+        """The same classifier with its arrays rounded to float16, as `tensors` saves them (a
+        prior is fitted with the numbers it will ship with)."""
+        arrays = (a.astype(np.float16).astype(np.float64) for a in (self.idf, self.coef))
+        return replace(self, **dict(zip(("idf", "coef"), arrays, strict=True)))
+
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The text's non-zero TF-IDF columns (n,) and values (n,)."""
         counts = Counter(w for w in WORD.findall(text.lower()) if w in self.vocabulary)
@@ -77,19 +83,23 @@ class TfidfLinear:
         return out
 
     def tensors(self, prefix: str) -> tuple[dict[str, np.ndarray], list[str]]:
-        """Its arrays, named `prefix.x`, and its words in column order."""
+        """Its arrays, named `prefix.x` (idf and coef in float16: see `rounded`), and its words
+        in column order."""
         words = [""] * len(self.vocabulary)
         for word, column in self.vocabulary.items():
             words[column] = word
-        arrays = {"idf": self.idf, "coef": self.coef, "intercept": self.intercept}
-        named = {f"{prefix}.{k}": v for k, v in arrays.items()}
-        return named | {f"{prefix}.classes": self.classes}, words
+        arrays = {"idf": self.idf.astype(np.float16), "coef": self.coef.astype(np.float16)}
+        arrays |= {"intercept": self.intercept, "classes": self.classes}
+        return {f"{prefix}.{k}": v for k, v in arrays.items()}, words
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, np.ndarray], prefix: str, words: list[str]):
+        idf, coef = (tensors[f"{prefix}.{k}"].astype(np.float64) for k in ("idf", "coef"))
         return cls(
             {word: column for column, word in enumerate(words)},
-            *(tensors[f"{prefix}.{k}"] for k in ("idf", "coef", "intercept", "classes")),
+            idf,
+            coef,
+            *(tensors[f"{prefix}.{k}"] for k in ("intercept", "classes")),
         )
 
 

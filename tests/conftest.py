@@ -114,10 +114,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_word_split(
-    corpus_dir: Path, split: str, pages: list[tuple[int, list[str]]], names: bool = False
+    corpus_dir: Path,
+    split: str,
+    pages: list[tuple[int, list[str]]],
+    names: bool = False,
+    image_png: bytes = b"",
 ) -> None:
-    """A corpus split of text-only pages, `(label_id, words)` each (no image, no boxes),
-    labelled `class<id>`, or with `names` by the RVL-CDIP class name of the id."""
+    """A corpus split of text-only pages, `(label_id, words)` each (no boxes; every page the
+    image `image_png`, none by default), labelled `class<id>`, or with `names` by the RVL-CDIP
+    class name of the id."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -128,7 +133,12 @@ def write_word_split(
         {"source": f"{split}{i}.png", "page": 0, "label_id": label}
         | {"label": LABELS[label] if names else f"class{label}"}
         | {"split": split, "content_hash": f"{split}{i}", "width": 1, "height": 1}
-        | {"words": words, "boxes": [[0, 0, 1, 1]] * len(words), "ocr_ms": 0.0, "image_png": b""}
+        | {
+            "words": words,
+            "boxes": [[0, 0, 1, 1]] * len(words),
+            "ocr_ms": 0.0,
+            "image_png": image_png,
+        }
         for i, (label, words) in enumerate(pages)
     ]
     corpus_dir.mkdir(parents=True, exist_ok=True)

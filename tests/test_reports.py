@@ -27,7 +27,12 @@ from docexit.models.training.adaptation import (
 )
 from docexit.models.training.evaluation import EvaluationReport, ExitReport, VisualExitReport
 from docexit.models.training.model_card import training_chain
-from docexit.models.training.recalibration import ComparisonExit, ComparisonReport, Headline
+from docexit.models.training.recalibration import (
+    ComparisonExit,
+    ComparisonReport,
+    FloorComparison,
+    Headline,
+)
 from docexit.models.training.review import ReviewRow, risk_coverage
 
 BUNDLED = Path(__file__).resolve().parents[1] / "models" / "bundled"
@@ -124,6 +129,9 @@ def test_comparison_report_reads_and_writes_the_bundled_training_json():
         older = {k: v for k, v in data.items() if k not in ComparisonReport.OPTIONAL}
         legacy = assert_same_json(ComparisonReport, older)
         assert legacy.repeats is None and legacy.risk_coverage is None and legacy.folds is None
+    shipped = ComparisonReport.from_dict(step_reports("archive_report")[-1])  # the latest
+    assert isinstance(shipped.floor, FloorComparison)  # against the text floor, paired
+    assert_round_trip(shipped.floor)
 
 
 def test_headline_mean_is_each_figure_averaged():

@@ -32,11 +32,17 @@ def test_numpy_tfidf_linear_gives_scikit_learns_probabilities():
         expected = class_probabilities(classifier, TEXTS + unseen, 16)
         ours = TfidfLinear.from_classifier(classifier).probabilities(TEXTS + unseen, 16)
         np.testing.assert_allclose(ours, expected, atol=1e-9)
+        rounded = (
+            TfidfLinear.from_classifier(classifier).rounded().probabilities(TEXTS + unseen, 16)
+        )
+        assert 0 < np.abs(rounded - expected).max() < 1e-2  # float16's rounding, and no more
 
 
 def test_a_saved_prior_loads_back_the_same(tmp_path):
-    floor = TfidfLinear.from_classifier(text_classifier().fit(TEXTS, LABELS))
+    """Saved in float16, a prior fitted with rounded classifiers loads back bit for bit."""
+    floor = TfidfLinear.from_classifier(text_classifier().fit(TEXTS, LABELS)).rounded()
     expert = TfidfLinear.from_classifier(text_classifier().fit(TEXTS[:2] * 2, [7, 8, 7, 8]))
+    expert = expert.rounded()
     prior = TextPrior(floor, expert, np.array([0.0, 0.5]), np.array([0.25, 0.0]), 16)
     assert TextPrior.load(tmp_path) is None
     prior.save(tmp_path)
@@ -75,8 +81,8 @@ def test_pooling_keeps_the_uncovered_share_and_weight_zero_changes_nothing():
 def prior_for(num_exits: int, num_classes: int) -> TextPrior:
     """A prior whose floor knows classes 0-3 and whose expert covers classes 1 and 3."""
     texts = ["alpha beta", "gamma delta", "beta gamma", "delta alpha"]
-    floor = TfidfLinear.from_classifier(text_classifier().fit(texts, [0, 1, 2, 3]))
-    expert = TfidfLinear.from_classifier(text_classifier().fit(texts, [1, 3, 1, 3]))
+    floor = TfidfLinear.from_classifier(text_classifier().fit(texts, [0, 1, 2, 3])).rounded()
+    expert = TfidfLinear.from_classifier(text_classifier().fit(texts, [1, 3, 1, 3])).rounded()
     return TextPrior(floor, expert, np.full(num_exits, 0.5), np.full(num_exits, 0.75), num_classes)
 
 
@@ -192,6 +198,11 @@ def test_calibrate_fits_a_text_prior_out_of_fold_and_ships_it(tmp_path):
     assert report.shipped.accuracy_early_exit <= 0.75  # email pages called advertisement
     assert report.archive.accuracy_early_exit >= 0.95
     assert report.exits[-1].accuracy_archive >= 0.95
+    floor = report.floor  # the pooled text floor on the same pages, paired
+    assert floor.accuracy == pytest.approx(report.archive.accuracy_with_visual_exit)
+    assert floor.difference == pytest.approx(floor.accuracy - floor.floor_accuracy)
+    assert floor.difference_95ci[0] <= floor.difference <= floor.difference_95ci[1]
+    assert "Against the text floor" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
     model = load_checkpoint(tmp_path / "out")
     assert model.text_prior.expert.classes.tolist() == [0, 2]
     training = json.loads((tmp_path / "out" / "training.json").read_text())
@@ -214,3 +225,38 @@ def test_archive_text_is_relabelled_in_the_models_class_order():
     assert in_model_order(archive, ["letter", "memo"]).labels.tolist() == [1, 0]
     with pytest.raises(ValueError, match=r"classes the model does not have: \['memo'\]"):
         in_model_order(archive, ["letter", "invoice"])
+
+
+def test_a_prior_classifier_keeps_only_its_most_frequent_words():
+    texts = ["total total total due", "total memo", "memo to from", "letter dear"]
+    classifier = text_classifier(max_words=2).fit(texts, [6, 8, 8, 7])
+    assert set(TfidfLinear.from_classifier(classifier).vocabulary) == {"total", "memo"}
+
+
+def test_the_engine_bench_gives_corpus_pages_the_models_text_features(tiny_model_dir, tmp_path):
+    """`docexit bench engine --corpus` times a model with a prior on pages that carry its text
+    features, as the pipeline's featurizer makes them (the engine refuses pages without)."""
+    import io
+
+    from conftest import write_word_split
+    from PIL import Image
+
+    from docexit.benchmarks.engine_setup import corpus_pages
+    from docexit.models.checkpoint import load_checkpoint
+
+    png = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(png, format="PNG")
+    pages = [(7, ["alpha", "beta"]), (8, ["gamma"]), (6, ["delta", "alpha"])]
+    write_word_split(tmp_path / "c", "train", pages, names=True, image_png=png.getvalue())
+    model = load_checkpoint(tiny_model_dir)
+    assert all(f.text is None for f, _ in corpus_pages(tmp_path / "c", "train", model, 3))
+    model.text_prior = prior_for(len(model.exits), len(model.label_names))
+    read = corpus_pages(tmp_path / "c", "train", model, 3)
+    assert [y for _, y in read] == [7, 8, 6]
+    expected = model.text_prior.page_probabilities(["alpha beta", "gamma", "delta alpha"])
+    np.testing.assert_array_equal(np.stack([f.text for f, _ in read]), expected)
+    out_of_fold = np.stack([f.text for f, _ in corpus_pages(tmp_path / "c", "train", model, 3, 3)])
+    np.testing.assert_array_equal(out_of_fold[:, 1], expected[:, 1])  # the expert: as it is
+    # the floor: each page's from a floor that never saw it (its own class unseen: 0)
+    assert not np.allclose(out_of_fold[:, 0], expected[:, 0])
+    assert all(out_of_fold[i, 0, y] == 0 for i, y in enumerate([7, 8, 6]))

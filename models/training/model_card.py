@@ -164,6 +164,7 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
             for name, figure, fmt in rows
         ],
         "",
+        *_floor_lines(report),
         *_text_prior_lines(step.get("text_prior")),
         "| exit | accuracy | ECE as before | ECE, archive calibration | change, 90% CI |",
         "|---|---|---|---|---|",
@@ -175,6 +176,21 @@ def _archive_calibration_lines(chain: list[dict[str, Any]]) -> list[str]:
             for e in report.exits
         ],
         *_review_lines(report),
+    ]
+
+
+def _floor_lines(report: ComparisonReport) -> list[str]:
+    """The shipped pipeline against the text floor on the same pages, if the report has it."""
+    floor = report.floor
+    if floor is None:
+        return []
+    low, high = floor.difference_95ci
+    return [
+        f"Against the text floor ({floor.floor}; out of fold on `docexit adapt`'s folds, as "
+        f"`docexit corpus --baseline-text` scores it): {floor.accuracy:.3f} vs "
+        f"{floor.floor_accuracy:.3f}, **{100 * floor.difference:+.1f} points**, 95% paired "
+        f"bootstrap interval [{100 * low:+.1f}, {100 * high:+.1f}].",
+        "",
     ]
 
 

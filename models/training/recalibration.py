@@ -34,7 +34,11 @@ from docexit.models.report_json import Report
 from docexit.models.tokenizer import featurizer_for
 from docexit.models.training.dataset import PageDataset
 from docexit.models.training.evaluation import exit_names, fit_calibration_and_policy
-from docexit.models.training.metrics import ece_change_interval, reported_confidence
+from docexit.models.training.metrics import (
+    ece_change_interval,
+    paired_bootstrap,
+    reported_confidence,
+)
 from docexit.models.training.plots import plot_reliability_series
 from docexit.models.training.review import ReviewRow, mean_risk_coverage, risk_coverage
 from docexit.models.training.trainer import collect_logits
@@ -332,6 +336,36 @@ class RiskCoverage(Report):
     archive: tuple[ReviewRow, ...]  # mean over the fold assignments
 
 
+@dataclass(frozen=True)
+class FloorComparison(Report):
+    """The shipped pipeline (its policy, the exit before OCR as calibrated) under the archive
+    calibration, out of fold, against a text-only floor on the same pages: accuracies and the
+    95% paired bootstrap interval of the difference."""
+
+    floor: str
+    floor_accuracy: float
+    accuracy: float  # mean over the fold assignments
+    difference: float
+    difference_95ci: tuple[float, float]
+
+
+def against_floor(
+    archive: Sequence[Outcomes], labels: torch.Tensor, floor_correct: np.ndarray, floor: str
+) -> FloorComparison:
+    """`archive`'s cross-fittings (one per fold assignment) against the floor's out-of-fold
+    correctness (N,) on the same pages, paired page by page."""
+    right = torch.stack([o.system_predictions == labels for o in archive]).float()  # (R, N)
+    page_right = right.mean(0).numpy()  # (N,) share of the assignments right on each page
+    difference, low, high = paired_bootstrap(page_right - floor_correct.astype(np.float64))
+    return FloorComparison(
+        floor=floor,
+        floor_accuracy=float(floor_correct.mean()),
+        accuracy=float(page_right.mean()),
+        difference=float(difference[0]),
+        difference_95ci=(float(low[0]), float(high[0])),
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class ComparisonReport(Report):
     """The model's own calibration vs the archive's, out of fold, on the same pages
@@ -349,8 +383,9 @@ class ComparisonReport(Report):
     repeats: tuple[Headline, ...] | None = None
     exits: tuple[ComparisonExit, ...]
     risk_coverage: RiskCoverage | None = None
+    floor: FloorComparison | None = None
 
-    OPTIONAL = ("folds", "fold_seeds", "repeats", "risk_coverage")
+    OPTIONAL = ("folds", "fold_seeds", "repeats", "risk_coverage", "floor")
 
 
 def comparison_report(

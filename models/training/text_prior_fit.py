@@ -29,6 +29,9 @@ FLOOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 Grid = tuple[tuple[float, ...], tuple[float, ...]]
 GRID: Grid = (FLOOR_WEIGHTS, POOL_WEIGHTS)
 TEXT_FOLDS = 5
+# Each of the prior's two classifiers keeps this many of its most frequent words, so that a
+# prior (float16, about 0.7 MB) fits beside a bundled checkpoint's weights.
+PRIOR_WORDS = 10_000
 
 
 def page_texts(table: pa.Table, hashes: Sequence[str], what: str) -> tuple[list[str], np.ndarray]:
@@ -55,8 +58,9 @@ def untrained_prior(
     texts: Sequence[str], labels: np.ndarray, archive: ArchiveText, num_exits: int, classes: int
 ) -> TextPrior:
     """A floor trained on every page, the archive expert, and weights 0 (set by `with_weights`)."""
-    floor = TfidfLinear.from_classifier(text_classifier().fit(list(texts), labels))
-    expert = TfidfLinear.from_classifier(text_classifier().fit(archive.texts, archive.labels))
+    floor = text_classifier(PRIOR_WORDS).fit(list(texts), labels)
+    expert = text_classifier(PRIOR_WORDS).fit(archive.texts, archive.labels)
+    floor, expert = (TfidfLinear.from_classifier(c).rounded() for c in (floor, expert))
     zeros = np.zeros(num_exits)
     return TextPrior(floor, expert, zeros, zeros.copy(), classes)
 
@@ -69,7 +73,9 @@ def out_of_fold_text(
     expert's as is."""
     if folds is None:
         folds = stratified_folds(labels, TEXT_FOLDS)
-    floor = out_of_fold_probabilities(texts, labels, folds, num_classes=prior.num_classes)
+    floor = out_of_fold_probabilities(
+        texts, labels, folds, num_classes=prior.num_classes, max_words=PRIOR_WORDS
+    )
     expert = prior.expert.probabilities(texts, prior.num_classes)
     return torch.from_numpy(np.stack([floor, expert], axis=1).astype(np.float32))
 

@@ -82,13 +82,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cross_fitted_report(
-    args: argparse.Namespace, model, pages, options: dict, prepare=None
+    args: argparse.Namespace, model, pages, options: dict, prepare=None, floor_correct=None
 ) -> ComparisonReport:
     """Score every page with a calibration fitted on the other folds, for `--repeats` fold
-    assignments; write `calibration.json`, `reliability.png` and `risk_coverage.png`, print the
-    summary."""
+    assignments, against the pooled text floor when its correctness (N,) is given; write
+    `calibration.json`, `reliability.png` and `risk_coverage.png`, print the summary."""
+    from dataclasses import replace
+
     from tqdm import tqdm
 
+    from docexit.corpus.archive_text import POOLED_FLOOR
     from docexit.models.training import recalibration
     from docexit.models.training.adaptation import stratified_folds
 
@@ -107,6 +110,9 @@ def _cross_fitted_report(
     report = recalibration.comparison_report(
         model, pages, shipped, archive, folds=args.folds, fold_seeds=seeds
     )
+    if floor_correct is not None:
+        floor = recalibration.against_floor(archive, pages.labels, floor_correct, POOLED_FLOOR)
+        report = replace(report, floor=floor)
     (args.out / CALIBRATION_FILE).write_text(json.dumps(report.to_dict(), indent=2))
     recalibration.plot_comparison(model, shipped, archive, args.out / "reliability.png")
     plot_review(shipped, archive, pages.labels, args.out / "risk_coverage.png")
@@ -138,11 +144,15 @@ def main(args: argparse.Namespace) -> int:
         else (archive_pages(args, model_dir, model), None)
     )
     labels = pages.labels
-    prior, text = fit_text_prior(args, model, pages, hashes)
+    prior, text, floor_correct = fit_text_prior(args, model, pages, hashes)
     options = fit_options(args)
     args.out.mkdir(parents=True, exist_ok=True)
     prepare = None if prior is None else fold_preparer(prior, pages, text)
-    report = _cross_fitted_report(args, model, pages, options, prepare) if args.folds else None
+    report = (
+        _cross_fitted_report(args, model, pages, options, prepare, floor_correct)
+        if args.folds
+        else None
+    )
     if prior is not None:
         pages = with_shipped_prior(model, prior, pages, text)
     fitted = recalibration.fit(model, pages, **options)
@@ -207,12 +217,13 @@ def fit_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any) -> tuple:
-    """(prior with its floor and expert, weights still 0, and the pages' out-of-fold text
-    features (N, 2, C)) for --text-prior; (None, None) without it. Without it a prior the model
-    has is dropped when the outputs are out of fold (they are the exits' own)."""
+    """(prior with its floor and expert, weights still 0; the pages' out-of-fold text features
+    (N, 2, C); whether the pooled text floor gets each page right on adapt's --folds) for
+    --text-prior; (None, None, None) without it. Without it a prior the model has is dropped
+    when the outputs are out of fold (they are the exits' own)."""
     import numpy as np
 
-    from docexit.corpus.archive_text import load_archive_text
+    from docexit.corpus.archive_text import load_archive_text, pooled_floor_correct
     from docexit.models.text_prior import drop_text_prior
     from docexit.models.training.adaptation import load_pages
     from docexit.models.training.dataset import model_label_ids
@@ -228,7 +239,7 @@ def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any
             raise SystemExit("docexit calibrate: --archive-text goes with --text-prior")
         if hashes is not None:
             drop_text_prior(model)
-        return None, None
+        return None, None, None
     if hashes is None or args.archive_text is None:
         raise SystemExit("docexit calibrate: --text-prior needs --out-of-fold and --archive-text")
     table = load_pages(labelled_pages_corpus(args.text_prior, args.labels_file, args.ocr_min_dpi))
@@ -240,11 +251,17 @@ def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any
     if not np.array_equal(labels, pages.labels.numpy()):
         raise SystemExit(f"docexit calibrate: {args.text_prior} labels the pages otherwise")
     try:
-        archive = in_model_order(load_archive_text(args.archive_text), model.label_names)
+        corpus_archive = load_archive_text(args.archive_text)
+        archive = in_model_order(corpus_archive, model.label_names)
     except ValueError as error:
         raise SystemExit(f"docexit calibrate: {args.archive_text}: {error}") from error
     prior = untrained_prior(texts, labels, archive, len(model.exits), len(model.label_names))
-    return prior, out_of_fold_text(texts, labels, prior)
+    all_texts, _ = page_texts(table, table.column("content_hash").to_pylist(), "")
+    print("the pooled text floor, out of fold on adapt's folds (docexit corpus --baseline-text)")
+    floor_correct = pooled_floor_correct(
+        all_texts, np.asarray(table.column("label_id")), corpus_archive, args.folds or 5
+    )[rows]
+    return prior, out_of_fold_text(texts, labels, prior), floor_correct
 
 
 def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
@@ -273,6 +290,16 @@ def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
     return pages, hashes
 
 
+def floor_line(floor: Any) -> str:
+    """The pipeline against the text floor, as printed (`recalibration.FloorComparison`)."""
+    low, high = floor.difference_95ci
+    return (
+        f"  against the text floor ({floor.floor}), same pages, out of fold: "
+        f"{floor.accuracy:.3f} vs {floor.floor_accuracy:.3f}, {100 * floor.difference:+.1f} "
+        f"points, 95% paired interval [{100 * low:+.1f}, {100 * high:+.1f}]"
+    )
+
+
 def comparison_summary(report: ComparisonReport) -> str:
     """The cross-fitted report as printed: headline figures, then ECE per exit."""
     shipped, archive, repeats = report.shipped, report.archive, report.repeats
@@ -296,6 +323,8 @@ def comparison_summary(report: ComparisonReport) -> str:
         f"confidences would show {archive.reported_ece_by_chance:.3f} on {report.n} pages "
         "by chance)"
     )
+    if report.floor is not None:
+        lines.append(floor_line(report.floor))
     lines.append("  review at --min-confidence C (archive calibration, out of fold):")
     for row in report.risk_coverage.archive:
         accuracy = row.accuracy_kept
