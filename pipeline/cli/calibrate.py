@@ -218,7 +218,8 @@ def fit_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any) -> tuple:
     """(prior with its floor and expert, weights still 0; the pages' out-of-fold text features
-    (N, 2, C); whether the pooled text floor gets each page right on adapt's --folds) for
+    (N, 2, C); whether the pooled text floor gets each page right on --folds folds, dealt as
+    `docexit adapt` deals them, when there is a report) for
     --text-prior; (None, None, None) without it. Without it a prior the model has is dropped
     when the outputs are out of fold (they are the exits' own)."""
     import numpy as np
@@ -256,11 +257,15 @@ def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any
     except ValueError as error:
         raise SystemExit(f"docexit calibrate: {args.archive_text}: {error}") from error
     prior = untrained_prior(texts, labels, archive, len(model.exits), len(model.label_names))
-    all_texts, _ = page_texts(table, table.column("content_hash").to_pylist(), "")
-    print("the pooled text floor, out of fold on adapt's folds (docexit corpus --baseline-text)")
-    floor_correct = pooled_floor_correct(
-        all_texts, np.asarray(table.column("label_id")), corpus_archive, args.folds or 5
-    )[rows]
+    floor_correct = None
+    if args.folds:  # the report compares the pipeline with it
+        print(
+            f"the pooled text floor, out of fold on {args.folds} folds dealt as docexit adapt does"
+        )
+        all_texts = [" ".join(map(str, words)) for words in table.column("words").to_pylist()]
+        all_labels = np.asarray(table.column("label_id"))  # the archive text's class order
+        floor_correct = pooled_floor_correct(all_texts, all_labels, corpus_archive, args.folds)
+        floor_correct = floor_correct[rows]
     return prior, out_of_fold_text(texts, labels, prior), floor_correct
 
 
