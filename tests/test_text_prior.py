@@ -210,7 +210,7 @@ def test_calibrate_fits_a_text_prior_out_of_fold_and_ships_it(tmp_path):
     assert "classes advertisement, email)" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
 
     for extra, reason in (
-        (["--text-prior", str(tmp_path / "real")], "needs --out-of-fold and --archive-text"),
+        (["--text-prior", str(tmp_path / "real")], "--text-prior needs --archive-text"),
         (["--archive-text", str(archive)], "goes with --text-prior"),
     ):
         with pytest.raises(SystemExit, match=reason):
@@ -260,3 +260,66 @@ def test_the_engine_bench_gives_corpus_pages_the_models_text_features(tiny_model
     # the floor: each page's from a floor that never saw it (its own class unseen: 0)
     assert not np.allclose(out_of_fold[:, 0], expected[:, 0])
     assert all(out_of_fold[i, 0, y] == 0 for i, y in enumerate([7, 8, 6]))
+
+
+def test_calibrate_fits_a_text_prior_on_held_out_pages_replacing_the_models(
+    tiny_model_dir, tmp_path
+):
+    """`docexit calibrate --data PAGES --text-prior PAGES`: the model's outputs on labelled pages
+    it never saw, without its old prior; the new prior is fitted on those pages and the report
+    pairs the pipeline with the text floor."""
+    import io
+
+    from conftest import write_archive_text, write_word_split
+    from PIL import Image
+
+    from docexit.corpus.sources import LABELS as RVL
+    from docexit.models.checkpoint import load_checkpoint, save_checkpoint
+    from docexit.models.training.recalibration import ComparisonReport
+    from docexit.pipeline.cli import calibrate as calibrate_cli
+
+    model = load_checkpoint(tiny_model_dir)
+    model.text_prior = prior_for(len(model.exits), len(model.label_names))  # alpha, beta, ...
+    save_checkpoint(model, tmp_path / "with-prior")
+    png = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(png, format="PNG")
+    pages = [(y, [f"kw{y}", f"p{y}x{i}"]) for y in range(4) for i in range(9)]
+    write_word_split(tmp_path / "held", "test", pages, names=True, image_png=png.getvalue())
+    records = [
+        {"text": f"kw{c} archive note number {k}", "rvl_cdip_label": RVL[c]}
+        for c in (0, 2)
+        for k in range(4)
+    ]
+    archive = write_archive_text(tmp_path / "t.jsonl.gz", records)
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    held = str(tmp_path / "held")
+    argv = ["--data", held, "--text-prior", held, "--archive-text", str(archive)]
+    argv += ["--model", str(tmp_path / "with-prior"), "--out", str(tmp_path / "out")]
+    assert calibrate_cli.main(parser.parse_args([*argv, "--folds", "3", "--repeats", "1"])) == 0
+
+    calibrated = load_checkpoint(tmp_path / "out")
+    assert {"kw0", "kw3"} <= set(calibrated.text_prior.floor.vocabulary)  # fitted on these pages
+    assert "alpha" not in calibrated.text_prior.floor.vocabulary
+    report = ComparisonReport.from_dict(
+        json.loads((tmp_path / "out" / "calibration.json").read_text())
+    )
+    assert report.floor is not None and report.n == 36
+    assert report.archive.accuracy_early_exit >= 0.9  # each class's keyword, learnt out of fold
+
+
+def test_as_before_is_the_model_with_its_own_prior_when_the_pages_text_is_known():
+    from docexit.models.training.recalibration import ArchiveLogits
+    from docexit.models.training.text_prior_fit import pooled
+    from docexit.pipeline.cli.calibrate import TextPriorInputs, as_before
+
+    prior = prior_for(2, 16)
+    texts = ["alpha beta", "gamma", "delta alpha"]
+    logits = torch.randn(2, 3, 16, generator=torch.Generator().manual_seed(0))  # (E, N, C)
+    pages = ArchiveLogits(logits, None, torch.tensor([0, 1, 3]), None)
+    fit = TextPriorInputs(prior, None, texts, None)
+    expected = pooled(prior, pages, torch.from_numpy(prior.page_probabilities(texts)))
+    torch.testing.assert_close(as_before(prior, pages, fit).logits, expected.logits)
+    assert not torch.allclose(expected.logits, torch.log_softmax(logits, -1))
+    assert as_before(None, pages, fit) is pages  # no prior of its own: the exits' outputs
+    assert as_before(prior, pages, None) is pages  # no text to pool with

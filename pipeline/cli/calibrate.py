@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,18 @@ if TYPE_CHECKING:
     from docexit.models.training.recalibration import ComparisonReport
 
 CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class TextPriorInputs:
+    """What --text-prior fits on: the prior (weights still 0), the pages' out-of-fold text
+    features (N, 2, C), their OCR text, and whether the pooled text floor gets each page right
+    (N,), None without a report; pages in the outputs' order."""
+
+    prior: Any
+    text: Any
+    texts: list[str]
+    floor_correct: Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,10 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="CORPUS",
         default=None,
-        help="with --out-of-fold and --archive-text: also fit a text prior, pooled into every "
-        "exit: a text floor trained on these labelled pages' OCR words (the pages of "
-        "--out-of-fold) and an expert trained on the archive text; each exit's weights for "
-        "them are chosen out of fold, and the calibration is fitted on the pooled outputs",
+        help="with --archive-text: also fit a text prior (replacing the model's), pooled into "
+        "every exit: a text floor trained on these labelled pages' OCR words (the pages of "
+        "--data or --out-of-fold) and an expert trained on the archive text; each exit's "
+        "weights for them are chosen out of fold, and the calibration is fitted on the pooled "
+        "outputs",
     )
     parser.add_argument(
         "--archive-text",
@@ -82,10 +96,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cross_fitted_report(
-    args: argparse.Namespace, model, pages, options: dict, prepare=None, floor_correct=None
+    args: argparse.Namespace,
+    model,
+    pages,
+    options: dict,
+    fit: TextPriorInputs | None,
+    as_before,
 ) -> ComparisonReport:
     """Score every page with a calibration fitted on the other folds, for `--repeats` fold
-    assignments, against the pooled text floor when its correctness (N,) is given; write
+    assignments (with the text prior `fit`, against the pooled text floor); `as_before`: the
+    pages' outputs as the model came (pooled with its own prior, if any). Write
     `calibration.json`, `reliability.png` and `risk_coverage.png`, print the summary."""
     from dataclasses import replace
 
@@ -94,8 +114,10 @@ def _cross_fitted_report(
     from docexit.corpus.archive_text import POOLED_FLOOR
     from docexit.models.training import recalibration
     from docexit.models.training.adaptation import stratified_folds
+    from docexit.models.training.text_prior_fit import fold_preparer
 
-    shipped = recalibration.apply(recalibration.Calibration.of_model(model), pages)
+    shipped = recalibration.apply(recalibration.Calibration.of_model(model), as_before)
+    prepare = None if fit is None else fold_preparer(fit.prior, pages, fit.text)
     seeds = range(args.seed, args.seed + args.repeats)
     archive = [
         recalibration.cross_fit(
@@ -110,8 +132,8 @@ def _cross_fitted_report(
     report = recalibration.comparison_report(
         model, pages, shipped, archive, folds=args.folds, fold_seeds=seeds
     )
-    if floor_correct is not None:
-        floor = recalibration.against_floor(archive, pages.labels, floor_correct, POOLED_FLOOR)
+    if fit is not None and fit.floor_correct is not None:
+        floor = recalibration.against_floor(archive, pages.labels, fit.floor_correct, POOLED_FLOOR)
         report = replace(report, floor=floor)
     (args.out / CALIBRATION_FILE).write_text(json.dumps(report.to_dict(), indent=2))
     recalibration.plot_comparison(model, shipped, archive, args.out / "reliability.png")
@@ -122,14 +144,14 @@ def _cross_fitted_report(
 
 def main(args: argparse.Namespace) -> int:
     """Refit calibration, policy and visual threshold on labelled archive pages and save."""
-    import numpy as np
     import torch
 
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
+    from docexit.models.text_prior import drop_text_prior
     from docexit.models.training import recalibration
-    from docexit.models.training.model_card import TRAINING_FILE, write_model_card
-    from docexit.models.training.text_prior_fit import fold_preparer, with_shipped_prior
+    from docexit.models.training.model_card import write_model_card
+    from docexit.models.training.text_prior_fit import with_shipped_prior
     from docexit.pipeline.defaults import bundled_model_dir
 
     if args.folds == 1 or args.repeats < 1:
@@ -138,52 +160,66 @@ def main(args: argparse.Namespace) -> int:
         )
     model_dir = args.model or bundled_model_dir()
     model = load_checkpoint(model_dir, device=resolve_device())
+    own_prior = model.text_prior
+    if args.text_prior is not None or args.out_of_fold:
+        drop_text_prior(model)  # the outputs to fit on are the exits' own
     pages, hashes = (
         out_of_fold_pages(args.out_of_fold, model_dir, model)
         if args.out_of_fold
-        else (archive_pages(args, model_dir, model), None)
+        else archive_pages(args, model_dir, model)
     )
     labels = pages.labels
-    prior, text, floor_correct = fit_text_prior(args, model, pages, hashes)
+    fit = fit_text_prior(args, model, pages, hashes)
     options = fit_options(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    prepare = None if prior is None else fold_preparer(prior, pages, text)
     report = (
-        _cross_fitted_report(args, model, pages, options, prepare, floor_correct)
+        _cross_fitted_report(args, model, pages, options, fit, as_before(own_prior, pages, fit))
         if args.folds
         else None
     )
-    if prior is not None:
-        pages = with_shipped_prior(model, prior, pages, text)
+    if fit is not None:
+        pages = with_shipped_prior(model, fit.prior, pages, fit.text)
     fitted = recalibration.fit(model, pages, **options)
     recalibration.store(model, fitted)
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
-    base_training = Path(model_dir) / TRAINING_FILE
-    (args.out / TRAINING_FILE).write_text(
-        json.dumps(
-            {
-                "command": "docexit calibrate " + " ".join(options_as_argv(args)),
-                "archive_pages": int(labels.numel()),
-                "archive_source": "out_of_fold" if args.out_of_fold else "held_out_pages",
-                "archive_classes": int(np.unique(labels.numpy()).size),
-                "calibration": vars(fitted),
-                "text_prior": None
-                if prior is None
-                else model.text_prior.summary(model.label_names),
-                "archive_report": None if report is None else report.to_dict(),
-                "base_training": json.loads(base_training.read_text())
-                if base_training.is_file()
-                else None,
-            },
-            indent=2,
-        )
-    )
+    write_training(args, model, model_dir, labels, vars(fitted), report)
     print(f"recalibrated model: {args.out} (card: {write_model_card(args.out)})")
     return 0
 
 
-def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
-    """The model's outputs on the labelled pages of --data, refused if it was trained on them."""
+def write_training(
+    args: argparse.Namespace,
+    model: Any,
+    model_dir: Path,
+    labels: Any,
+    calibration: dict[str, Any],
+    report: ComparisonReport | None,
+) -> None:
+    """OUT/training.json: this step (command, pages, calibration, prior, cross-fitted report)
+    on top of the model's own training chain."""
+    import numpy as np
+
+    from docexit.models.training.model_card import TRAINING_FILE
+
+    base_training = Path(model_dir) / TRAINING_FILE
+    step = {
+        "command": "docexit calibrate " + " ".join(options_as_argv(args)),
+        "archive_pages": int(labels.numel()),
+        "archive_source": "out_of_fold" if args.out_of_fold else "held_out_pages",
+        "archive_classes": int(np.unique(labels.numpy()).size),
+        "calibration": calibration,
+        "text_prior": None
+        if args.text_prior is None
+        else model.text_prior.summary(model.label_names),
+        "archive_report": None if report is None else report.to_dict(),
+        "base_training": json.loads(base_training.read_text()) if base_training.is_file() else None,
+    }
+    (args.out / TRAINING_FILE).write_text(json.dumps(step, indent=2))
+
+
+def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> tuple[Any, list[str]]:
+    """The model's outputs on the labelled pages of --data, refused if it was trained on them,
+    and the pages' content hashes in that order."""
     from docexit.models.training import recalibration
     from docexit.models.training.adaptation import load_pages
     from docexit.models.training.dataset import model_label_ids
@@ -203,7 +239,8 @@ def archive_pages(args: argparse.Namespace, model_dir: Path, model: Any) -> Any:
             "adaptation (--out-of-fold)"
         )
     print(f"{table.num_rows} labelled pages; collecting {model_dir}'s outputs", flush=True)
-    return recalibration.model_outputs(model, table, args.batch_size)
+    outputs = recalibration.model_outputs(model, table, args.batch_size)
+    return outputs, table.column("content_hash").to_pylist()
 
 
 def fit_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -216,16 +253,15 @@ def fit_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any) -> tuple:
-    """(prior with its floor and expert, weights still 0; the pages' out-of-fold text features
-    (N, 2, C); whether the pooled text floor gets each page right on --folds folds, dealt as
-    `docexit adapt` deals them, when there is a report) for
-    --text-prior; (None, None, None) without it. Without it a prior the model has is dropped
-    when the outputs are out of fold (they are the exits' own)."""
+def fit_text_prior(
+    args: argparse.Namespace, model: Any, pages: Any, hashes: list[str]
+) -> TextPriorInputs | None:
+    """What --text-prior fits on, for the pages of `hashes` (the outputs' order); the pooled
+    floor on --folds folds, dealt as `docexit adapt` deals them, when there is a report. None
+    without --text-prior."""
     import numpy as np
 
     from docexit.corpus.archive_text import load_archive_text, pooled_floor_correct
-    from docexit.models.text_prior import drop_text_prior
     from docexit.models.training.adaptation import load_pages
     from docexit.models.training.dataset import model_label_ids
     from docexit.models.training.text_prior_fit import (
@@ -238,11 +274,9 @@ def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any
     if args.text_prior is None:
         if args.archive_text is not None:
             raise SystemExit("docexit calibrate: --archive-text goes with --text-prior")
-        if hashes is not None:
-            drop_text_prior(model)
-        return None, None, None
-    if hashes is None or args.archive_text is None:
-        raise SystemExit("docexit calibrate: --text-prior needs --out-of-fold and --archive-text")
+        return None
+    if args.archive_text is None:
+        raise SystemExit("docexit calibrate: --text-prior needs --archive-text")
     table = load_pages(labelled_pages_corpus(args.text_prior, args.labels_file, args.ocr_min_dpi))
     try:
         texts, rows = page_texts(table, hashes, str(args.text_prior))
@@ -266,7 +300,19 @@ def fit_text_prior(args: argparse.Namespace, model: Any, pages: Any, hashes: Any
         all_labels = np.asarray(table.column("label_id"))  # the archive text's class order
         floor_correct = pooled_floor_correct(all_texts, all_labels, corpus_archive, args.folds)
         floor_correct = floor_correct[rows]
-    return prior, out_of_fold_text(texts, labels, prior), floor_correct
+    return TextPriorInputs(prior, out_of_fold_text(texts, labels, prior), texts, floor_correct)
+
+
+def as_before(own_prior: Any, pages: Any, fit: TextPriorInputs | None) -> Any:
+    """The pages' outputs as the model came: pooled with its own text prior when it had one
+    and the pages' text is known (--text-prior), else the exits' own."""
+    import torch
+
+    from docexit.models.training.text_prior_fit import pooled
+
+    if own_prior is None or fit is None:
+        return pages
+    return pooled(own_prior, pages, torch.from_numpy(own_prior.page_probabilities(fit.texts)))
 
 
 def out_of_fold_pages(path: Path, model_dir: Path, model: Any) -> Any:
