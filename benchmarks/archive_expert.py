@@ -86,8 +86,9 @@ def measure(
         raise SystemExit(f"{out_of_fold} labels its pages differently from {corpus}")
     archive = load_archive_text(archive_text)
     adapt_folds = stratified_folds(labels, folds)  # the folds `docexit adapt` used
-    prior = untrained_prior(texts, ordered, archive, len(exit_names), len(LABELS))
-    text = out_of_fold_text(texts, ordered, prior, adapt_folds[rows])  # (N, 2, C)
+    # every word, as the floors of `docexit corpus --baseline-text` it is compared with
+    prior = untrained_prior(texts, ordered, archive, len(exit_names), len(LABELS), None)
+    text = out_of_fold_text(texts, ordered, prior, adapt_folds[rows], None)  # (N, 2, C)
     assignments = [stratified_folds(ordered, folds, seed) for seed in FOLD_SEEDS]
     right = {
         variant: np.mean(

@@ -306,6 +306,11 @@ def test_calibrate_fits_a_text_prior_on_held_out_pages_replacing_the_models(
     )
     assert report.floor is not None and report.n == 36
     assert report.archive.accuracy_early_exit >= 0.9  # each class's keyword, learnt out of fold
+    small = ["--folds", "0", "--prior-words", "4", "--out", str(tmp_path / "small")]
+    assert calibrate_cli.main(parser.parse_args([*argv, *small])) == 0
+    assert set(load_checkpoint(tmp_path / "small").text_prior.floor.vocabulary) == {
+        f"kw{y}" for y in range(4)
+    }  # the 4 most frequent words
 
 
 def test_as_before_is_the_model_with_its_own_prior_when_the_pages_text_is_known():

@@ -55,18 +55,28 @@ def in_model_order(archive: ArchiveText, label_names: Sequence[str]) -> ArchiveT
 
 
 def untrained_prior(
-    texts: Sequence[str], labels: np.ndarray, archive: ArchiveText, num_exits: int, classes: int
+    texts: Sequence[str],
+    labels: np.ndarray,
+    archive: ArchiveText,
+    num_exits: int,
+    classes: int,
+    max_words: int | None = PRIOR_WORDS,
 ) -> TextPrior:
-    """A floor trained on every page, the archive expert, and weights 0 (set by `with_weights`)."""
-    floor = text_classifier(PRIOR_WORDS).fit(list(texts), labels)
-    expert = text_classifier(PRIOR_WORDS).fit(archive.texts, archive.labels)
+    """A floor trained on every page, the archive expert (each keeping its `max_words` most
+    frequent words; None: every word), and weights 0 (set by `with_weights`)."""
+    floor = text_classifier(max_words).fit(list(texts), labels)
+    expert = text_classifier(max_words).fit(archive.texts, archive.labels)
     floor, expert = (TfidfLinear.from_classifier(c).rounded() for c in (floor, expert))
     zeros = np.zeros(num_exits)
     return TextPrior(floor, expert, zeros, zeros.copy(), classes)
 
 
 def out_of_fold_text(
-    texts: Sequence[str], labels: np.ndarray, prior: TextPrior, folds: np.ndarray | None = None
+    texts: Sequence[str],
+    labels: np.ndarray,
+    prior: TextPrior,
+    folds: np.ndarray | None = None,
+    max_words: int | None = PRIOR_WORDS,
 ) -> torch.Tensor:
     """(N, 2, C) each page's text features as a model that never saw it would have them: the
     floor's from floors trained on the other `folds` (default: `TEXT_FOLDS` stratified), the
@@ -74,7 +84,7 @@ def out_of_fold_text(
     if folds is None:
         folds = stratified_folds(labels, TEXT_FOLDS)
     floor = out_of_fold_probabilities(
-        texts, labels, folds, num_classes=prior.num_classes, max_words=PRIOR_WORDS
+        texts, labels, folds, num_classes=prior.num_classes, max_words=max_words
     )
     expert = prior.expert.probabilities(texts, prior.num_classes)
     return torch.from_numpy(np.stack([floor, expert], axis=1).astype(np.float32))

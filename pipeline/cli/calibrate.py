@@ -87,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "outputs",
     )
     parser.add_argument(
+        "--prior-words",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --text-prior: words each of its classifiers keeps, the most frequent "
+        "(default 10,000, so a prior stays under 1 MB in float16; 0: every word)",
+    )
+    parser.add_argument(
         "--archive-text",
         type=Path,
         metavar="JSONL",
@@ -265,6 +273,7 @@ def fit_text_prior(
     from docexit.models.training.adaptation import load_pages
     from docexit.models.training.dataset import model_label_ids
     from docexit.models.training.text_prior_fit import (
+        PRIOR_WORDS,
         in_model_order,
         out_of_fold_text,
         page_texts,
@@ -290,7 +299,8 @@ def fit_text_prior(
         archive = in_model_order(corpus_archive, model.label_names)
     except ValueError as error:
         raise SystemExit(f"docexit calibrate: {args.archive_text}: {error}") from error
-    prior = untrained_prior(texts, labels, archive, len(model.exits), len(model.label_names))
+    words = PRIOR_WORDS if args.prior_words is None else (args.prior_words or None)
+    prior = untrained_prior(texts, labels, archive, len(model.exits), len(model.label_names), words)
     floor_correct = None
     if args.folds:  # the report compares the pipeline with it
         print(
@@ -300,7 +310,8 @@ def fit_text_prior(
         all_labels = np.asarray(table.column("label_id"))  # the archive text's class order
         floor_correct = pooled_floor_correct(all_texts, all_labels, corpus_archive, args.folds)
         floor_correct = floor_correct[rows]
-    return TextPriorInputs(prior, out_of_fold_text(texts, labels, prior), texts, floor_correct)
+    text = out_of_fold_text(texts, labels, prior, max_words=words)  # (N, 2, C)
+    return TextPriorInputs(prior, text, texts, floor_correct)
 
 
 def as_before(own_prior: Any, pages: Any, fit: TextPriorInputs | None) -> Any:
