@@ -88,7 +88,7 @@ def measure(
     adapt_folds = stratified_folds(labels, folds)  # the folds `docexit adapt` used
     # every word, as the floors of `docexit corpus --baseline-text` it is compared with
     prior = untrained_prior(texts, ordered, archive, len(exit_names), len(LABELS), None)
-    text = out_of_fold_text(texts, ordered, prior, adapt_folds[rows], None)  # (N, 2, C)
+    text = out_of_fold_text(texts, ordered, prior, adapt_folds[rows])  # (N, 2, C)
     assignments = [stratified_folds(ordered, folds, seed) for seed in FOLD_SEEDS]
     right = {
         variant: np.mean(

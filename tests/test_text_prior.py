@@ -227,12 +227,6 @@ def test_archive_text_is_relabelled_in_the_models_class_order():
         in_model_order(archive, ["letter", "invoice"])
 
 
-def test_a_prior_classifier_keeps_only_its_most_frequent_words():
-    texts = ["total total total due", "total memo", "memo to from", "letter dear"]
-    classifier = text_classifier(max_words=2).fit(texts, [6, 8, 8, 7])
-    assert set(TfidfLinear.from_classifier(classifier).vocabulary) == {"total", "memo"}
-
-
 def test_the_engine_bench_gives_corpus_pages_the_models_text_features(tiny_model_dir, tmp_path):
     """`docexit bench engine --corpus` times a model with a prior on pages that carry its text
     features, as the pipeline's featurizer makes them (the engine refuses pages without)."""

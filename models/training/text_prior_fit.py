@@ -76,15 +76,15 @@ def out_of_fold_text(
     labels: np.ndarray,
     prior: TextPrior,
     folds: np.ndarray | None = None,
-    max_words: int | None = PRIOR_WORDS,
 ) -> torch.Tensor:
     """(N, 2, C) each page's text features as a model that never saw it would have them: the
-    floor's from floors trained on the other `folds` (default: `TEXT_FOLDS` stratified), the
-    expert's as is."""
+    floor's from floors trained on the other `folds` (default: `TEXT_FOLDS` stratified) and
+    limited to as many words as the prior's floor (its limit, or every word when that was not
+    reached: the pages of a fold never have more), the expert's as is."""
     if folds is None:
         folds = stratified_folds(labels, TEXT_FOLDS)
     floor = out_of_fold_probabilities(
-        texts, labels, folds, num_classes=prior.num_classes, max_words=max_words
+        texts, labels, folds, num_classes=prior.num_classes, max_words=len(prior.floor.vocabulary)
     )
     expert = prior.expert.probabilities(texts, prior.num_classes)
     return torch.from_numpy(np.stack([floor, expert], axis=1).astype(np.float32))

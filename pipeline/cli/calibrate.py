@@ -310,7 +310,7 @@ def fit_text_prior(
         all_labels = np.asarray(table.column("label_id"))  # the archive text's class order
         floor_correct = pooled_floor_correct(all_texts, all_labels, corpus_archive, args.folds)
         floor_correct = floor_correct[rows]
-    text = out_of_fold_text(texts, labels, prior, max_words=words)  # (N, 2, C)
+    text = out_of_fold_text(texts, labels, prior)  # (N, 2, C)
     return TextPriorInputs(prior, text, texts, floor_correct)
 
 
