@@ -75,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--fp16", action="store_true", help="store weights as float16")
+    add_text_prior_arguments(parser)
+
+
+def add_text_prior_arguments(parser: argparse.ArgumentParser) -> None:
+    """--text-prior and what goes with it."""
     parser.add_argument(
         "--text-prior",
         type=Path,
