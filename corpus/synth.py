@@ -6,6 +6,10 @@ labelled folder (`labels.csv`, `ground_truth.jsonl`, `images/`) with `per_class`
 class is cut short to hit the page count). Every file gets its own `random.Random` seeded from
 (seed, label, index), so the same seed gives byte-identical files whatever the number of
 workers, and a larger `per_class` only adds files (and pages to a class's last file).
+
+With labelled archive text (`archive_text`), pages of the classes it covers take their running
+text from a real document of their class (real words and real OCR noise in a generated layout);
+the other classes keep the generator's own text.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from PIL import Image, ImageFilter
 
 from docexit.corpus.layouts import draw_page
 from docexit.corpus.synth_canvas import PixelBox, rotate_point
+from docexit.corpus.synth_text import ArchiveWords
 from docexit.transforms.records import LABELS
 
 LONG_SIDE = 1000  # pixels on the longest side, as RVL-CDIP
@@ -55,6 +61,7 @@ FORMAT_CYCLE: tuple[str, ...] = (
     "png",
 )
 FIXED_PDF_DATE = "2000-01-01T00:00:00"
+MIN_ARCHIVE_WORDS = 20  # shorter archive documents cannot fill a page's running text
 
 
 @dataclass(frozen=True)
@@ -75,14 +82,21 @@ def page_size(label: str, rng: random.Random) -> tuple[int, int]:
     return short, LONG_SIDE
 
 
-def generate_page(label: str, rng: random.Random, degraded: bool | None = None) -> SynthPage:
+def generate_page(
+    label: str,
+    rng: random.Random,
+    degraded: bool | None = None,
+    archive_document: str | None = None,
+) -> SynthPage:
     """Draw one scanned-looking page of class `label` using only `rng` for randomness.
 
-    `degraded`: None degrades a random `DEGRADED_SHARE` of pages, True always, False never."""
+    `degraded`: None degrades a random `DEGRADED_SHARE` of pages, True always, False never.
+    `archive_document`: a real text whose words fill the page's running text."""
     if label not in LABELS:
         raise ValueError(f"unknown label {label!r}; expected one of {', '.join(LABELS)}")
     width, height = page_size(label, rng)
-    canvas = draw_page(label, rng, width, height)
+    archive_words = ArchiveWords(archive_document, rng) if archive_document else None
+    canvas = draw_page(label, rng, width, height, archive_words)
     image, boxes = canvas.image, list(canvas.boxes)
     words = list(canvas.words)
     np_rng = np.random.default_rng(rng.getrandbits(64))
@@ -238,18 +252,42 @@ def file_page_count(seed: int, label: str, index: int) -> int:
     return _draw_page_count(file_rng(seed, label, index), file_format(label, index))
 
 
+@lru_cache(maxsize=2)
+def archive_documents(path: Path) -> dict[str, tuple[str, ...]]:
+    """Class name -> the archive documents of `path` long enough to fill a page."""
+    from docexit.corpus.archive_text import load_archive_text
+
+    archive = load_archive_text(path)
+    documents: dict[str, list[str]] = {}
+    for text, label in zip(archive.texts, archive.labels.tolist(), strict=True):
+        if len(text.split()) >= MIN_ARCHIVE_WORDS:
+            documents.setdefault(LABELS[label], []).append(text)
+    if not documents:
+        raise ValueError(f"no document of {MIN_ARCHIVE_WORDS} words or more")
+    return {label: tuple(texts) for label, texts in documents.items()}
+
+
 def make_file(
-    seed: int, label: str, index: int, max_pages: int | None = None
+    seed: int,
+    label: str,
+    index: int,
+    max_pages: int | None = None,
+    archive_text: Path | None = None,
 ) -> tuple[str, bytes, list[dict]]:
     """Generate file `index` of class `label`: (relative path, bytes, ground-truth rows).
 
-    `max_pages` cuts a multi-page file short; its first pages stay the same."""
+    `max_pages` cuts a multi-page file short; its first pages stay the same. With
+    `archive_text`, each page of a class it covers is filled from one of its documents."""
     rng = file_rng(seed, label, index)
     fmt = file_format(label, index)
     count = _draw_page_count(rng, fmt)
     if max_pages is not None:
         count = max(1, min(count, max_pages))
-    pages = [generate_page(label, rng) for _ in range(count)]
+    documents = archive_documents(archive_text).get(label, ()) if archive_text else ()
+    pages = [
+        generate_page(label, rng, archive_document=rng.choice(documents) if documents else None)
+        for _ in range(count)
+    ]
     extension = {"png": "png", "tif": "tif", "multitif": "tif", "pdf": "pdf"}[fmt]
     name = f"images/{label}_{index:04d}.{extension}"
     rows = [
@@ -265,13 +303,14 @@ def make_file(
     return name, encode([page.image for page in pages], fmt), rows
 
 
-Task = tuple[Path, int, str, int, int | None]  # out_dir, seed, label, index, max_pages
+Task = tuple[Path, int, str, int, int | None, Path | None]
+# out_dir, seed, label, index, max_pages, archive_text
 
 
 def _make_and_write(task: Task) -> tuple[str, str, list[dict]]:
     """Worker: generate one file and write it under `out_dir`."""
-    out_dir, seed, label, index, max_pages = task
-    name, data, rows = make_file(seed, label, index, max_pages)
+    out_dir, seed, label, index, max_pages, archive_text = task
+    name, data, rows = make_file(seed, label, index, max_pages, archive_text)
     (out_dir / name).write_bytes(data)
     return name, label, rows
 
@@ -303,16 +342,21 @@ def write_corpus(
     workers: int = 1,
     progress: bool = False,
     unit: str = "pages",
+    archive_text: Path | None = None,
 ) -> Path:
     """Write `per_class` pages (or files) per class under `out_dir`; returns `labels.csv`.
 
-    Also writes `ground_truth.jsonl` (one row per page) and `images/`."""
+    Also writes `ground_truth.jsonl` (one row per page) and `images/`. `archive_text`: labelled
+    archive text (JSON lines) whose documents fill the covered classes' running text."""
     if per_class < 0:
         raise ValueError("per_class must be >= 0")
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    if archive_text is not None:
+        archive_documents(archive_text)  # a bad file fails here, before any worker starts
     tasks = [
-        (out_dir, seed, label, index, cap) for label, index, cap in file_plan(per_class, seed, unit)
+        (out_dir, seed, label, index, cap, archive_text)
+        for label, index, cap in file_plan(per_class, seed, unit)
     ]
     bar = None
     if progress:
@@ -352,8 +396,12 @@ def count_pages(labels_path: Path) -> int:
         return sum(1 for _ in f)
 
 
-def timed_write(out_dir: Path, per_class: int, seed: int, workers: int) -> tuple[Path, int, float]:
+def timed_write(
+    out_dir: Path, per_class: int, seed: int, workers: int, archive_text: Path | None = None
+) -> tuple[Path, int, float]:
     """`write_corpus` with a progress bar; returns (labels.csv, pages, seconds)."""
     start = time.perf_counter()
-    labels = write_corpus(out_dir, per_class, seed, workers, progress=True)
+    labels = write_corpus(
+        out_dir, per_class, seed, workers, progress=True, archive_text=archive_text
+    )
     return labels, count_pages(labels), time.perf_counter() - start

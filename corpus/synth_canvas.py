@@ -99,6 +99,8 @@ class Canvas:
         self.caption_scale = rng.uniform(0.25, 0.8)
         self.pen_family = rng.choice(["sans", "serif", "times"])
         self.slant = rng.uniform(-0.1, 0.35)
+        # A real document's words for the running text, when the page is given one.
+        self.archive_words: txt.ArchiveWords | None = None
 
     # ---- fonts and text -------------------------------------------------------------------
     def font(
@@ -208,7 +210,7 @@ class Canvas:
         font = font or self.font()
         max_y = self.bottom if max_y is None else max_y
         for _ in range(count):
-            tokens = txt.paragraph(self.rng, self.label, self.rng.randint(*sentences), self.share)
+            tokens = self.body(self.rng.randint(*sentences))
             y = self.wrap(x, y, width, tokens, font, max_y) + self.line_height(font) // 2
             if y >= max_y - self.line_height(font):
                 break
@@ -219,8 +221,21 @@ class Canvas:
         self.words.append(word)
         self.boxes.append(tuple(int(v) for v in box))  # type: ignore[arg-type]
 
+    def body(self, sentences: int, share: float | None = None) -> list[str]:
+        """Tokens of a paragraph of `sentences` sentences: the archive document's next words
+        when the page has one, otherwise generated text with `share` class words (default: the
+        page's)."""
+        if self.archive_words is not None:
+            return self.archive_words.take(sum(self.rng.randint(6, 18) for _ in range(sentences)))
+        return txt.paragraph(
+            self.rng, self.label, sentences, self.share if share is None else share
+        )
+
     def phrase(self, n: int, share: float | None = None) -> str:
-        """`n` class-mixed words as a string (`share` is scaled by the page's caption scale)."""
+        """`n` words as a string: the archive document's next words when the page has one,
+        otherwise class-mixed (`share` is scaled by the page's caption scale)."""
+        if self.archive_words is not None:
+            return " ".join(self.archive_words.take(n))
         share = self.share if share is None else share * self.caption_scale
         return " ".join(txt.words(self.rng, n, self.label, share))
 

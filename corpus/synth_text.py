@@ -502,3 +502,20 @@ def email_address(rng: random.Random, name: str | None = None) -> str:
         ["atlastob.com", "summitleaf.com", "natbrands.com", "keystonelabs.com", "meridian.org"]
     )
     return f"{parts[0][0]}{parts[-1]}@{domain}"
+
+
+class ArchiveWords:
+    """Running text taken from one real archive document, in its own word order from a random
+    start (wrapping round), so a generated layout carries real words and real OCR noise."""
+
+    def __init__(self, text: str, rng: random.Random) -> None:
+        self.words = text.split()
+        if not self.words:
+            raise ValueError("an archive document without words cannot fill a page")
+        self.cursor = rng.randrange(len(self.words))
+
+    def take(self, n: int) -> list[str]:
+        """The document's next `n` words."""
+        out = [self.words[(self.cursor + i) % len(self.words)] for i in range(n)]
+        self.cursor = (self.cursor + n) % len(self.words)
+        return out

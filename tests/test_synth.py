@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import itertools
 import json
 import random
 import shutil
@@ -180,6 +181,19 @@ def test_cli_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert len(read_labels(tmp_path)) == 16
 
 
+def test_cli_refuses_archive_text_that_cannot_fill_a_page(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    synth_cli.add_arguments(parser)
+    short = tmp_path / "short.jsonl"
+    note = "a short note of eleven words, too few to fill a page"
+    short.write_text(json.dumps({"text": note, "rvl_cdip_label": "memo"}) + "\n")
+    for archive, reason in ((tmp_path / "absent.jsonl", "No such file"), (short, "no document")):
+        args = parser.parse_args(["--out", str(tmp_path / "out"), "--archive-text", str(archive)])
+        with pytest.raises(SystemExit, match=reason):
+            synth_cli.main(args)
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
 def test_tesseract_reads_clean_pages() -> None:
     pytesseract = pytest.importorskip("pytesseract")
@@ -231,3 +245,30 @@ def test_a_grid_table_with_no_room_left_draws_nothing():
     canvas = Canvas("scientific_report", random.Random(0), 770, 1000)
     y = table(canvas, 40, 990, [200, 100], [["a", "b"], ["c", "1"]], grid=True, max_y=995)
     assert y == 1000 and canvas.words == []
+
+
+def test_archive_text_fills_the_running_text_of_the_classes_it_covers(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Letters and news articles take their running text from the archive's documents, in the
+    documents' word order; a class whose only document is too short, and the classes the
+    archive does not cover, are drawn exactly as without it."""
+    records = [
+        {"text": " ".join(f"qz{label[:3]}{d}w{i}" for i in range(60)), "rvl_cdip_label": label}
+        for label in ("letter", "news_article")
+        for d in range(2)
+    ] + [{"text": "too short for a page of running text", "rvl_cdip_label": "memo"}]
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "with-archive"
+    write_corpus(out, per_class=2, seed=7, archive_text=archive)
+    plain, ours = digests(corpus), digests(out)
+    for row in read_truth(out):
+        real = [w for w in row["words"] if w.startswith("qz")]
+        if row["label"] not in ("letter", "news_article"):
+            assert not real and plain[row["file"]] == ours[row["file"]]
+            continue
+        assert len(real) >= 20 and all(w.startswith(f"qz{row['label'][:3]}") for w in real)
+        positions = [int(word.split("w")[-1]) for word in real]
+        steps = [b - a for a, b in itertools.pairwise(positions)]
+        assert sum(s in (1, -59) for s in steps) >= 0.9 * len(steps)  # the document's order

@@ -69,6 +69,7 @@ from docexit.corpus.layouts.technical import (
     spec_table,
 )
 from docexit.corpus.synth_canvas import Canvas
+from docexit.corpus.synth_text import ArchiveWords
 
 Template = Callable[[Canvas], None]
 
@@ -99,9 +100,17 @@ TEMPLATES: dict[str, list[Template]] = {
 }
 
 
-def draw_page(label: str, rng: random.Random, width: int, height: int) -> Canvas:
-    """Draw one page of class `label` with one of its templates."""
+def draw_page(
+    label: str,
+    rng: random.Random,
+    width: int,
+    height: int,
+    archive_words: ArchiveWords | None = None,
+) -> Canvas:
+    """Draw one page of class `label` with one of its templates; `archive_words`, when given,
+    fill its running text."""
     canvas = Canvas(label, rng, width, height)
+    canvas.archive_words = archive_words
     rng.choice(TEMPLATES[label])(canvas)
     if rng.random() < 0.12:
         fax_line(canvas)

@@ -352,7 +352,7 @@ def columns(
                     c.font(font.size, bold=True),
                 )
                 yy += c.line_height(font) + 4
-            tokens = txt.paragraph(rng, c.label, rng.randint(2, 6), c.share)
+            tokens = c.body(rng.randint(2, 6))
             yy = c.wrap(x, yy, width, tokens, font, max_y) + font.size // 2
 
 

@@ -23,7 +23,7 @@ def hand_note(c: Canvas) -> None:
         x, y = c.hand(
             c.left + rng.randint(0, 40),
             y,
-            " ".join(txt.paragraph(rng, c.label, rng.randint(1, 3), c.share)),
+            " ".join(c.body(rng.randint(1, 3))),
             size,
         )
         y += gap

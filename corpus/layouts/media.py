@@ -206,7 +206,7 @@ def ad_headline(c: Canvas) -> None:
         c.left,
         y,
         body_width(c) // 2,
-        txt.paragraph(rng, c.label, 2, 0.5),
+        c.body(2, 0.5),
         c.font(c.size - 2, italic=True),
     )
     brand = rng.choice(txt.LAST_NAMES).upper()
@@ -255,7 +255,7 @@ def ad_coupon(c: Canvas) -> None:
         x0 + (x1 - x0) // 2 + 15,
         y0 + 110,
         (x1 - x0) // 2 - 45,
-        txt.paragraph(rng, c.label, 2, 0.5),
+        c.body(2, 0.5),
         c.font(c.size),
     )
     c.text(x0 + 30, y1 - 45, f"Expires {txt.date(rng, 0)}", c.font(c.size - 2, bold=True))
@@ -263,7 +263,7 @@ def ad_coupon(c: Canvas) -> None:
         c.left,
         y1 + 30,
         body_width(c),
-        txt.paragraph(rng, c.label, 3, 0.3),
+        c.body(3, 0.3),
         c.font(max(9, c.size - 5)),
         c.bottom - 90,
     )

@@ -51,7 +51,7 @@ def publication_two_column(c: Canvas) -> None:
                 c.left + 20,
                 y + c.line_height(c.font()),
                 body_width(c) - 40,
-                txt.paragraph(rng, c.label, rng.randint(3, 6), c.share),
+                c.body(rng.randint(3, 6)),
                 c.font(c.size - 2),
             )
             + 15
@@ -287,7 +287,7 @@ def spec_clauses(c: Canvas) -> None:
                     c.left + 60,
                     y,
                     body_width(c) - 60,
-                    txt.sentence(rng, c.label, c.share) + txt.sentence(rng, c.label, c.share),
+                    c.body(2),
                     max_y=c.bottom,
                 )
                 + 4

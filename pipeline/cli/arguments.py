@@ -39,3 +39,15 @@ def add_policy_arguments(parser: argparse.ArgumentParser, default: str) -> None:
         default=0.9,
         help="one-sided confidence that the chosen policy loses no accuracy vs. full depth",
     )
+
+
+def check_synth_archive_text(path: Path | None, command: str) -> None:
+    """Exit with a clear message when the archive text meant to fill generated pages cannot."""
+    from docexit.corpus.synth import archive_documents
+
+    if path is None:
+        return
+    try:
+        archive_documents(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"docexit {command}: archive text {path}: {error}") from error

@@ -13,6 +13,7 @@ from docexit.corpus.baseline import (
 )
 from docexit.corpus.builder import BuildSettings, build_corpus
 from docexit.corpus.sources import read_labelled_folders
+from docexit.pipeline.cli.arguments import check_synth_archive_text
 from docexit.transforms.ocr import OcrConfig
 
 DEFAULT_SYNTH_PER_CLASS = 300  # 4,800 files: a study-worthy corpus that builds in < 1 h on 2 cores
@@ -37,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when no --input is given)",
     )
     parser.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
+    parser.add_argument(
+        "--synth-archive-text",
+        type=Path,
+        help="labelled archive text (JSON lines with `text` and `rvl_cdip_label`, e.g. the "
+        "Tobacco-3482 OCR text): generated pages of the classes it covers take their running "
+        "text from its documents (real words in generated layouts); the others keep the "
+        "generator's text",
+    )
     parser.add_argument("--workers", type=int, default=BuildSettings().workers)
     parser.add_argument(
         "--ocr-backend", default="auto", choices=["auto", "tesserocr", "pytesseract"]
@@ -108,13 +117,21 @@ def main(args: argparse.Namespace) -> int:
     per_class = args.synth_per_class
     if per_class is None and not inputs:
         per_class = DEFAULT_SYNTH_PER_CLASS
+    if args.synth_archive_text and not per_class:
+        raise SystemExit("--synth-archive-text needs --synth-per-class N (pages to generate)")
+    check_synth_archive_text(args.synth_archive_text, "corpus")
     if per_class:
         from docexit.corpus.synth import write_corpus
 
         pages_dir = args.out / "pages"
         print(f"generating {per_class} synthetic pages per class into {pages_dir}")
         write_corpus(
-            pages_dir, per_class=per_class, seed=args.seed, workers=args.workers, progress=True
+            pages_dir,
+            per_class=per_class,
+            seed=args.seed,
+            workers=args.workers,
+            progress=True,
+            archive_text=args.synth_archive_text,
         )
         inputs.append(pages_dir)
     files = read_labelled_folders(inputs, args.labels_file)

@@ -7,6 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
+from docexit.pipeline.cli.arguments import check_synth_archive_text
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `docexit synth`."""
@@ -19,6 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help=f"processes (default 1; this machine has {os.cpu_count()} cores)",
     )
+    parser.add_argument(
+        "--archive-text",
+        type=Path,
+        help="labelled archive text (JSON lines with `text` and `rvl_cdip_label`): pages of the "
+        "classes it covers take their running text from its documents",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,7 +35,10 @@ def main(args: argparse.Namespace) -> int:
 
     if args.per_class < 1 or args.workers < 1:
         raise SystemExit("docexit synth: --per-class and --workers must be >= 1")
-    labels, pages, seconds = timed_write(args.out, args.per_class, args.seed, args.workers)
+    check_synth_archive_text(args.archive_text, "synth")
+    labels, pages, seconds = timed_write(
+        args.out, args.per_class, args.seed, args.workers, args.archive_text
+    )
     files = len(labels.read_text().splitlines()) - 1
     print(
         f"synth: {files} files, {pages} pages in {len(LABELS)} classes -> {labels.parent} in {seconds:.1f} s ({pages / max(seconds, 1e-9):.1f} pages/s)"
