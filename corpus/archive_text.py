@@ -22,6 +22,7 @@ from docexit.corpus.baseline import (
     text_classifier,
 )
 from docexit.corpus.sources import LABELS
+from docexit.models.text_terms import TEXT_FEATURES
 
 MIN_CHARS = 20  # shorter texts are pages with nothing readable
 
@@ -89,6 +90,11 @@ WEIGHTINGS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
 # Weights of the archive-text expert in `pool_within_covered`, chosen among by inner folds.
 POOL_WEIGHTS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.75, 1.0)
 POOLED_FLOOR = "real pages, pooled with the archive-text expert"
+# The pooled floor's name for each of `TEXT_FEATURES` its real-pages floor may count.
+POOLED_FLOORS = {
+    "words": POOLED_FLOOR,
+    "chars": "real pages' character n-grams, pooled with the archive-text expert",
+}
 
 
 def archive_expert(archive: ArchiveText, texts: Sequence[str]) -> np.ndarray:
@@ -137,10 +143,12 @@ def pooled_out_of_fold_predictions(
     folds: np.ndarray,
     archive: ArchiveText,
     expert: np.ndarray | None = None,
+    features: str = "words",
 ) -> tuple[np.ndarray, list[float]]:
-    """(N,) each page's label from the real-pages floor of the other folds pooled with the
-    archive-text expert (its probabilities (N, C), when the caller has them), the pool weight
-    chosen by inner folds of those other folds alone; and the weight chosen for each fold."""
+    """(N,) each page's label from the real-pages floor (counting `features`) of the other
+    folds pooled with the archive-text expert (its probabilities (N, C), when the caller has
+    them), the pool weight chosen by inner folds of those other folds alone; and the weight
+    chosen for each fold."""
     from docexit.models.training.adaptation import stratified_folds
 
     if expert is None:
@@ -151,9 +159,11 @@ def pooled_out_of_fold_predictions(
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
         train_texts = [texts[i] for i in train]
         inner = stratified_folds(labels[train], max(2, len(np.unique(folds)) - 1))
-        inner_probabilities = out_of_fold_probabilities(train_texts, labels[train], inner)
+        inner_probabilities = out_of_fold_probabilities(
+            train_texts, labels[train], inner, features=features
+        )
         weight = chosen_pool_weight(inner_probabilities, expert[train], labels[train], covered)
-        floor = text_classifier().fit(train_texts, labels[train])
+        floor = text_classifier(features=features).fit(train_texts, labels[train])
         probabilities = class_probabilities(floor, [texts[i] for i in test], len(LABELS))
         pooled = pool_within_covered(probabilities, expert[test], covered, weight)
         predictions[test] = pooled.argmax(axis=1)
@@ -161,16 +171,37 @@ def pooled_out_of_fold_predictions(
     return predictions, weights
 
 
-def pooled_floor_correct(
+def pooled_floors(
+    texts: Sequence[str], labels: np.ndarray, folds: np.ndarray, archive: ArchiveText
+) -> dict[str, tuple[np.ndarray, list[float]]]:
+    """Name (`POOLED_FLOORS`) -> the out-of-fold labels (N,) and per-fold expert weights of the
+    pooled floor counting each of `TEXT_FEATURES`."""
+    expert = archive_expert(archive, texts)  # (N, C)
+    return {
+        POOLED_FLOORS[features]: pooled_out_of_fold_predictions(
+            texts, labels, folds, archive, expert, features
+        )
+        for features in TEXT_FEATURES
+    }
+
+
+def best_floor(predictions: dict[str, np.ndarray], labels: np.ndarray) -> str:
+    """The name of the floor whose `predictions` (N,) are most often right: the one to beat."""
+    return max(predictions, key=lambda name: float(np.mean(predictions[name] == labels)))
+
+
+def best_pooled_floor_correct(
     texts: Sequence[str], labels: np.ndarray, archive: ArchiveText, folds: int, seed: int = 0
-) -> np.ndarray:
-    """(N,) whether the pooled floor gets each page right out of fold, under the stratified
-    folds `docexit adapt` deals these pages (in this order) into: the floor a model adapted
-    and calibrated on them must beat."""
+) -> tuple[str, np.ndarray]:
+    """The best pooled floor's name and (N,) whether it gets each page right out of fold,
+    under the stratified folds `docexit adapt` deals these pages (in this order) into: the
+    floor a model adapted and calibrated on them must beat."""
     from docexit.models.training.adaptation import stratified_folds
 
-    assignment = stratified_folds(labels, folds, seed)
-    return pooled_out_of_fold_predictions(texts, labels, assignment, archive)[0] == labels
+    pooled = pooled_floors(texts, labels, stratified_folds(labels, folds, seed), archive)
+    predictions = {name: labels_and_weights[0] for name, labels_and_weights in pooled.items()}
+    name = best_floor(predictions, labels)
+    return name, predictions[name] == labels
 
 
 @dataclass(frozen=True)
@@ -183,7 +214,7 @@ class ArchiveTextFloors:
     covered_pages: int
     uncovered_pages: int
     floors: dict[str, dict[str, float]]  # floor name -> {"all", "covered", "uncovered"}
-    pool_weights: list[float]  # the pooled floor's expert weight, per fold
+    pool_weights: dict[str, list[float]]  # pooled floor -> its expert weight, per fold
 
     def best(self) -> tuple[str, float]:
         """The floor with the highest overall accuracy: the one a model must beat."""
@@ -205,6 +236,9 @@ def archive_text_floors(
     covered = np.isin(labels, sorted(archive.classes))  # (N,)
     predictions = {
         "real pages only": out_of_fold_probabilities(texts, labels, assignment).argmax(1),
+        "real pages only, character n-grams": out_of_fold_probabilities(
+            texts, labels, assignment, features="chars"
+        ).argmax(1),
         **{
             f"with archive text, {name}": out_of_fold_probabilities(
                 texts, labels, assignment, archive.texts, archive.labels, weights
@@ -212,9 +246,9 @@ def archive_text_floors(
             for name, weights in WEIGHTINGS.items()
         },
     }
-    predictions[POOLED_FLOOR], pool_weights = pooled_out_of_fold_predictions(
-        texts, labels, assignment, archive
-    )
+    pooled = pooled_floors(texts, labels, assignment, archive)
+    predictions |= {name: labels_and_weights[0] for name, labels_and_weights in pooled.items()}
+    pool_weights = {name: labels_and_weights[1] for name, labels_and_weights in pooled.items()}
 
     def accuracy(correct: np.ndarray, mask: np.ndarray) -> float:
         return float(correct[mask].mean()) if mask.any() else float("nan")

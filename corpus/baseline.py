@@ -15,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 
 from docexit.corpus.sources import LABELS
 from docexit.corpus.store import load_split
+from docexit.models.text_terms import CHAR_NGRAMS, TEXT_FEATURES
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,17 @@ class BaselineResult:
     accuracy: float
 
 
-def text_classifier(max_words: int | None = None):
-    """TF-IDF on OCR words + logistic regression: the text-only floor a model must beat;
-    `max_words` keeps only that many of the most frequent words (None: every word)."""
+def text_classifier(max_terms: int | None = None, features: str = "words"):
+    """TF-IDF on OCR words (or `features="chars"`: character n-grams) + logistic regression:
+    the text-only floor a model must beat; `max_terms` keeps only that many of the most
+    frequent terms (None: every term)."""
+    if features not in TEXT_FEATURES:
+        raise ValueError(f"features must be one of {TEXT_FEATURES}, got {features!r}")
+    terms = {"analyzer": "char_wb", "ngram_range": CHAR_NGRAMS} if features == "chars" else {}
     return make_pipeline(
-        TfidfVectorizer(lowercase=True, min_df=1, sublinear_tf=True, max_features=max_words),
+        TfidfVectorizer(
+            lowercase=True, min_df=1, sublinear_tf=True, max_features=max_terms, **terms
+        ),
         LogisticRegression(max_iter=2000, C=10.0),
     )
 
@@ -62,10 +69,11 @@ def out_of_fold_probabilities(
     extra_labels: Sequence[int] = (),
     weights: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None,
     num_classes: int = len(LABELS),
-    max_words: int | None = None,
+    max_terms: int | None = None,
+    features: str = "words",
 ) -> np.ndarray:
-    """(N, num_classes) each page's class probabilities from a `text_classifier(max_words)`
-    trained on the other folds, plus the `extra` pages (such as the synthetic replay pages
+    """(N, num_classes) each page's class probabilities from a
+    `text_classifier(max_terms, features)` trained on the other folds, plus the `extra` pages (such as the synthetic replay pages
     `docexit adapt` mixes in) when given; `weights(fold_labels, extra_labels)` gives the
     training pages' sample weights, in order."""
     labels = np.asarray(labels)
@@ -73,7 +81,7 @@ def out_of_fold_probabilities(
     probabilities = np.empty((len(labels), num_classes))
     for fold in np.unique(folds):
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-        floor = text_classifier(max_words).fit(
+        floor = text_classifier(max_terms, features).fit(
             [texts[i] for i in train] + list(extra_texts),
             np.concatenate([labels[train], extra]),
             logisticregression__sample_weight=weights(labels[train], extra) if weights else None,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -26,26 +25,31 @@ import torch
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from docexit.models.text_terms import CHAR_NGRAMS, text_terms
+
 TEXT_PRIOR_FILE = "text_prior.safetensors"
-WORD = re.compile(r"(?u)\b\w\w+\b")  # the words a TfidfVectorizer counts, lowercased
 TINY = 1e-12
 
 
 @dataclass(frozen=True)
 class TfidfLinear:
-    """TF-IDF of a text's words (sublinear counts, l2-normalised) and a linear classifier over
+    """TF-IDF of a text's terms (sublinear counts, l2-normalised) and a linear classifier over
     them: the arithmetic of the scikit-learn `text_classifier` it was taken from, in numpy."""
 
-    vocabulary: dict[str, int]  # word -> column
+    vocabulary: dict[str, int]  # term -> column
     idf: np.ndarray  # (V,) float64
     coef: np.ndarray  # (K, V) float64
     intercept: np.ndarray  # (K,) float64
     classes: np.ndarray  # (K,) int64, class ids in the model's label order
+    features: str = "words"  # one of TEXT_FEATURES
 
     @classmethod
     def from_classifier(cls, classifier: Any) -> TfidfLinear:
         """From a fitted `corpus.baseline.text_classifier` pipeline."""
         vectorizer, linear = classifier.steps[0][1], classifier.steps[-1][1]
+        features = {"word": "words", "char_wb": "chars"}.get(vectorizer.analyzer)
+        if features is None or (features == "chars" and vectorizer.ngram_range != CHAR_NGRAMS):
+            raise ValueError(f"cannot take a {vectorizer.analyzer!r} vectorizer's terms")
         coef, intercept = linear.coef_, linear.intercept_
         if len(linear.classes_) == 2:  # binary: p(second) = sigmoid(w.x + b)
             coef, intercept = np.stack([np.zeros_like(coef[0]), coef[0]]), np.r_[0.0, intercept]
@@ -55,6 +59,7 @@ class TfidfLinear:
             np.ascontiguousarray(coef, dtype=np.float64),  # scikit-learn's may be Fortran order
             np.asarray(intercept, dtype=np.float64),
             np.asarray(linear.classes_, dtype=np.int64),
+            features,
         )
 
     def rounded(self) -> TfidfLinear:
@@ -63,9 +68,9 @@ class TfidfLinear:
         arrays = (a.astype(np.float16).astype(np.float64) for a in (self.idf, self.coef))
         return replace(self, **dict(zip(("idf", "coef"), arrays, strict=True)))
 
-    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def tfidf(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The text's non-zero TF-IDF columns (n,) and values (n,)."""
-        counts = Counter(w for w in WORD.findall(text.lower()) if w in self.vocabulary)
+        counts = Counter(t for t in text_terms(text, self.features) if t in self.vocabulary)
         columns = np.fromiter((self.vocabulary[w] for w in counts), dtype=np.int64)
         values = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64)
         values = values * self.idf[columns]
@@ -76,14 +81,14 @@ class TfidfLinear:
         """(N, num_classes) class probabilities, 0 for classes the classifier never saw."""
         out = np.zeros((len(texts), num_classes))
         for i, text in enumerate(texts):
-            columns, values = self.features(text)
+            columns, values = self.tfidf(text)
             scores = self.coef[:, columns] @ values + self.intercept  # (K,)
             scores = np.exp(scores - scores.max())
             out[i, self.classes] = scores / scores.sum()
         return out
 
     def tensors(self, prefix: str) -> tuple[dict[str, np.ndarray], list[str]]:
-        """Its arrays, named `prefix.x` (idf and coef in float16: see `rounded`), and its words
+        """Its arrays, named `prefix.x` (idf and coef in float16: see `rounded`), and its terms
         in column order."""
         words = [""] * len(self.vocabulary)
         for word, column in self.vocabulary.items():
@@ -93,13 +98,16 @@ class TfidfLinear:
         return {f"{prefix}.{k}": v for k, v in arrays.items()}, words
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, np.ndarray], prefix: str, words: list[str]):
+    def from_tensors(
+        cls, tensors: dict[str, np.ndarray], prefix: str, terms: list[str], features: str
+    ) -> TfidfLinear:
         idf, coef = (tensors[f"{prefix}.{k}"].astype(np.float64) for k in ("idf", "coef"))
         return cls(
-            {word: column for column, word in enumerate(words)},
+            {term: column for column, term in enumerate(terms)},
             idf,
             coef,
             *(tensors[f"{prefix}.{k}"] for k in ("intercept", "classes")),
+            features,
         )
 
 
@@ -169,7 +177,9 @@ class TextPrior:
     def summary(self, label_names: Sequence[str]) -> dict[str, Any]:
         """What training.json records of the prior (`label_names`: the model's classes)."""
         return {
+            "floor_features": self.floor.features,
             "floor_words": len(self.floor.vocabulary),
+            "expert_features": self.expert.features,
             "expert_words": len(self.expert.vocabulary),
             "expert_classes": [label_names[i] for i in self.expert.classes.tolist()],
             "floor_weights": self.floor_weights.tolist(),
@@ -184,6 +194,8 @@ class TextPrior:
         metadata = {
             "floor_words": json.dumps(floor_words),
             "expert_words": json.dumps(expert_words),
+            "floor_features": self.floor.features,
+            "expert_features": self.expert.features,
         }
         path = Path(directory) / TEXT_PRIOR_FILE
         save_file(floor | expert | weights, str(path), metadata=metadata)
@@ -198,9 +210,18 @@ class TextPrior:
         with safe_open(str(path), framework="numpy") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safe_open handle)
             metadata = f.metadata()
+        floor, expert = (
+            TfidfLinear.from_tensors(
+                tensors,
+                part,
+                json.loads(metadata[f"{part}_words"]),
+                metadata.get(f"{part}_features", "words"),  # priors saved before chars: words
+            )
+            for part in ("floor", "expert")
+        )
         return cls(
-            TfidfLinear.from_tensors(tensors, "floor", json.loads(metadata["floor_words"])),
-            TfidfLinear.from_tensors(tensors, "expert", json.loads(metadata["expert_words"])),
+            floor,
+            expert,
             tensors["floor_weights"],
             tensors["expert_weights"],
             int(tensors["num_classes"]),

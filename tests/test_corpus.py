@@ -11,7 +11,7 @@ import pytest
 from conftest import write_archive_text, write_word_split
 
 from docexit.corpus.archive_text import (
-    POOLED_FLOOR,
+    POOLED_FLOORS,
     archive_text_floors,
     as_real_pages_weights,
     class_balanced_weights,
@@ -100,6 +100,18 @@ def test_synthetic_baselines_show_how_far_synthetic_text_carries(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_corpus_refuses_archive_text_for_pages_it_does_not_generate(tmp_path):
+    parser = argparse.ArgumentParser()
+    corpus_cli.add_arguments(parser)
+    real = ["--input", str(tmp_path / "real"), "--synth-archive-text", str(tmp_path / "a.jsonl")]
+    absent = ["--synth-per-class", "1", "--synth-archive-text", str(tmp_path / "absent.jsonl")]
+    for argv, reason in ((real, "needs --synth-per-class"), (absent, "No such file")):
+        args = parser.parse_args(["--out", str(tmp_path / "x"), *argv])
+        with pytest.raises(SystemExit, match=reason):
+            corpus_cli.main(args)
+    assert not (tmp_path / "x").exists()
+
+
 def test_archive_text_is_read_without_unlabelled_empty_or_duplicate_documents(tmp_path):
     records = [
         {"text": "a memo about the quarterly figures", "rvl_cdip_label": "memo"},
@@ -135,21 +147,27 @@ def test_archive_text_floors_learn_what_the_real_folds_cannot(tmp_path):
     """Every real page holds a word no other real page has, so the real folds alone cannot
     learn it; the archive text of classes 0 and 2 holds those words, so with it the pages of
     those classes are right, and the pages of class 1 (no archive text) are counted apart."""
-    pages = [(y, [f"w{y}x{i}"]) for y in (0, 1, 2) for i in range(4)]
+
+    def own(y: int, i: int) -> str:
+        return chr(ord("a") + 4 * y + i) * 4  # "aaaa", "bbbb": no character n-gram in common
+
+    pages = [(y, [own(y, i)]) for y in (0, 1, 2) for i in range(4)]
     write_word_split(tmp_path / "real", "train", pages)
     records = [
-        {"text": " ".join(f"w{y}x{i}" for i in range(4)) + f" n{k}", "rvl_cdip_label": LABELS[y]}
+        {"text": " ".join(own(y, i) for i in range(4)) + f" n{k}", "rvl_cdip_label": LABELS[y]}
         for y in (0, 2)
         for k in range(10)
     ]
     archive = load_archive_text(write_archive_text(tmp_path / "t.jsonl.gz", records))
     result = archive_text_floors(tmp_path / "real", archive, folds=2)
     assert (result.archive_documents, result.covered_pages, result.uncovered_pages) == (20, 8, 4)
-    assert result.floors["real pages only"]["covered"] < 1.0
+    for alone in ("real pages only", "real pages only, character n-grams"):
+        assert result.floors[alone]["covered"] < 1.0
     for weighting in ("plain", "class-balanced", "as real pages"):
         assert result.floors[f"with archive text, {weighting}"]["covered"] == 1.0
-    assert result.floors[POOLED_FLOOR]["covered"] == 1.0
-    assert all(weight > 0 for weight in result.pool_weights)  # the inner folds saw it help
+    for pooled in POOLED_FLOORS.values():  # counting words, and character n-grams
+        assert result.floors[pooled]["covered"] == 1.0
+        assert all(weight > 0 for weight in result.pool_weights[pooled])  # inner folds saw it help
     assert result.best()[0] != "real pages only"
 
 

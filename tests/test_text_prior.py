@@ -25,10 +25,12 @@ TEXTS = [
 LABELS = np.array([7, 8, 6, 7, 8, 6])  # letter, memo, invoice
 
 
-def test_numpy_tfidf_linear_gives_scikit_learns_probabilities():
+@pytest.mark.parametrize("features", ["words", "chars"])
+def test_numpy_tfidf_linear_gives_scikit_learns_probabilities(features):
     for labels in (LABELS, np.array([7, 8, 7, 7, 8, 8])):  # three classes, and two (binary)
-        classifier = text_classifier().fit(TEXTS, labels)
-        unseen = ["thank you for the letter", "amount due: invoice", "", "zzz qqq"]
+        classifier = text_classifier(features=features).fit(TEXTS, labels)
+        # Unseen terms, short words, an OCR-broken word, runs of spaces and no text at all.
+        unseen = ["thank you for the  letter", "amount due: inv0ice", "", "zzz qqq", "a I\tto"]
         expected = class_probabilities(classifier, TEXTS + unseen, 16)
         ours = TfidfLinear.from_classifier(classifier).probabilities(TEXTS + unseen, 16)
         np.testing.assert_allclose(ours, expected, atol=1e-9)
@@ -40,7 +42,8 @@ def test_numpy_tfidf_linear_gives_scikit_learns_probabilities():
 
 def test_a_saved_prior_loads_back_the_same(tmp_path):
     """Saved in float16, a prior fitted with rounded classifiers loads back bit for bit."""
-    floor = TfidfLinear.from_classifier(text_classifier().fit(TEXTS, LABELS)).rounded()
+    floor = text_classifier(features="chars").fit(TEXTS, LABELS)
+    floor = TfidfLinear.from_classifier(floor).rounded()
     expert = TfidfLinear.from_classifier(text_classifier().fit(TEXTS[:2] * 2, [7, 8, 7, 8]))
     expert = expert.rounded()
     prior = TextPrior(floor, expert, np.array([0.0, 0.5]), np.array([0.25, 0.0]), 16)
@@ -48,6 +51,7 @@ def test_a_saved_prior_loads_back_the_same(tmp_path):
     prior.save(tmp_path)
     loaded = TextPrior.load(tmp_path)
     assert loaded.floor.vocabulary == floor.vocabulary
+    assert (loaded.floor.features, loaded.expert.features) == ("chars", "words")
     np.testing.assert_array_equal(loaded.expert.classes, [7, 8])
     np.testing.assert_array_equal(loaded.page_probabilities(TEXTS), prior.page_probabilities(TEXTS))
     logits = torch.randn(6, 16, generator=torch.Generator().manual_seed(0))

@@ -296,22 +296,26 @@ def text_floor_report(
     model_correct: torch.Tensor,
     archive: ArchiveText | None = None,
 ) -> FloorReport:
-    """The text-only floor (TF-IDF + logistic regression on OCR words) under the same folds:
-    each page predicted by a floor trained on the other folds, and with `archive` text the
-    same floor pooled with an expert trained on it, whichever is higher; and the adapted
-    model's full-depth accuracy (`model_correct (N,)`, pages in `page_order`) minus the
-    floor's, with a 95% paired bootstrap interval."""
-    from docexit.corpus.archive_text import POOLED_FLOOR, pooled_out_of_fold_predictions
+    """The text-only floor (TF-IDF + logistic regression on OCR words, or on character
+    n-grams) under the same folds: each page predicted by a floor trained on the other folds,
+    and with `archive` text the same floors pooled with an expert trained on it, whichever is
+    highest; and the adapted model's full-depth accuracy (`model_correct (N,)`, pages in
+    `page_order`) minus the floor's, with a 95% paired bootstrap interval."""
+    from docexit.corpus.archive_text import best_floor, pooled_floors
     from docexit.corpus.baseline import out_of_fold_probabilities
 
     texts = [" ".join(words) for words in real.column("words").to_pylist()]
     labels = np.array(real.column("label_id").to_pylist())
-    floors = {FLOOR_NAME: out_of_fold_probabilities(texts, labels, folds).argmax(axis=1)}
+    floors = {
+        FLOOR_NAME: out_of_fold_probabilities(texts, labels, folds).argmax(axis=1),
+        f"{FLOOR_NAME}, counting character n-grams": out_of_fold_probabilities(
+            texts, labels, folds, features="chars"
+        ).argmax(axis=1),
+    }
     if archive is not None:
-        floors[f"{FLOOR_NAME}, {POOLED_FLOOR}"] = pooled_out_of_fold_predictions(
-            texts, labels, folds, archive
-        )[0]
-    name = max(floors, key=lambda k: np.mean(floors[k] == labels))
+        pooled = pooled_floors(texts, labels, folds, archive)
+        floors |= {f"{FLOOR_NAME}, {name}": found[0] for name, found in pooled.items()}
+    name = best_floor(floors, labels)
     floor_ok = (floors[name] == labels)[page_order].astype(np.float64)  # (N,) in outcome order
     model_ok = model_correct.numpy().astype(np.float64)  # (N,)
     diff, low, high = paired_bootstrap((model_ok - floor_ok)[None])  # (1,) each

@@ -29,9 +29,9 @@ FLOOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 Grid = tuple[tuple[float, ...], tuple[float, ...]]
 GRID: Grid = (FLOOR_WEIGHTS, POOL_WEIGHTS)
 TEXT_FOLDS = 5
-# Each of the prior's two classifiers keeps this many of its most frequent words, so that a
+# Each of the prior's two classifiers keeps this many of its most frequent terms, so that a
 # prior (float16, about 0.7 MB) fits beside a bundled checkpoint's weights.
-PRIOR_WORDS = 10_000
+PRIOR_TERMS = 10_000
 
 
 def page_texts(table: pa.Table, hashes: Sequence[str], what: str) -> tuple[list[str], np.ndarray]:
@@ -60,12 +60,14 @@ def untrained_prior(
     archive: ArchiveText,
     num_exits: int,
     classes: int,
-    max_words: int | None = PRIOR_WORDS,
+    max_terms: int | None = PRIOR_TERMS,
+    floor_features: str = "words",
 ) -> TextPrior:
-    """A floor trained on every page, the archive expert (each keeping its `max_words` most
-    frequent words; None: every word), and weights 0 (set by `with_weights`)."""
-    floor = text_classifier(max_words).fit(list(texts), labels)
-    expert = text_classifier(max_words).fit(archive.texts, archive.labels)
+    """A floor counting `floor_features` trained on every page, the archive expert (words),
+    each keeping its `max_terms` most frequent terms (None: every term), and weights 0 (set
+    by `with_weights`)."""
+    floor = text_classifier(max_terms, floor_features).fit(list(texts), labels)
+    expert = text_classifier(max_terms).fit(archive.texts, archive.labels)
     floor, expert = (TfidfLinear.from_classifier(c).rounded() for c in (floor, expert))
     zeros = np.zeros(num_exits)
     return TextPrior(floor, expert, zeros, zeros.copy(), classes)
@@ -80,11 +82,17 @@ def out_of_fold_text(
     """(N, 2, C) each page's text features as a model that never saw it would have them: the
     floor's from floors trained on the other `folds` (default: `TEXT_FOLDS` stratified) and
     limited to as many words as the prior's floor (its limit, or every word when that was not
-    reached: the pages of a fold never have more), the expert's as is."""
+    reached: the pages of a fold never have more) and counting the same features, the
+    expert's as is."""
     if folds is None:
         folds = stratified_folds(labels, TEXT_FOLDS)
     floor = out_of_fold_probabilities(
-        texts, labels, folds, num_classes=prior.num_classes, max_words=len(prior.floor.vocabulary)
+        texts,
+        labels,
+        folds,
+        num_classes=prior.num_classes,
+        max_terms=len(prior.floor.vocabulary),
+        features=prior.floor.features,
     )
     expert = prior.expert.probabilities(texts, prior.num_classes)
     return torch.from_numpy(np.stack([floor, expert], axis=1).astype(np.float32))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docexit.corpus.builder import labelled_pages_corpus
+from docexit.models.text_terms import PRIOR_FLOOR_FEATURES, TEXT_FEATURES
 from docexit.pipeline.cli import options_as_argv
 from docexit.pipeline.cli.arguments import add_labelled_folder_arguments, add_policy_arguments
 
@@ -26,13 +27,13 @@ CALIBRATION_FILE = "calibration.json"
 @dataclass(frozen=True)
 class TextPriorInputs:
     """What --text-prior fits on: the prior (weights still 0), the pages' out-of-fold text
-    features (N, 2, C), their OCR text, and whether the pooled text floor gets each page right
-    (N,), None without a report; pages in the outputs' order."""
+    features (N, 2, C), their OCR text, and the best pooled text floor's name and whether it
+    gets each page right (N,), None without a report; pages in the outputs' order."""
 
     prior: Any
     text: Any
     texts: list[str]
-    floor_correct: Any
+    floor: Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,8 +97,17 @@ def add_text_prior_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="with --text-prior: words each of its classifiers keeps, the most frequent "
-        "(default 10,000, so a prior stays under 1 MB in float16; 0: every word)",
+        help="with --text-prior: terms (words, or the floor's character n-grams) each of its "
+        "classifiers keeps, the most frequent (default 10,000, so a prior stays under 1 MB in "
+        "float16; 0: every term)",
+    )
+    parser.add_argument(
+        "--prior-floor-features",
+        choices=TEXT_FEATURES,
+        default=PRIOR_FLOOR_FEATURES,
+        help="what the text prior's floor counts in a page's OCR text: whole words, or "
+        "character 3- to 5-grams inside words, which an OCR error breaks only in part "
+        f"(default {PRIOR_FLOOR_FEATURES}); the expert counts words",
     )
     parser.add_argument(
         "--archive-text",
@@ -124,7 +134,6 @@ def _cross_fitted_report(
 
     from tqdm import tqdm
 
-    from docexit.corpus.archive_text import POOLED_FLOOR
     from docexit.models.training import recalibration
     from docexit.models.training.adaptation import stratified_folds
     from docexit.models.training.text_prior_fit import fold_preparer
@@ -145,8 +154,9 @@ def _cross_fitted_report(
     report = recalibration.comparison_report(
         model, pages, shipped, archive, folds=args.folds, fold_seeds=seeds
     )
-    if fit is not None and fit.floor_correct is not None:
-        floor = recalibration.against_floor(archive, pages.labels, fit.floor_correct, POOLED_FLOOR)
+    if fit is not None and fit.floor is not None:
+        name, floor_correct = fit.floor
+        floor = recalibration.against_floor(archive, pages.labels, floor_correct, name)
         report = replace(report, floor=floor)
     (args.out / CALIBRATION_FILE).write_text(json.dumps(report.to_dict(), indent=2))
     recalibration.plot_comparison(model, shipped, archive, args.out / "reliability.png")
@@ -274,11 +284,11 @@ def fit_text_prior(
     without --text-prior."""
     import numpy as np
 
-    from docexit.corpus.archive_text import load_archive_text, pooled_floor_correct
+    from docexit.corpus.archive_text import best_pooled_floor_correct, load_archive_text
     from docexit.models.training.adaptation import load_pages
     from docexit.models.training.dataset import model_label_ids
     from docexit.models.training.text_prior_fit import (
-        PRIOR_WORDS,
+        PRIOR_TERMS,
         in_model_order,
         out_of_fold_text,
         page_texts,
@@ -304,19 +314,27 @@ def fit_text_prior(
         archive = in_model_order(corpus_archive, model.label_names)
     except ValueError as error:
         raise SystemExit(f"docexit calibrate: {args.archive_text}: {error}") from error
-    words = PRIOR_WORDS if args.prior_words is None else (args.prior_words or None)
-    prior = untrained_prior(texts, labels, archive, len(model.exits), len(model.label_names), words)
-    floor_correct = None
+    terms = PRIOR_TERMS if args.prior_words is None else (args.prior_words or None)
+    prior = untrained_prior(
+        texts,
+        labels,
+        archive,
+        len(model.exits),
+        len(model.label_names),
+        terms,
+        args.prior_floor_features,
+    )
+    floor = None
     if args.folds:  # the report compares the pipeline with it
         print(
-            f"the pooled text floor, out of fold on {args.folds} folds dealt as docexit adapt does"
+            f"the pooled text floors, out of fold on {args.folds} folds dealt as docexit adapt does"
         )
         all_texts = [" ".join(map(str, words)) for words in table.column("words").to_pylist()]
         all_labels = np.asarray(table.column("label_id"))  # the archive text's class order
-        floor_correct = pooled_floor_correct(all_texts, all_labels, corpus_archive, args.folds)
-        floor_correct = floor_correct[rows]
+        name, correct = best_pooled_floor_correct(all_texts, all_labels, corpus_archive, args.folds)
+        floor = (name, correct[rows])
     text = out_of_fold_text(texts, labels, prior)  # (N, 2, C)
-    return TextPriorInputs(prior, text, texts, floor_correct)
+    return TextPriorInputs(prior, text, texts, floor)
 
 
 def as_before(own_prior: Any, pages: Any, fit: TextPriorInputs | None) -> Any:

@@ -107,34 +107,39 @@ def synthetic_baselines_summary(real_dir: Path, synth_dir: Path, args: argparse.
     )
 
 
+def generated_pages(args: argparse.Namespace) -> list[Path]:
+    """Generate --synth-per-class pages per class (the default number when no --input is
+    given) under OUT/pages and return that folder; nothing to generate: []."""
+    per_class = args.synth_per_class
+    if per_class is None and not args.input:
+        per_class = DEFAULT_SYNTH_PER_CLASS
+    if args.synth_archive_text and not per_class:
+        raise SystemExit("--synth-archive-text needs --synth-per-class N (pages to generate)")
+    check_synth_archive_text(args.synth_archive_text, "corpus")
+    if not per_class:
+        return []
+    from docexit.corpus.synth import write_corpus
+
+    pages_dir = args.out / "pages"
+    print(f"generating {per_class} synthetic pages per class into {pages_dir}")
+    write_corpus(
+        pages_dir,
+        per_class=per_class,
+        seed=args.seed,
+        workers=args.workers,
+        progress=True,
+        archive_text=args.synth_archive_text,
+    )
+    return [pages_dir]
+
+
 def main(args: argparse.Namespace) -> int:
     for option in ("baseline_synth", "baseline_text"):
         if getattr(args, option) and not args.baseline_folds:
             raise SystemExit(
                 f"--{option.replace('_', '-')} needs --baseline-folds K (the folds of docexit adapt)"
             )
-    inputs = list(args.input)
-    per_class = args.synth_per_class
-    if per_class is None and not inputs:
-        per_class = DEFAULT_SYNTH_PER_CLASS
-    if args.synth_archive_text and not per_class:
-        raise SystemExit("--synth-archive-text needs --synth-per-class N (pages to generate)")
-    check_synth_archive_text(args.synth_archive_text, "corpus")
-    if per_class:
-        from docexit.corpus.synth import write_corpus
-
-        pages_dir = args.out / "pages"
-        print(f"generating {per_class} synthetic pages per class into {pages_dir}")
-        write_corpus(
-            pages_dir,
-            per_class=per_class,
-            seed=args.seed,
-            workers=args.workers,
-            progress=True,
-            archive_text=args.synth_archive_text,
-        )
-        inputs.append(pages_dir)
-    files = read_labelled_folders(inputs, args.labels_file)
+    files = read_labelled_folders(list(args.input) + generated_pages(args), args.labels_file)
     settings = BuildSettings(
         ocr=OcrConfig(
             lang=args.lang, psm=args.psm, backend=args.ocr_backend, min_dpi=args.ocr_min_dpi
@@ -180,13 +185,15 @@ def archive_text_summary(real_dir: Path, text_file: Path, folds: int) -> str:
         f"{text_file.name}, {folds} folds: all pages / the {result.covered_pages} pages of "
         f"classes the text covers / the {result.uncovered_pages} of classes it does not"
     ]
+    width = max(map(len, result.floors))
     for name, accuracy in result.floors.items():
         lines.append(
-            f"  {name:<48} {accuracy['all']:.3f} / {accuracy['covered']:.3f} / "
+            f"  {name:<{width}} {accuracy['all']:.3f} / {accuracy['covered']:.3f} / "
             f"{accuracy['uncovered']:.3f}"
         )
-    weights = ", ".join(f"{w:g}" for w in result.pool_weights)
-    lines.append(f"  (the pooled floor's expert weight, chosen by inner folds: {weights})")
+    for name, pool_weights in result.pool_weights.items():
+        weights = ", ".join(f"{w:g}" for w in pool_weights)
+        lines.append(f"  ({name}: the expert's weight, chosen by inner folds: {weights})")
     best, accuracy = result.best()
     lines.append(f"  best floor: {best} ({accuracy:.3f})")
     return "\n".join(lines)
