@@ -62,6 +62,23 @@ def test_a_saved_prior_loads_back_the_same(tmp_path):
         )
 
 
+def test_a_prior_saved_before_character_ngrams_counts_words():
+    """The bundled prior was saved before a prior recorded what it counts: it loads as words,
+    and reads a memo's words as a memo."""
+    from safetensors import safe_open
+
+    from docexit.pipeline.defaults import bundled_model_dir
+
+    path = bundled_model_dir() / "text_prior.safetensors"
+    with safe_open(str(path), framework="numpy") as f:
+        assert "floor_features" not in f.metadata()
+    prior = TextPrior.load(bundled_model_dir())
+    assert (prior.floor.features, prior.expert.features) == ("words", "words")
+    memo = "MEMORANDUM TO: all staff FROM: R. J. Marcotullio SUBJECT: meeting DATE: May 3"
+    floor, expert = prior.page_probabilities([memo])[0]  # (C,) each
+    assert expert.argmax() == 8 and floor.sum() == pytest.approx(1.0, abs=1e-5)  # 8: memo
+
+
 def test_pooling_keeps_the_uncovered_share_and_weight_zero_changes_nothing():
     log_probs = torch.log_softmax(torch.randn(4, 5, generator=torch.Generator().manual_seed(1)), -1)
     floor = torch.softmax(torch.randn(4, 5, generator=torch.Generator().manual_seed(2)), -1)
