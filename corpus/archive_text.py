@@ -173,16 +173,17 @@ def pooled_out_of_fold_predictions(
 
 def pooled_floors(
     texts: Sequence[str], labels: np.ndarray, folds: np.ndarray, archive: ArchiveText
-) -> dict[str, tuple[np.ndarray, list[float]]]:
-    """Name (`POOLED_FLOORS`) -> the out-of-fold labels (N,) and per-fold expert weights of the
-    pooled floor counting each of `TEXT_FEATURES`."""
+) -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
+    """For the pooled floor counting each of `TEXT_FEATURES`, by name (`POOLED_FLOORS`): its
+    out-of-fold labels (N,), and its expert weight per fold."""
     expert = archive_expert(archive, texts)  # (N, C)
-    return {
-        POOLED_FLOORS[features]: pooled_out_of_fold_predictions(
+    predictions, weights = {}, {}
+    for features in TEXT_FEATURES:
+        name = POOLED_FLOORS[features]
+        predictions[name], weights[name] = pooled_out_of_fold_predictions(
             texts, labels, folds, archive, expert, features
         )
-        for features in TEXT_FEATURES
-    }
+    return predictions, weights
 
 
 def best_floor(predictions: dict[str, np.ndarray], labels: np.ndarray) -> str:
@@ -198,8 +199,7 @@ def best_pooled_floor_correct(
     floor a model adapted and calibrated on them must beat."""
     from docexit.models.training.adaptation import stratified_folds
 
-    pooled = pooled_floors(texts, labels, stratified_folds(labels, folds, seed), archive)
-    predictions = {name: labels_and_weights[0] for name, labels_and_weights in pooled.items()}
+    predictions = pooled_floors(texts, labels, stratified_folds(labels, folds, seed), archive)[0]
     name = best_floor(predictions, labels)
     return name, predictions[name] == labels
 
@@ -246,9 +246,8 @@ def archive_text_floors(
             for name, weights in WEIGHTINGS.items()
         },
     }
-    pooled = pooled_floors(texts, labels, assignment, archive)
-    predictions |= {name: labels_and_weights[0] for name, labels_and_weights in pooled.items()}
-    pool_weights = {name: labels_and_weights[1] for name, labels_and_weights in pooled.items()}
+    pooled, pool_weights = pooled_floors(texts, labels, assignment, archive)
+    predictions |= pooled
 
     def accuracy(correct: np.ndarray, mask: np.ndarray) -> float:
         return float(correct[mask].mean()) if mask.any() else float("nan")

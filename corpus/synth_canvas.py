@@ -77,7 +77,14 @@ def load_font(
 class Canvas:
     """A greyscale page being drawn; records each drawn word and its pixel box."""
 
-    def __init__(self, label: str, rng: random.Random, width: int, height: int) -> None:
+    def __init__(
+        self,
+        label: str,
+        rng: random.Random,
+        width: int,
+        height: int,
+        archive_words: txt.ArchiveWords | None = None,
+    ) -> None:
         self.label, self.rng = label, rng
         self.width, self.height = width, height
         self.image = Image.new("L", (width, height), 255)
@@ -100,7 +107,7 @@ class Canvas:
         self.pen_family = rng.choice(["sans", "serif", "times"])
         self.slant = rng.uniform(-0.1, 0.35)
         # A real document's words for the running text, when the page is given one.
-        self.archive_words: txt.ArchiveWords | None = None
+        self.archive_words = archive_words
 
     # ---- fonts and text -------------------------------------------------------------------
     def font(

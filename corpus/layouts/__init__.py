@@ -109,8 +109,7 @@ def draw_page(
 ) -> Canvas:
     """Draw one page of class `label` with one of its templates; `archive_words`, when given,
     fill its running text."""
-    canvas = Canvas(label, rng, width, height)
-    canvas.archive_words = archive_words
+    canvas = Canvas(label, rng, width, height, archive_words)
     rng.choice(TEMPLATES[label])(canvas)
     if rng.random() < 0.12:
         fax_line(canvas)

@@ -313,8 +313,8 @@ def text_floor_report(
         ).argmax(axis=1),
     }
     if archive is not None:
-        pooled = pooled_floors(texts, labels, folds, archive)
-        floors |= {f"{FLOOR_NAME}, {name}": found[0] for name, found in pooled.items()}
+        pooled = pooled_floors(texts, labels, folds, archive)[0]
+        floors |= {f"{FLOOR_NAME}, {name}": predicted for name, predicted in pooled.items()}
     name = best_floor(floors, labels)
     floor_ok = (floors[name] == labels)[page_order].astype(np.float64)  # (N,) in outcome order
     model_ok = model_correct.numpy().astype(np.float64)  # (N,)
