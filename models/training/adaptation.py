@@ -40,6 +40,7 @@ from docexit.models.training.recalibration import (
     apply,
     model_outputs,
 )
+from docexit.models.training.text_pages import archive_text_pages
 from docexit.models.training.trainer import TrainConfig, Trainer
 from docexit.models.training.visual_training import fit_visual_exit
 
@@ -66,6 +67,9 @@ class AdaptConfig:
     confidence: float = 0.9
     visual_min_threshold: float = 0.95
     max_length: int | None = None  # text tokens per page after adaptation (None: the model's)
+    # archive documents per covered class mixed into fine-tuning as text-only pages (needs
+    # labelled archive text; 0: none)
+    text_pages_per_class: int = 0
 
 
 def load_pages(corpus_dir: Path) -> pa.Table:
@@ -105,17 +109,21 @@ def adapt(
     synth_corpus: Path,
     work_dir: Path,
     config: AdaptConfig,
+    archive: ArchiveText | None = None,
 ) -> EarlyExitModel:
-    """`model` fine-tuned on `real` pages plus synthetic replay, then recalibrated, with its
-    policy and visual threshold chosen on synthetic validation (stored in its config). A text
-    prior is dropped: it was fitted to the outputs of the weights this changes."""
+    """`model` fine-tuned on `real` pages plus synthetic replay (and text pages of `archive`,
+    as `config` asks), then recalibrated, with its policy and visual threshold chosen on
+    synthetic validation (stored in its config). A text prior is dropped: it was fitted to the
+    outputs of the weights this changes."""
     drop_text_prior(model)
     if config.max_length is not None:
         set_max_text_tokens(model, config.max_length)
     featurizer = featurizer_for(model)
-    replay = replay_pages(synth_corpus, config.replay_pages, config.seed)
     train_set = PageDataset(
-        pa.concat_tables([real, replay]), featurizer, model.label_names, "the real and replay pages"
+        fine_tuning_pages(real, synth_corpus, config, archive),
+        featurizer,
+        model.label_names,
+        "the real, replay and text pages",
     )
     val_set = PageDataset.from_split(
         synth_corpus, "validation", featurizer, model.label_names, config.val_pages
@@ -150,6 +158,19 @@ def adapt(
             min_threshold=config.visual_min_threshold,
         )
     return model
+
+
+def fine_tuning_pages(
+    real: pa.Table, synth_corpus: Path, config: AdaptConfig, archive: ArchiveText | None
+) -> pa.Table:
+    """The real pages, the synthetic replay pages and, with `config.text_pages_per_class`,
+    text pages of the archive's documents (an auxiliary text objective)."""
+    tables = [real, replay_pages(synth_corpus, config.replay_pages, config.seed)]
+    if config.text_pages_per_class:
+        if archive is None:
+            raise ValueError("text pages need labelled archive text (--archive-text)")
+        tables.append(archive_text_pages(archive, config.text_pages_per_class, config.seed))
+    return pa.concat_tables(tables)
 
 
 def set_max_text_tokens(model: EarlyExitModel, tokens: int) -> None:
@@ -268,6 +289,7 @@ def cross_validate(
             synth_corpus,
             work_dir / f"fold{fold}",
             config,
+            archive,
         )
         parts.append(model_outputs(model, real.take(held_out)))
         outcomes.append(apply(Calibration.of_model(model), parts[-1]))

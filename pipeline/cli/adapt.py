@@ -55,6 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="labelled archive text (as docexit corpus --baseline-text): the cross-validation "
         "compares the model with the text floor pooled with it when that floor is higher",
     )
+    parser.add_argument(
+        "--text-pages-per-class",
+        type=int,
+        metavar="N",
+        default=ADAPT_DEFAULTS.text_pages_per_class,
+        help="mix N --archive-text documents of each class it covers into fine-tuning, as "
+        "text-only pages (typed boxes, blank image): an auxiliary text objective (default 0)",
+    )
     for option in ("epochs", "batch_size", "replay_pages", "val_pages", "seed"):
         parser.add_argument(
             "--" + option.replace("_", "-"), type=int, default=getattr(ADAPT_DEFAULTS, option)
@@ -81,16 +89,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from docexit.corpus.archive_text import load_archive_text
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
     from docexit.models.training.adaptation import adapt, load_pages
     from docexit.models.training.model_card import TRAINING_FILE, write_model_card
     from docexit.pipeline.defaults import bundled_model_dir
 
-    if args.archive_text and not args.folds:
-        raise SystemExit(
-            "docexit adapt: --archive-text sets the cross-validation's floor; use --folds"
-        )
+    check_archive_text_arguments(args)
     names = {f.name for f in fields(AdaptConfig)}
     config = AdaptConfig(**{k: v for k, v in vars(args).items() if k in names})
     model_dir = args.model or bundled_model_dir()
@@ -99,12 +105,15 @@ def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
     refuse_unusable_model(model_dir, real, str(args.real), cross_validating=args.folds > 0)
-    crossval = run_crossval(args, model_dir, real, config, work_dir) if args.folds else None
+    archive = load_archive_text(args.archive_text) if args.archive_text else None
+    crossval = (
+        run_crossval(args, model_dir, real, config, archive, work_dir) if args.folds else None
+    )
     if args.crossval_only:
         return 0
     model = load_checkpoint(model_dir, device=resolve_device(args.device))
     start = time.perf_counter()
-    model = adapt(model, real, args.synth, work_dir / "final", config)
+    model = adapt(model, real, args.synth, work_dir / "final", config, archive)
     save_checkpoint(model, args.out, dtype=torch.float16 if args.fp16 else torch.float32)
     base_training = model_dir / TRAINING_FILE
     (args.out / TRAINING_FILE).write_text(
@@ -128,15 +137,34 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_archive_text_arguments(args: argparse.Namespace) -> None:
+    """--archive-text sets the cross-validation's floor and feeds the text pages: refuse it
+    where it would do neither, and text pages without it."""
+    if args.text_pages_per_class < 0:
+        raise SystemExit("docexit adapt: --text-pages-per-class must be 0 or more")
+    if args.text_pages_per_class and not args.archive_text:
+        raise SystemExit("docexit adapt: --text-pages-per-class takes its text from --archive-text")
+    if args.archive_text and not args.folds and not args.text_pages_per_class:
+        raise SystemExit(
+            "docexit adapt: --archive-text sets the cross-validation's floor; use --folds "
+            "(or --text-pages-per-class)"
+        )
+    if args.archive_text and not args.archive_text.is_file():
+        raise SystemExit(f"docexit adapt: --archive-text {args.archive_text} is not a file")
+
+
 def run_crossval(
-    args: argparse.Namespace, model_dir: Path, real: Any, config: AdaptConfig, work_dir: Path
+    args: argparse.Namespace,
+    model_dir: Path,
+    real: Any,
+    config: AdaptConfig,
+    archive: Any,
+    work_dir: Path,
 ) -> CrossvalReport:
     """Cross-validate the adaptation; write OUT/crossval.json and the out-of-fold outputs."""
-    from docexit.corpus.archive_text import load_archive_text
     from docexit.models.training.adaptation import OUT_OF_FOLD_FILE, cross_validate
 
     start = time.perf_counter()
-    archive = load_archive_text(args.archive_text) if args.archive_text else None
     crossval = cross_validate(model_dir, real, args.synth, work_dir / "crossval", config, archive)
     crossval = replace(crossval, seconds=time.perf_counter() - start)
     (args.out / "crossval.json").write_text(json.dumps(crossval.to_dict(), indent=2))
