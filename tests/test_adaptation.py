@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -64,17 +65,26 @@ def test_adapt_refuses_an_unusable_model_before_any_fold_trains(tmp_path):
         adapt_cli.main(no_folds)  # the text would be silently unused
 
 
+def write_tiny_corpora(
+    tmp_path: Path, real_per_class: int, replay_per_class: int
+) -> tuple[Path, Path]:
+    """A 'real' corpus (one test split) and a synthetic one (train and validation splits) of
+    generated pages of the tiny model's classes."""
+    real, synth = tmp_path / "real", tmp_path / "synth"
+    real.mkdir()
+    synth.mkdir()
+    pq.write_table(tiny_table(real_per_class, seed=7), real / "test.parquet")
+    pq.write_table(tiny_table(replay_per_class, seed=1), synth / "train.parquet")
+    pq.write_table(tiny_table(2, seed=2), synth / "validation.parquet")
+    return real, synth
+
+
 def test_adapt_command_cross_validates_then_saves_the_adapted_model(tmp_path):
     """Two folds over 16 'real' pages, then the final fine-tune: out-of-fold figures for every
     page, a changed model that loads, its training chain and the card's cross-validation table."""
     from docexit.pipeline.cli import adapt as adapt_cli
 
-    real, synth = tmp_path / "real", tmp_path / "synth"
-    real.mkdir()
-    synth.mkdir()
-    pq.write_table(tiny_table(4, seed=7), real / "test.parquet")
-    for split, (pages, seed) in {"train": (3, 1), "validation": (2, 2)}.items():
-        pq.write_table(tiny_table(pages, seed), synth / f"{split}.parquet")
+    real, synth = write_tiny_corpora(tmp_path, real_per_class=4, replay_per_class=3)
     base = tiny_model()
     add_visual_exit(base)
     save_checkpoint(base, tmp_path / "base")

@@ -47,22 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crossval-only", action="store_true", help="only cross-validate; save no model"
     )
-    parser.add_argument(
-        "--archive-text",
-        type=Path,
-        metavar="JSONL",
-        default=None,
-        help="labelled archive text (as docexit corpus --baseline-text): the cross-validation "
-        "compares the model with the text floor pooled with it when that floor is higher",
-    )
-    parser.add_argument(
-        "--text-pages-per-class",
-        type=int,
-        metavar="N",
-        default=ADAPT_DEFAULTS.text_pages_per_class,
-        help="mix N --archive-text documents of each class it covers into fine-tuning, as "
-        "text-only pages (typed boxes, blank image): an auxiliary text objective (default 0)",
-    )
+    add_archive_text_arguments(parser)
     for option in ("epochs", "batch_size", "replay_pages", "val_pages", "seed"):
         parser.add_argument(
             "--" + option.replace("_", "-"), type=int, default=getattr(ADAPT_DEFAULTS, option)
@@ -86,6 +71,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=ADAPT_DEFAULTS.device)
     parser.add_argument("--fp16", action="store_true", help="store weights as float16")
     parser.add_argument("--work-dir", type=Path, default=None, help="default OUT/work")
+
+
+def add_archive_text_arguments(parser: argparse.ArgumentParser) -> None:
+    """Labelled archive text: the cross-validation's floor, and the text pages."""
+    parser.add_argument(
+        "--archive-text",
+        type=Path,
+        metavar="JSONL",
+        default=None,
+        help="labelled archive text (as docexit corpus --baseline-text): the cross-validation "
+        "compares the model with the text floor pooled with it when that floor is higher",
+    )
+    parser.add_argument(
+        "--text-pages-per-class",
+        type=int,
+        metavar="N",
+        default=ADAPT_DEFAULTS.text_pages_per_class,
+        help="mix N --archive-text documents of each class it covers into fine-tuning, as "
+        "text-only pages (typed boxes, blank image): an auxiliary text objective (default 0)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
