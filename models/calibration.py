@@ -261,14 +261,20 @@ def confidence_ece(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> flo
     return sum(eces) / len(eces)
 
 
-def chance_ece(confidence: Tensor, n_bins: int = 15, draws: int = 200, seed: int = 0) -> float:
-    """The ECE a perfectly calibrated model reporting `confidence (N,)` shows by chance on N
-    pages (each page right with probability its confidence; mean over `draws`): binned ECE on
-    a few hundred pages is never 0, and this is the level below which it says nothing."""
+def chance_eces(confidence: Tensor, n_bins: int = 15, draws: int = 200, seed: int = 0) -> Tensor:
+    """(draws,) the ECEs a perfectly calibrated model reporting `confidence (N,)` shows by
+    chance on N pages, each page right with probability its confidence in each draw."""
     generator = torch.Generator().manual_seed(seed)
     p = confidence.detach().double().cpu()  # (N,)
     right = torch.rand(draws, p.numel(), generator=generator, dtype=torch.float64) < p  # (D, N)
-    return sum(confidence_ece(p, r, n_bins) for r in right) / draws
+    return torch.tensor([confidence_ece(p, r, n_bins) for r in right], dtype=torch.float64)
+
+
+def chance_ece(confidence: Tensor, n_bins: int = 15, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model reporting `confidence (N,)` shows by chance on N
+    pages (mean over `draws`): binned ECE on a few hundred pages is never 0, and this is the
+    level below which it says nothing."""
+    return float(chance_eces(confidence, n_bins, draws, seed).mean())
 
 
 def expected_calibration_error(probs: Tensor, labels: Tensor, n_bins: int = 15) -> float:

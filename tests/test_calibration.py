@@ -248,3 +248,33 @@ def test_chance_ece_is_the_noise_of_a_perfectly_calibrated_model():
     few, many = chance_ece(spread), chance_ece(spread.repeat(20))
     assert 0.03 < few < 0.15 and many < few / 3
     assert chance_ece(torch.ones(50)) == 0.0
+
+
+def test_chance_ece_95th_percentile_tells_noise_from_miscalibration():
+    """Draws of a model right exactly as often as it says fall below the 95th percentile of
+    the chance ECE about 95% of the time; a model that says 0.95 and is right 60% of the time
+    is far beyond it, and calibrate's summary says which of the two a measured ECE is."""
+    from docexit.models.calibration import chance_eces, confidence_ece
+    from docexit.models.training.recalibration import Headline
+    from docexit.pipeline.cli.calibrate import consistency_clause
+
+    confidence = torch.linspace(0.3, 0.95, 148)  # (N,)
+    by_chance = chance_eces(confidence)  # (D,)
+    high = float(by_chance.quantile(0.95))
+    assert by_chance.shape == (200,) and high > float(by_chance.mean()) > 0
+    generator = torch.Generator().manual_seed(123)  # draws the percentile never saw
+    right = torch.rand(400, 148, generator=generator, dtype=torch.float64) < confidence.double()
+    below = sum(confidence_ece(confidence, r) <= high for r in right) / len(right)
+    assert 0.88 <= below <= 0.99
+    overconfident = torch.full((148,), 0.95)
+    wrong = torch.arange(148) % 5 >= 3  # (N,) right 60% of the time
+    measured = confidence_ece(overconfident, ~wrong)
+    assert measured > float(chance_eces(overconfident).quantile(0.95)) + 0.2
+
+    def headline(ece: float) -> Headline:
+        return Headline(148, 0.5, 0.5, 0.5, 0.0, 3.0, ece, float(by_chance.mean()), high)
+
+    assert "consistent with perfect calibration" in consistency_clause(headline(high - 0.01))
+    assert "beyond the noise of perfect" in consistency_clause(headline(high + 0.01))
+    older = Headline(148, 0.5, 0.5, 0.5, 0.0, 3.0, 0.2, 0.1)  # a report from before it
+    assert consistency_clause(older) == ""

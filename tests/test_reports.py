@@ -212,3 +212,13 @@ def test_a_key_that_is_no_field_is_refused():
     data = {**bundled_evaluations()[0], "accuracy_ful": 0.5}
     with pytest.raises(TypeError, match="accuracy_ful"):
         EvaluationReport.from_dict(data)
+
+
+def test_headline_mean_of_reports_from_before_a_figure_leaves_it_out():
+    repeats = [Headline.from_dict(r) for r in step_reports("archive_report")[0]["repeats"]]
+    assert all(r.reported_ece_by_chance_95 is None for r in repeats)  # saved before it existed
+    mean = Headline.mean(repeats)
+    assert mean.reported_ece_by_chance_95 is None
+    assert mean.reported_ece_by_chance == pytest.approx(
+        np.mean([r.reported_ece_by_chance for r in repeats])
+    )

@@ -118,6 +118,11 @@ OUTCOME_ROWS: tuple[Row, ...] = (  # the real-page tables
 ECE_ROWS: tuple[Row, ...] = (
     ("ECE of the reported confidence", lambda h: h.reported_ece, "{:.3f}"),
     ("the same, perfectly calibrated, by chance", lambda h: h.reported_ece_by_chance, "{:.3f}"),
+    (
+        "the same, 95th percentile (below it: consistent with perfect calibration)",
+        lambda h: h.reported_ece_by_chance_95,
+        "{:.3f}",
+    ),
 )
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from docexit.models.calibration import apply_temperatures, chance_ece, confidence_ece
+from docexit.models.calibration import apply_temperatures, chance_eces, confidence_ece
 from docexit.models.model import EarlyExitModel
 from docexit.models.policies import policy_from_dict, simulate
 from docexit.models.report_json import Report
@@ -154,14 +154,22 @@ class Headline(Report):
     # None in reports written before they existed (their JSON lacks the keys)
     reported_ece: float | None = None
     reported_ece_by_chance: float | None = None  # a perfectly calibrated model, by chance
+    # the 95th percentile of that chance ECE: a measured ECE below it is consistent with
+    # perfect calibration on these pages
+    reported_ece_by_chance_95: float | None = None
 
-    OPTIONAL = ("reported_ece", "reported_ece_by_chance")
+    OPTIONAL = ("reported_ece", "reported_ece_by_chance", "reported_ece_by_chance_95")
 
     @classmethod
     def mean(cls, headlines: Sequence[Headline]) -> Headline:
-        """Each figure's mean over `headlines` (`n` too, so a float)."""
+        """Each figure's mean over `headlines` (`n` too, so a float); None where some lack it
+        (reports written before the figure existed)."""
+        values = {f.name: [getattr(h, f.name) for h in headlines] for f in fields(cls)}
         return cls(
-            **{f.name: float(np.mean([getattr(h, f.name) for h in headlines])) for f in fields(cls)}
+            **{
+                name: None if None in figures else float(np.mean(figures))
+                for name, figures in values.items()
+            }
         )
 
 
@@ -196,6 +204,7 @@ class Outcomes:
     def headline(self, labels: torch.Tensor, exit_layers: Sequence[int]) -> Headline:
         """The figures every report quotes, against the pages' `labels (N,)`."""
         system_correct = self.system_predictions == labels  # (N,)
+        by_chance = chance_eces(self.reported)  # (D,)
         return Headline(
             n=int(labels.numel()),
             accuracy_full=float(self.correct[-1].float().mean()),
@@ -204,7 +213,8 @@ class Outcomes:
             skip_ocr_share=float(self.skips_ocr.float().mean()),
             mean_exit_layer=float(torch.tensor(exit_layers)[self.exit_index].float().mean()),
             reported_ece=confidence_ece(self.reported, system_correct),
-            reported_ece_by_chance=chance_ece(self.reported),
+            reported_ece_by_chance=float(by_chance.mean()),
+            reported_ece_by_chance_95=float(by_chance.quantile(0.95)),
         )
 
     def take(self, rows: torch.Tensor) -> Outcomes:

@@ -385,6 +385,16 @@ def floor_line(floor: Any) -> str:
     )
 
 
+def consistency_clause(headline: Any) -> str:
+    """Whether the measured ECE is within what chance gives a perfectly calibrated model (the
+    95th percentile of the chance ECE); nothing for reports written before it existed."""
+    high = headline.reported_ece_by_chance_95
+    if high is None:
+        return ""
+    verdict = "consistent with" if headline.reported_ece <= high else "beyond the noise of"
+    return f", up to {high:.3f} in 95% of draws: {verdict} perfect calibration"
+
+
 def comparison_summary(report: ComparisonReport) -> str:
     """The cross-fitted report as printed: headline figures, then ECE per exit."""
     shipped, archive, repeats = report.shipped, report.archive, report.repeats
@@ -406,7 +416,7 @@ def comparison_summary(report: ComparisonReport) -> str:
         f"  ECE of the reported confidence {shipped.reported_ece:.3f} -> "
         f"{archive.reported_ece:.3f} (a perfectly calibrated model reporting the same "
         f"confidences would show {archive.reported_ece_by_chance:.3f} on {report.n} pages "
-        "by chance)"
+        f"by chance{consistency_clause(archive)})"
     )
     if report.floor is not None:
         lines.append(floor_line(report.floor))
