@@ -101,6 +101,8 @@ def test_fine_tuning_pages_mix_text_pages_in_and_the_model_reads_them(tmp_path):
 
 
 def test_adapt_command_fine_tunes_on_text_pages_and_refuses_them_without_text(tmp_path):
+    """Text pages need readable archive text whose classes the model has: refused before any
+    training otherwise; with it, the command fine-tunes and records how many."""
     from docexit.pipeline.cli import adapt as adapt_cli
 
     real, synth = write_tiny_corpora(tmp_path, real_per_class=2, replay_per_class=2)
@@ -112,6 +114,10 @@ def test_adapt_command_fine_tunes_on_text_pages_and_refuses_them_without_text(tm
     ]
     text = write_archive_text(tmp_path / "text.jsonl.gz", records)
     assert len(load_archive_text(text).texts) == 6
+    other_classes = write_archive_text(  # a class the four-class tiny model lacks
+        tmp_path / "letters.jsonl.gz", [{"text": "dear sir " * 20, "rvl_cdip_label": "letter"}]
+    )
+    pages = ["--text-pages-per-class", "2"]
     parser = argparse.ArgumentParser()
     adapt_cli.add_arguments(parser)
     common = ["--real", str(real), "--synth", str(synth), "--model", str(tmp_path / "base")]
@@ -120,6 +126,8 @@ def test_adapt_command_fine_tunes_on_text_pages_and_refuses_them_without_text(tm
         (["--text-pages-per-class", "2"], "takes its text from --archive-text"),
         (["--text-pages-per-class", "-1"], "0 or more"),
         (["--archive-text", str(tmp_path / "missing.jsonl")], "cross-validation's floor"),
+        (["--archive-text", str(tmp_path / "missing.jsonl")] + pages, "archive text .*missing"),
+        (["--archive-text", str(other_classes)] + pages, r"classes \['letter'\] that"),
     ):
         with pytest.raises(SystemExit, match=reason):
             adapt_cli.main(parser.parse_args(common + ["--out", str(tmp_path / "no")] + extra))

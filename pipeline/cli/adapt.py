@@ -94,7 +94,6 @@ def add_archive_text_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from docexit.corpus.archive_text import load_archive_text
     from docexit.models.checkpoint import load_checkpoint, save_checkpoint
     from docexit.models.device import resolve_device
     from docexit.models.training.adaptation import adapt, load_pages
@@ -102,6 +101,7 @@ def main(args: argparse.Namespace) -> int:
     from docexit.pipeline.defaults import bundled_model_dir
 
     check_archive_text_arguments(args)
+    archive = load_archive(args.archive_text)
     names = {f.name for f in fields(AdaptConfig)}
     config = AdaptConfig(**{k: v for k, v in vars(args).items() if k in names})
     model_dir = args.model or bundled_model_dir()
@@ -109,8 +109,8 @@ def main(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or args.out / "work"
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{real.num_rows} real pages; adapting {model_dir}", flush=True)
-    refuse_unusable_model(model_dir, real, str(args.real), cross_validating=args.folds > 0)
-    archive = load_archive_text(args.archive_text) if args.archive_text else None
+    text_classes = archive.classes if args.text_pages_per_class else set()
+    refuse_unusable_model(model_dir, real, str(args.real), args.folds > 0, text_classes)
     crossval = (
         run_crossval(args, model_dir, real, config, archive, work_dir) if args.folds else None
     )
@@ -154,8 +154,19 @@ def check_archive_text_arguments(args: argparse.Namespace) -> None:
             "docexit adapt: --archive-text sets the cross-validation's floor; use --folds "
             "(or --text-pages-per-class)"
         )
-    if args.archive_text and not args.archive_text.is_file():
-        raise SystemExit(f"docexit adapt: --archive-text {args.archive_text} is not a file")
+
+
+def load_archive(path: Path | None) -> Any:
+    """The labelled archive text (`ArchiveText`), loaded once before any OCR or training, or
+    None; a file that cannot be read is refused with the reason."""
+    from docexit.corpus.archive_text import load_archive_text
+
+    if path is None:
+        return None
+    try:
+        return load_archive_text(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"docexit adapt: archive text {path}: {error}") from error
 
 
 def run_crossval(
@@ -178,16 +189,27 @@ def run_crossval(
     return crossval
 
 
-def refuse_unusable_model(model_dir: Path, real: Any, what: str, cross_validating: bool) -> None:
+def refuse_unusable_model(
+    model_dir: Path, real: Any, what: str, cross_validating: bool, text_classes: set[int]
+) -> None:
     """Before any fold trains: the checkpoint loads with its own tokenizer, it has a class for
-    every real page's label, and (when cross-validating) it has not seen these pages."""
+    every real page's label and every text page's (`text_classes`, RVL-CDIP ids), and (when
+    cross-validating) it has not seen these pages."""
     from docexit.models.training.dataset import model_label_ids
     from docexit.pipeline.run import check_model
+    from docexit.transforms.records import LABELS
 
     try:
-        model_label_ids(real, check_model(str(model_dir)).label_names, what)
+        label_names = check_model(str(model_dir)).label_names
+        model_label_ids(real, label_names, what)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"docexit adapt: {error}") from error
+    missing = {LABELS[c] for c in text_classes} - set(label_names)
+    if missing:
+        raise SystemExit(
+            f"docexit adapt: --archive-text has documents of classes {sorted(missing)} that "
+            f"{model_dir} does not have, so they cannot become text pages"
+        )
     if cross_validating:
         refuse_pages_seen_before(model_dir, real)
 
